@@ -1,0 +1,1 @@
+"""asyncgroups: an async client for the Add to Calendar PRO Groups API."""

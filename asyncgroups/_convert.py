@@ -1,0 +1,254 @@
+"""JSON <-> models: one private cattrs `Converter` owns every mapping. Performs no I/O.
+
+The API answers reads in two real shapes (a one-element list holding an object whose
+`events` are `{"prokey": ["k"]}` objects, and a bare object whose `events` are strings),
+lists groups as objects or plain ids, and adds fields over time. All of that is absorbed
+here, so the rest of the library sees only models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .models import Group, GroupPatch, GroupStatus, GroupSummary, NewGroup, Subscription
+
+__all__ = [
+    "ShapeError",
+    "converter",
+    "decode_created",
+    "decode_group",
+    "decode_summaries",
+    "encode_new_group",
+    "encode_patch",
+    "loads",
+]
+
+loads: Final[Callable[[bytes | str], Any]] = json.loads
+
+converter = cattrs.Converter(detailed_validation=True)
+
+T = TypeVar("T")
+
+
+class ShapeError(ValueError):
+    """A reply does not have the shape of the API's documentation.
+
+    The request pipeline turns it into `UnexpectedResponseError`, adding the request.
+    """
+
+
+# Simple types first: the order of hook registration matters.
+
+
+def _structure_str(value: object, _: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ShapeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_bool(value: object, _: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) and isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ShapeError(f"expected true or false, got {value!r}")
+
+
+def _structure_datetime(value: object, _: object) -> datetime:
+    if not isinstance(value, str):
+        raise ShapeError(f"expected an ISO 8601 date string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ShapeError(f"expected an ISO 8601 date, got {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _lenient_enum(enum_type: type[Any]) -> Callable[[object, object], Any]:
+    def structure(value: object, _: object) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ShapeError(f"expected a string, got {type(value).__name__}")
+        try:
+            return enum_type(value)
+        except ValueError:
+            return value  # a value newer than this library: kept, never fatal
+
+    return structure
+
+
+def _event_key(item: object) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping):
+        key = item.get("prokey")
+        if isinstance(key, list) and len(key) == 1:
+            key = key[0]
+        if isinstance(key, str):
+            return key
+    raise ShapeError(
+        f'expected an event as "k", {{"prokey": "k"}} or {{"prokey": ["k"]}}, got {item!r}'
+    )
+
+
+def _structure_events(value: object, _: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ShapeError(f"expected a list of events, got {type(value).__name__}")
+    return tuple(_event_key(item) for item in value)
+
+
+for _enum in (Subscription, GroupStatus):
+    converter.register_unstructure_hook(_enum, lambda member: member.value)
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook(datetime, _structure_datetime)
+converter.register_structure_hook(GroupStatus | str | None, _lenient_enum(GroupStatus))
+converter.register_structure_hook(Subscription | str | None, _lenient_enum(Subscription))
+
+
+def _keep(value: Any, _: object) -> Any:
+    return value
+
+
+def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], object], T]:
+    """Structure `cls` from a mapping, gathering keys it does not know into `extra`."""
+    renamed = {name: o.rename for name, o in overrides.items() if o.rename}
+    known = frozenset(
+        renamed.get(a.name, a.name) for a in attrs.fields(cls) if a.name != "extra"
+    )
+    base = make_dict_structure_fn(cls, converter, extra=override(struct_hook=_keep), **overrides)
+
+    def structure(obj: Mapping[str, Any], _: object) -> T:
+        if not isinstance(obj, Mapping):
+            raise ShapeError(f"expected an object, got {type(obj).__name__}")
+        fields = {k: v for k, v in obj.items() if k in known}
+        fields["extra"] = {k: v for k, v in obj.items() if k not in known}
+        return base(fields, cls)
+
+    return structure
+
+
+converter.register_structure_hook(
+    Group, _with_extra(Group, event_prokeys=override(rename="events", struct_hook=_structure_events))
+)
+converter.register_structure_hook(GroupSummary, _with_extra(GroupSummary))
+
+_unstructure_new = make_dict_unstructure_fn(NewGroup, converter)
+
+
+def encode_new_group(new: NewGroup) -> dict[str, Any]:
+    """The JSON body of `POST /group`: fields left as None are not sent."""
+    return {k: v for k, v in _unstructure_new(new).items() if v is not None}
+
+
+def encode_patch(patch: GroupPatch) -> dict[str, Any]:
+    """The JSON body of `PATCH /group/{k}`: UNSET fields are omitted, None is sent as null."""
+    return {name: converter.unstructure(value) for name, value in patch.changes().items()}
+
+
+converter.register_unstructure_hook(NewGroup, encode_new_group)
+converter.register_unstructure_hook(GroupPatch, encode_patch)
+
+
+# Decoding whole replies ---------------------------------------------------------------
+
+
+def _explain(err: Exception) -> str:
+    if isinstance(err, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(err))
+    return str(err)
+
+
+def _unwrap_one(payload: Any) -> Mapping[str, Any]:
+    if isinstance(payload, list):
+        if len(payload) != 1:
+            raise ShapeError(f"expected a list holding one group, got {len(payload)} items")
+        payload = payload[0]
+    if not isinstance(payload, Mapping):
+        raise ShapeError(f"expected a group object, got {type(payload).__name__}")
+    return payload
+
+
+def decode_group(payload: Any, *, prokey: str | None = None) -> Group:
+    """Decode a read of one group, in either real shape.
+
+    `prokey` comes from the request when there is one (the documented reply has none);
+    otherwise (`/group/latest`) it is read from the reply's `prokey` or `id`.
+    """
+    obj = dict(_unwrap_one(payload))
+    key: Any = prokey
+    for name in ("prokey", "id"):
+        found = obj.pop(name, None)
+        if key is None and found is not None:
+            key = found[0] if isinstance(found, list) and len(found) == 1 else found
+    if not isinstance(key, str) or not key:
+        raise ShapeError("the group carries no prokey or id")
+    obj["prokey"] = key
+    try:
+        return converter.structure(obj, Group)
+    except Exception as err:  # cattrs gathers every field's error into one group
+        raise ShapeError(_explain(err)) from err
+
+
+def _summary(item: Any) -> GroupSummary:
+    if isinstance(item, str):
+        return GroupSummary(prokey=item)
+    if not isinstance(item, Mapping):
+        raise ShapeError(f"expected an id or an object, got {type(item).__name__}")
+    obj = dict(item)
+    key = obj.pop("prokey", None)
+    if key is None:
+        key = obj.pop("id", None)
+    if isinstance(key, list) and len(key) == 1:
+        key = key[0]
+    if not isinstance(key, str) or not key:
+        raise ShapeError(f"a listed group carries no prokey or id: {item!r}")
+    name = obj.pop("name", None)
+    label = obj.pop("label", None)
+    obj["prokey"] = key
+    obj["name"] = name if name is not None else label
+    if name is not None and label is not None:
+        obj["label"] = label
+    return converter.structure(obj, GroupSummary)
+
+
+def decode_summaries(payload: Any) -> list[GroupSummary]:
+    """Decode the account's list of groups: objects with a key and a name, or plain ids."""
+    if isinstance(payload, Mapping):
+        for name in ("groups", "data", "items"):
+            if isinstance(payload.get(name), list):
+                payload = payload[name]
+                break
+    if not isinstance(payload, list):
+        raise ShapeError(f"expected a list, got {type(payload).__name__}")
+    try:
+        return [_summary(item) for item in payload]
+    except Exception as err:
+        raise ShapeError(_explain(err)) from err
+
+
+def decode_created(payload: Any) -> str:
+    """The new group's prokey from `{"success": "Created", "id": "<prokey>"}`."""
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    if isinstance(payload, Mapping):
+        key = payload.get("id", payload.get("prokey"))
+        if isinstance(key, str) and key:
+            return key
+    raise ShapeError(f'expected {{"id": "<prokey>"}}, got {str(payload)[:200]!r}')

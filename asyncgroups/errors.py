@@ -1,0 +1,310 @@
+"""The exception tree of asyncgroups, and the one place an HTTP status becomes a type.
+
+```
+AsyncGroupsError
+├── ValidationError (also ValueError)          bad input, caught before any request
+├── SubscriptionLockedError                    subscription change with events linked
+├── TransportError                             connection failures
+│   └── RequestTimeout
+├── APIError (.status .message .method .url .body .request_id)
+│   ├── BadRequestError 400/422   ├── AuthenticationError 401
+│   ├── PermissionDeniedError 403 ├── NotFoundError 404
+│   ├── ConflictError 409         ├── RateLimitError 429 (.retry_after)
+│   ├── ServerError 5xx           └── UnexpectedResponseError (3xx, bad JSON, oversize)
+└── BulkError (ExceptionGroup)
+```
+
+`ClientStateError` (a `RuntimeError`, outside the tree) reports misuse of a client: a
+call after `close()` or from another event loop. A broad `except AsyncGroupsError` does
+not hide it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+__all__ = [
+    "APIError",
+    "AsyncGroupsError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkError",
+    "ClientStateError",
+    "ConflictError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ServerError",
+    "SubscriptionLockedError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "ValidationError",
+    "make_status_error",
+]
+
+#: How much of a response body an `APIError` keeps, in characters.
+BODY_LIMIT = 1000
+
+#: Response headers that carry a request id, in order of preference.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id", "cf-ray")
+
+
+class AsyncGroupsError(Exception):
+    """Base class of every error asyncgroups raises about a request or its input."""
+
+
+class ClientStateError(RuntimeError):
+    """The client was used in a state that cannot work: closed, or on another event loop."""
+
+
+class ValidationError(AsyncGroupsError, ValueError):
+    """Input was rejected before any request was sent; the message names the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SubscriptionLockedError(AsyncGroupsError):
+    """The subscription setting cannot change while events are linked to the group."""
+
+    def __init__(self, prokey: str, linked_events: int) -> None:
+        super().__init__(
+            f"group {prokey}: the subscription cannot change while {linked_events} "
+            "event(s) are linked; unlink or delete them first (no PATCH was sent)"
+        )
+        self.prokey = prokey
+        self.linked_events = linked_events
+
+
+# Transport errors ------------------------------------------------------------------
+
+
+class TransportError(AsyncGroupsError):
+    """The request could not be completed on the wire (connect, send or read failed)."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class RequestTimeout(TransportError):
+    """One attempt took longer than the client's `timeout`."""
+
+
+# API errors ------------------------------------------------------------------------
+
+
+class APIError(AsyncGroupsError):
+    """The server answered with a status that is not a success."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        path: str | None = None,
+        body: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.path = path if path is not None else _path_of(url)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.body = body[:BODY_LIMIT]
+        self.request_id = request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"{self.method} {self.path}: {self.status} {self.message}".rstrip()
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[APIError], state: dict[str, Any]) -> APIError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._describe())
+    return err
+
+
+class BadRequestError(APIError):
+    """The server rejected the request as invalid (400 or 422)."""
+
+
+class AuthenticationError(APIError):
+    """The API key was missing or not accepted (401)."""
+
+
+class PermissionDeniedError(APIError):
+    """The API key may not do this (403)."""
+
+
+class NotFoundError(APIError):
+    """No group has that prokey (404)."""
+
+
+class ConflictError(APIError):
+    """The request conflicts with the group's state (409)."""
+
+
+class RateLimitError(APIError):
+    """Too many requests (429); `retry_after` is the server's wait in seconds, if given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(APIError):
+    """The server failed (5xx)."""
+
+
+class UnexpectedResponseError(APIError):
+    """The reply could not be used: a redirect, a body that is not the expected JSON, or too large."""
+
+
+# Bulk ------------------------------------------------------------------------------
+
+
+class BulkError(ExceptionGroup[AsyncGroupsError], AsyncGroupsError):  # type: ignore[misc]
+    """Some keys of a bulk call failed; `.exceptions` holds one error per failed key."""
+
+    def __new__(cls, message: str, exceptions: Sequence[AsyncGroupsError]) -> Self:
+        return super().__new__(cls, message, exceptions)
+
+    def derive(self, excs: Sequence[AsyncGroupsError]) -> BulkError:  # type: ignore[override]
+        return BulkError(self.message, excs)
+
+
+# Mapping ---------------------------------------------------------------------------
+
+_STATUS_TYPES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_type_for_status(status: int) -> type[APIError]:
+    """Return the `APIError` subclass that stands for an unsuccessful HTTP status."""
+    if status in _STATUS_TYPES:
+        return _STATUS_TYPES[status]
+    if status >= 500:
+        return ServerError
+    if 300 <= status < 400:
+        return UnexpectedResponseError
+    return APIError
+
+
+def make_status_error(
+    status: int,
+    *,
+    method: str,
+    url: str,
+    path: str | None = None,
+    body: bytes | str,
+    headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
+) -> APIError:
+    """Build the error for an unsuccessful reply, keeping what the server said.
+
+    The message is the body's JSON `message` (or `error`) when there is one, else a
+    short, single-line excerpt of the body (an HTML page from a proxy, say).
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    message = _message_of(text, status)
+    request_id = _request_id_of(headers)
+    cls = error_type_for_status(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message,
+            retry_after=retry_after,
+            status=status,
+            method=method,
+            url=url,
+            path=path,
+            body=text,
+            request_id=request_id,
+        )
+    return cls(
+        message,
+        status=status,
+        method=method,
+        url=url,
+        path=path,
+        body=text,
+        request_id=request_id,
+    )
+
+
+def _message_of(text: str, status: int) -> str:
+    import json
+
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            data = None
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if isinstance(data, dict):
+            for name in ("message", "error", "detail"):
+                value = data.get(name)
+                if isinstance(value, str) and value:
+                    return _one_line(value)
+    if 300 <= status < 400:
+        return "redirect not followed"
+    if not stripped:
+        return _reason(status)
+    if stripped.startswith("<"):
+        return f"{_reason(status)} (HTML body)"
+    return _one_line(stripped)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"
+
+
+def _request_id_of(headers: Mapping[str, str] | None) -> str | None:
+    if not headers:
+        return None
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _path_of(url: str) -> str:
+    """The path (and query) of a URL: what a message shows of it."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url
+    slash = url.find("/", scheme_end + 3)
+    return url[slash:] if slash >= 0 else "/"

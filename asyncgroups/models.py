@@ -1,0 +1,299 @@
+"""The Groups API's data as frozen attrs classes, validated when they are built.
+
+Models know nothing of JSON: the wire shape lives in `_convert.py`. Every rule here
+raises `ValidationError` naming the field, before any request is made.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from .errors import ValidationError
+
+__all__ = [
+    "UNSET",
+    "Group",
+    "GroupPatch",
+    "GroupStatus",
+    "GroupSummary",
+    "NewGroup",
+    "Subscription",
+    "UnsetType",
+    "validate_prokey",
+]
+
+
+class Subscription(str, enum.Enum):
+    """How a group offers its events as a calendar subscription."""
+
+    NO = "no"
+    EXTERNAL = "external"
+    CHILDREN = "children"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class GroupStatus(str, enum.Enum):
+    """Whether a group is live."""
+
+    PUBLISHED = "published"
+    DRAFT = "draft"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class UnsetType(enum.Enum):
+    """The type of `UNSET`: a patch field that is not sent (unlike `None`, sent as null)."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+
+#: A `GroupPatch` field left as `UNSET` is not sent; `None` sets the field to null.
+UNSET: Final = UnsetType.UNSET
+
+_PROKEY = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def validate_prokey(prokey: object, *, field: str = "prokey") -> str:
+    """Return `prokey` if it is UUID-shaped (hex, 8-4-4-4-12), else raise `ValidationError`.
+
+    This is what keeps a key from ever steering a URL: slashes, `..`, `%`, `?`, spaces,
+    `all` and `latest` are all rejected here, before any request.
+    """
+    if not isinstance(prokey, str):
+        raise ValidationError(
+            f"{field} must be a string, not {type(prokey).__name__}", field=field
+        )
+    if _PROKEY.fullmatch(prokey) is None:
+        raise ValidationError(
+            f"{field} {_show(prokey)} is not a prokey (expected 8-4-4-4-12 hex digits, "
+            "like 31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa)",
+            field=field,
+        )
+    return prokey
+
+
+def _show(value: str, limit: int = 60) -> str:
+    text = value if len(value) <= limit else value[: limit - 1] + "…"
+    return repr(text)
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _to_enum(enum_type: type[_E], field: str) -> Any:
+    def convert(value: object) -> Any:
+        if isinstance(value, enum_type) or value is UNSET:
+            return value
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in enum_type)
+            raise ValidationError(
+                f"{field} must be one of {allowed}, not {value!r}", field=field
+            ) from None
+
+    return convert
+
+
+def _check_name(value: object) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(f"name must be a string, not {type(value).__name__}", field="name")
+    if not value.strip():
+        raise ValidationError("name must not be empty", field="name")
+
+
+def _check_optional_str(field: str, value: object) -> None:
+    if value is not None and value is not UNSET and not isinstance(value, str):
+        raise ValidationError(
+            f"{field} must be a string or None, not {type(value).__name__}", field=field
+        )
+
+
+def _check_optional_bool(field: str, value: object) -> None:
+    if value is not None and value is not UNSET and not isinstance(value, bool):
+        raise ValidationError(
+            f"{field} must be true, false or None, not {type(value).__name__}", field=field
+        )
+
+
+def _check_cal_url(value: object) -> None:
+    field = "subscription_cal_url"
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string, not {type(value).__name__}", field=field)
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"{field} must be an http(s) URL with a host, not {_show(value)}", field=field
+        )
+
+
+def _check_subscription(subscription: object, cal_url: object, *, in_patch: bool) -> None:
+    """Apply the subscription rules to whatever of the pair is present."""
+    if cal_url is not UNSET and cal_url is not None:
+        _check_cal_url(cal_url)
+    if subscription is Subscription.EXTERNAL:
+        if cal_url is None or (cal_url is UNSET and not in_patch):
+            raise ValidationError(
+                'subscription "external" needs a subscription_cal_url',
+                field="subscription_cal_url",
+            )
+    elif subscription is not UNSET and cal_url is not UNSET and cal_url is not None:
+        raise ValidationError(
+            f'subscription_cal_url is only allowed with subscription "external", '
+            f"not {str(subscription)!r}",
+            field="subscription_cal_url",
+        )
+
+
+def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@attrs.frozen(eq=True, hash=False)
+class Group:
+    """A group as the server holds it.
+
+    Decoded leniently: an unknown `status` or `subscription` value stays a plain string,
+    and fields this library does not know are kept in `extra`.
+    """
+
+    prokey: str
+    name: str
+    status: GroupStatus | str | None = None
+    internal_note: str | None = None
+    subscription: Subscription | str | None = None
+    subscription_cal_url: str | None = None
+    layout: str | None = None
+    cta: bool | None = None
+    cta_block: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    event_prokeys: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+
+    @property
+    def has_events(self) -> bool:
+        """True when events are linked (the subscription setting is then locked)."""
+        return bool(self.event_prokeys)
+
+
+@attrs.frozen(eq=True, hash=False)
+class GroupSummary:
+    """One entry of `GET /group/all`; `name` is None when the listing gives ids only."""
+
+    prokey: str
+    name: str | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+
+
+@attrs.frozen(kw_only=False)
+class NewGroup:
+    """The fields of a group to create; fields left as None are not sent."""
+
+    name: str
+    internal_note: str | None = None
+    subscription: Subscription = attrs.field(
+        default=Subscription.NO, converter=_to_enum(Subscription, "subscription")
+    )
+    subscription_cal_url: str | None = None
+    layout: str | None = None
+    cta: bool | None = None
+    cta_block: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_name(self.name)
+        for field in ("internal_note", "layout", "cta_block"):
+            _check_optional_str(field, getattr(self, field))
+        _check_optional_bool("cta", self.cta)
+        _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
+
+
+# The fields a patch may carry, in the order they are sent.
+PATCH_FIELDS: Final = (
+    "name",
+    "status",
+    "internal_note",
+    "subscription",
+    "subscription_cal_url",
+    "layout",
+    "cta",
+    "cta_block",
+)
+
+
+@attrs.frozen(kw_only=True)
+class GroupPatch:
+    """A change to a group: only fields given a value are sent; `None` sets null.
+
+    The rules of creation apply to the fields the patch carries. `subscription=EXTERNAL`
+    without a URL is allowed (the group may already have one: the server decides).
+    """
+
+    name: str | UnsetType = UNSET
+    status: GroupStatus | UnsetType = attrs.field(
+        default=UNSET, converter=_to_enum(GroupStatus, "status")
+    )
+    internal_note: str | None | UnsetType = UNSET
+    subscription: Subscription | UnsetType = attrs.field(
+        default=UNSET, converter=_to_enum(Subscription, "subscription")
+    )
+    subscription_cal_url: str | None | UnsetType = UNSET
+    layout: str | None | UnsetType = UNSET
+    cta: bool | None | UnsetType = UNSET
+    cta_block: str | None | UnsetType = UNSET
+
+    def __attrs_post_init__(self) -> None:
+        if self.name is not UNSET:
+            _check_name(self.name)
+        for field in ("internal_note", "layout", "cta_block"):
+            _check_optional_str(field, getattr(self, field))
+        _check_optional_bool("cta", self.cta)
+        if self.subscription is None:
+            raise ValidationError("subscription cannot be set to null", field="subscription")
+        if self.status is None:
+            raise ValidationError("status cannot be set to null", field="status")
+        _check_subscription(self.subscription, self.subscription_cal_url, in_patch=True)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this patch carries, by name (`None` values included)."""
+        return {f: v for f in PATCH_FIELDS if (v := getattr(self, f)) is not UNSET}
+
+    def is_empty(self) -> bool:
+        """True when the patch carries no field (updating with it sends nothing)."""
+        return not self.changes()
+
+    def changes_subscription(self) -> bool:
+        """True when the patch carries `subscription` (locked while events are linked)."""
+        return self.subscription is not UNSET
+
+    def without_unchanged(self, current: Group) -> GroupPatch:
+        """A patch holding only the fields whose value differs from `current`."""
+        differing = {
+            f: v for f, v in self.changes().items() if not _same(getattr(current, f), v)
+        }
+        return GroupPatch(**differing)
+
+
+def _same(current: object, wanted: object) -> bool:
+    if isinstance(current, enum.Enum):
+        current = current.value
+    if isinstance(wanted, enum.Enum):
+        wanted = wanted.value
+    return current == wanted
