@@ -1,1 +1,86 @@
-"""asyncgroups: an async client for the Add to Calendar PRO Groups API."""
+"""asyncgroups: an async client for the Add to Calendar PRO Groups API.
+
+```python
+async with GroupsClient() as client:
+    key = await client.groups.create(NewGroup("Team events"))
+    group = await client.groups.get(key)
+```
+"""
+
+from ._client import DEFAULT_BASE_URL, GroupsClient
+from ._limiter import ClientLimiter, Limiter
+from ._retry import RetryPolicy
+from ._stats import ClientStats
+from ._version import __version__
+from .errors import (
+    APIError,
+    AsyncGroupsError,
+    AuthenticationError,
+    BadRequestError,
+    BulkError,
+    ClientStateError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+    SubscriptionLockedError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from .groups import GroupsResource
+from .models import (
+    UNSET,
+    Group,
+    GroupPatch,
+    GroupStatus,
+    GroupSummary,
+    NewGroup,
+    Subscription,
+    UnsetType,
+    validate_prokey,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "UNSET",
+    "APIError",
+    "AsyncGroupsError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkError",
+    "ClientLimiter",
+    "ClientStateError",
+    "ClientStats",
+    "ConflictError",
+    "Group",
+    "GroupPatch",
+    "GroupStatus",
+    "GroupSummary",
+    "GroupsClient",
+    "GroupsResource",
+    "Limiter",
+    "NewGroup",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeout",
+    "RetryPolicy",
+    "ServerError",
+    "Subscription",
+    "SubscriptionLockedError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "UnsetType",
+    "ValidationError",
+    "__version__",
+    "validate_prokey",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("asyncgroups."):
+        _obj.__module__ = "asyncgroups"
+del _name, _obj

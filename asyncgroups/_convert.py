@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 import cattrs
@@ -130,7 +130,7 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     """Structure `cls` from a mapping, gathering keys it does not know into `extra`."""
     renamed = {name: o.rename for name, o in overrides.items() if o.rename}
     known = frozenset(
-        renamed.get(a.name, a.name) for a in attrs.fields(cls) if a.name != "extra"
+        renamed.get(a.name, a.name) for a in attrs.fields(cast(Any, cls)) if a.name != "extra"
     )
     base = make_dict_structure_fn(cls, converter, extra=override(struct_hook=_keep), **overrides)
 
@@ -144,9 +144,8 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     return structure
 
 
-converter.register_structure_hook(
-    Group, _with_extra(Group, event_prokeys=override(rename="events", struct_hook=_structure_events))
-)
+_events = override(rename="events", struct_hook=_structure_events)
+converter.register_structure_hook(Group, _with_extra(Group, event_prokeys=_events))
 converter.register_structure_hook(GroupSummary, _with_extra(GroupSummary))
 
 _unstructure_new = make_dict_unstructure_fn(NewGroup, converter)

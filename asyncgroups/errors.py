@@ -48,7 +48,13 @@ __all__ = [
 BODY_LIMIT = 1000
 
 #: Response headers that carry a request id, in order of preference.
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id", "cf-ray")
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "x-correlation-id",
+    "cf-ray",
+)
 
 
 class AsyncGroupsError(Exception):
@@ -171,13 +177,13 @@ class ServerError(APIError):
 
 
 class UnexpectedResponseError(APIError):
-    """The reply could not be used: a redirect, a body that is not the expected JSON, or too large."""
+    """The reply could not be used: a redirect, a body that is not the expected JSON, too large."""
 
 
 # Bulk ------------------------------------------------------------------------------
 
 
-class BulkError(ExceptionGroup[AsyncGroupsError], AsyncGroupsError):  # type: ignore[misc]
+class BulkError(ExceptionGroup[AsyncGroupsError], AsyncGroupsError):
     """Some keys of a bulk call failed; `.exceptions` holds one error per failed key."""
 
     def __new__(cls, message: str, exceptions: Sequence[AsyncGroupsError]) -> Self:

@@ -31,25 +31,19 @@ __all__ = [
 ]
 
 
-class Subscription(str, enum.Enum):
+class Subscription(enum.StrEnum):
     """How a group offers its events as a calendar subscription."""
 
     NO = "no"
     EXTERNAL = "external"
     CHILDREN = "children"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class GroupStatus(str, enum.Enum):
+class GroupStatus(enum.StrEnum):
     """Whether a group is live."""
 
     PUBLISHED = "published"
     DRAFT = "draft"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class UnsetType(enum.Enum):
@@ -110,6 +104,14 @@ def _to_enum(enum_type: type[_E], field: str) -> Any:
             ) from None
 
     return convert
+
+
+def _to_subscription(value: object) -> Any:
+    return _to_enum(Subscription, "subscription")(value)
+
+
+def _to_status(value: object) -> Any:
+    return _to_enum(GroupStatus, "status")(value)
 
 
 def _check_name(value: object) -> None:
@@ -210,7 +212,7 @@ class NewGroup:
     name: str
     internal_note: str | None = None
     subscription: Subscription = attrs.field(
-        default=Subscription.NO, converter=_to_enum(Subscription, "subscription")
+        default=Subscription.NO, converter=_to_subscription
     )
     subscription_cal_url: str | None = None
     layout: str | None = None
@@ -248,16 +250,16 @@ class GroupPatch:
 
     name: str | UnsetType = UNSET
     status: GroupStatus | UnsetType = attrs.field(
-        default=UNSET, converter=_to_enum(GroupStatus, "status")
+        default=UNSET, converter=_to_status
     )
-    internal_note: str | None | UnsetType = UNSET
+    internal_note: str | UnsetType | None = UNSET
     subscription: Subscription | UnsetType = attrs.field(
-        default=UNSET, converter=_to_enum(Subscription, "subscription")
+        default=UNSET, converter=_to_subscription
     )
-    subscription_cal_url: str | None | UnsetType = UNSET
-    layout: str | None | UnsetType = UNSET
-    cta: bool | None | UnsetType = UNSET
-    cta_block: str | None | UnsetType = UNSET
+    subscription_cal_url: str | UnsetType | None = UNSET
+    layout: str | UnsetType | None = UNSET
+    cta: bool | UnsetType | None = UNSET
+    cta_block: str | UnsetType | None = UNSET
 
     def __attrs_post_init__(self) -> None:
         if self.name is not UNSET:

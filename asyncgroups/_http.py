@@ -1,0 +1,321 @@
+"""The request pipeline: the only client module that touches aiohttp.
+
+It owns (or borrows) the `aiohttp.ClientSession`, and sends each request through the
+limiter with a per-attempt timeout, retries what the policy allows, reads bodies under a
+size cap, and maps every aiohttp and asyncio failure to the library's errors, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+import aiohttp
+
+from ._convert import ShapeError, loads
+from ._limiter import Limiter
+from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
+from ._stats import ClientStats
+from .errors import (
+    APIError,
+    ClientStateError,
+    RequestTimeout,
+    TransportError,
+    UnexpectedResponseError,
+    make_status_error,
+)
+
+__all__ = ["AIOHTTP_VERSION", "Pipeline", "proxy_from_env"]
+
+logger = logging.getLogger("asyncgroups")
+
+T = TypeVar("T")
+
+AIOHTTP_VERSION = aiohttp.__version__
+
+#: Idle pooled connections are closed after this many seconds: shorter than the 5 s idle
+#: limit common on servers and load balancers, so a reused connection is rarely stale.
+KEEPALIVE_TIMEOUT = 4.0
+
+
+def proxy_from_env(url: str) -> str | None:
+    """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for `url`, unless `NO_PROXY` excludes it."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme)
+    if not proxy or not parts.hostname:
+        return None
+    if proxy_bypass_environment(parts.hostname, proxies):
+        return None
+    return proxy
+
+
+class Pipeline:
+    """Sends requests for one client. Not public: `GroupsClient` wires it up."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        user_agent: str,
+        timeout: float,
+        max_connections: int,
+        retry: RetryPolicy | None,
+        limiter: Limiter,
+        stats: ClientStats,
+        session: aiohttp.ClientSession | None,
+        ssl_context: ssl.SSLContext | None,
+        proxy: str | None,
+        trace_configs: Sequence[aiohttp.TraceConfig],
+        max_body_size: int,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self._headers = {
+            "Authorization": api_key,
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self.retry = retry
+        self.limiter = limiter
+        self.stats = stats
+        self._session = session
+        self._owns_session = session is None
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._proxy = proxy
+        self._trace_configs = list(trace_configs)
+        self._max_body = max_body_size
+        self._rand = rand
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    def _check_usable(self) -> asyncio.AbstractEventLoop:
+        if self.closed:
+            raise ClientStateError("this GroupsClient is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ClientStateError(
+                "this GroupsClient was opened in another event loop (for example an earlier "
+                "asyncio.run() call or a parent process); create one client per event loop"
+            )
+        return loop
+
+    def open(self) -> aiohttp.ClientSession:
+        """The session, made now if this client owns it and has none yet."""
+        self._check_usable()
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=0,
+                use_dns_cache=True,
+                ttl_dns_cache=300,
+                keepalive_timeout=KEEPALIVE_TIMEOUT,
+                ssl=self._ssl,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                trace_configs=self._trace_configs or None,
+                trust_env=False,  # proxies are resolved once, in proxy_from_env
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=True,
+            )
+        elif self._session.closed:
+            raise ClientStateError("the borrowed aiohttp session is closed")
+        return self._session
+
+    async def close(self) -> None:
+        """Close the owned session (never a borrowed one). Safe to call again."""
+        if self.closed:
+            return
+        self.closed = True
+        session, self._session = self._session, None
+        if session is None or not self._owns_session:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is None or running is self._loop:
+            await session.close()
+        elif self._loop.is_closed():
+            # The loop that owned the sockets is gone; detach so nothing waits on it.
+            session.detach()
+
+    # Sending ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        decode: Callable[[Any], T],
+    ) -> T:
+        """Send one request (with retries) and decode its JSON reply with `decode`."""
+        raw = await self.send_raw(method, path, body=body)
+        try:
+            payload = loads(raw) if raw else None
+            return decode(payload)
+        except (ValueError, ShapeError) as err:
+            problem = f"the reply is not the documented JSON: {err}"
+            raise self._unexpected(method, path, problem) from err
+
+    async def send_raw(
+        self, method: str, path: str, *, body: Mapping[str, Any] | None = None
+    ) -> bytes:
+        """Send one request (with retries); return the body of its 2xx reply."""
+        loop = self._check_usable()
+        session = self._session if self._session is not None else self.open()
+        url = self.base_url + path
+        data = None
+        headers = self._headers
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            headers = self._json_headers
+        limiter = self.limiter
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: int | Failure
+            error: Exception
+            retry_after: float | None = None
+            await limiter.acquire()
+            started = loop.time()
+            try:
+                self.stats.requests += 1
+                if attempt > 1:
+                    self.stats.retries += 1
+                async with asyncio.timeout(self._timeout):
+                    async with session.request(
+                        method,
+                        url,
+                        data=data,
+                        headers=headers,
+                        allow_redirects=False,
+                        proxy=self._proxy,
+                        ssl=self._ssl,
+                    ) as resp:
+                        status = resp.status
+                        raw = await self._read(resp, method, path, url)
+                        resp_headers = resp.headers
+            except TimeoutError as err:
+                failure, error = Failure.TIMEOUT, RequestTimeout(
+                    f"{method} {path}: no complete reply within {self._timeout:g}s "
+                    f"(attempt {attempt})",
+                    method=method,
+                    url=url,
+                )
+                error.__cause__ = err
+                self._log(method, path, "timeout", attempt, loop.time() - started)
+            except aiohttp.ClientConnectorCertificateError as err:
+                raise TransportError(
+                    f"{method} {path}: TLS certificate verification failed: {self._clean(err)}",
+                    method=method,
+                    url=url,
+                ) from err
+            except aiohttp.ClientConnectorError as err:
+                failure, error = Failure.CONNECT, self._transport_error(
+                    method, path, url, "could not connect", err
+                )
+                self._log(method, path, "connect failed", attempt, loop.time() - started)
+            except (aiohttp.ClientError, OSError) as err:
+                failure, error = Failure.DISCONNECT, self._transport_error(
+                    method, path, url, "connection lost", err
+                )
+                self._log(method, path, "disconnected", attempt, loop.time() - started)
+            else:
+                self._log(method, path, status, attempt, loop.time() - started)
+                if 200 <= status < 300:
+                    return raw
+                failure = status
+                if status in (429, 503) or "Retry-After" in resp_headers:
+                    retry_after = parse_retry_after(
+                        resp_headers.get("Retry-After"), now=time.time()
+                    )
+                error = make_status_error(
+                    status,
+                    method=method,
+                    url=url,
+                    path=path,
+                    body=self._clean(raw.decode("utf-8", "replace")),
+                    headers=resp_headers,
+                    retry_after=retry_after,
+                )
+            finally:
+                limiter.release()
+            if not should_retry(self.retry, method, failure, attempt, retry_after=retry_after):
+                raise error
+            assert self.retry is not None  # should_retry says no without a policy
+            delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
+            if failure == 429:
+                self.stats.cool_downs += 1
+                limiter.cool_down(delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _read(
+        self, resp: aiohttp.ClientResponse, method: str, path: str, url: str
+    ) -> bytes:
+        length = resp.content_length
+        if length is not None:
+            if length > self._max_body:
+                raise self._oversize(method, path, resp.status)
+            return await resp.read()
+        chunks = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > self._max_body:
+                raise self._oversize(method, path, resp.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # Errors and logs ----------------------------------------------------------------
+
+    def _clean(self, text: object) -> str:
+        """`text` as a string with the API key masked, wherever it came from."""
+        return str(text).replace(self._api_key, "***")
+
+    def _transport_error(
+        self, method: str, path: str, url: str, what: str, err: BaseException
+    ) -> TransportError:
+        detail = self._clean(err) or type(err).__name__
+        error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
+        error.__cause__ = err
+        return error
+
+    def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:
+        return UnexpectedResponseError(
+            self._clean(message), status=status, method=method, url=self.base_url + path, path=path
+        )
+
+    def _oversize(self, method: str, path: str, status: int) -> APIError:
+        return self._unexpected(
+            method, path, f"the reply is larger than the {self._max_body} byte cap", status
+        )
+
+    def _log(self, method: str, path: str, outcome: object, attempt: int, elapsed: float) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms)", method, path, outcome, attempt, elapsed * 1000
+            )
+

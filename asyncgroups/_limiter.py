@@ -1,0 +1,96 @@
+"""The client-wide limiter: a cap on requests in flight, a rate limit, a shared cool-down.
+
+Every request of one client passes through one limiter, whatever call sent it, so three
+bulk jobs and a web handler on the same client share one cap. The pipeline only sees the
+small `Limiter` protocol, so a fleet of workers sharing one account can plug in a shared
+implementation (a Redis token bucket, say) without touching the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Protocol, runtime_checkable
+
+__all__ = ["ClientLimiter", "Limiter"]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What the request pipeline needs from a limiter."""
+
+    async def acquire(self) -> None:
+        """Wait for a slot to send one request (cap, rate and cool-down all allowing)."""
+
+    def release(self) -> None:
+        """Give back the slot taken by `acquire`, once the reply has been read."""
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every new request for `seconds` (the server answered 429)."""
+
+
+class ClientLimiter:
+    """The default limiter: a semaphore, an evenly spaced rate, and a cool-down deadline.
+
+    The rate limit spaces requests `1 / rate` seconds apart in the order they asked
+    (a generic cell rate algorithm), so a steady stream never bursts past the server's
+    limit. Time comes from the running loop's clock, so tests can move it.
+    """
+
+    __slots__ = ("_interval", "_next_at", "_paused_until", "_semaphore", "max_in_flight", "rate")
+
+    def __init__(self, max_in_flight: int, rate: float | None = None) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ValueError("rate must be a positive number of requests per second")
+        #: Most requests in flight at once.
+        self.max_in_flight = max_in_flight
+        #: Requests per second, or None for no rate limit.
+        self.rate = rate
+        self._interval = 1.0 / rate if rate else 0.0
+        self._semaphore = asyncio.Semaphore(max_in_flight)
+        self._next_at = -math.inf
+        self._paused_until = -math.inf
+
+    @property
+    def in_flight(self) -> int:
+        """Slots taken right now."""
+        return self.max_in_flight - self._semaphore._value
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        try:
+            await self._wait_turn()
+        except BaseException:
+            self._semaphore.release()
+            raise
+
+    def release(self) -> None:
+        self._semaphore.release()
+
+    def cool_down(self, seconds: float) -> None:
+        if seconds > 0:
+            until = asyncio.get_running_loop().time() + seconds
+            self._paused_until = max(self._paused_until, until)
+
+    def paused_for(self) -> float:
+        """Seconds left of the current cool-down (0 when none)."""
+        return max(0.0, self._paused_until - asyncio.get_running_loop().time())
+
+    async def _wait_turn(self) -> None:
+        loop = asyncio.get_running_loop()
+        reserved = not self._interval
+        while True:
+            now = loop.time()
+            if now < self._paused_until:
+                await asyncio.sleep(self._paused_until - now)
+                continue
+            if not reserved:
+                at = max(now, self._next_at)
+                self._next_at = at + self._interval
+                reserved = True
+                if at > now:
+                    await asyncio.sleep(at - now)
+                    continue
+            return

@@ -1,0 +1,155 @@
+"""Retry decisions: which failures are retried, and how long to wait. Pure: no asyncio.
+
+The clock and the randomness are passed in, so every decision can be tested as a table.
+Each decision logs one DEBUG line saying why.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import logging
+import math
+from collections.abc import Callable, Set
+
+import attrs
+from attrs import validators as v
+
+__all__ = [
+    "Failure",
+    "RetryPolicy",
+    "backoff",
+    "parse_retry_after",
+    "retry_delay",
+    "should_retry",
+]
+
+logger = logging.getLogger("asyncgroups")
+
+#: Methods that may be repeated safely: repeating them cannot act twice.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+
+DEFAULT_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class Failure(enum.Enum):
+    """How an attempt failed on the wire (a status is passed as an int instead)."""
+
+    #: The connection could not be made: the request provably never left.
+    CONNECT = "connect"
+    #: The connection broke after the request may have been sent.
+    DISCONNECT = "disconnect"
+    #: The attempt took longer than the timeout; the server may have acted.
+    TIMEOUT = "timeout"
+
+
+def _as_statuses(value: Set[int]) -> frozenset[int]:
+    return frozenset(value)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed attempts are retried.
+
+    GET and DELETE retry on `retry_statuses`, timeouts and connection errors. POST and
+    PATCH retry only where the server provably did not act: a 429, or a failure to
+    connect (a POST retried after a 503 could create a duplicate group).
+    """
+
+    #: Attempts in all, the first included (1 means never retry).
+    max_attempts: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1)])
+    #: The first backoff in seconds; doubles on each retry.
+    backoff_base: float = attrs.field(default=0.25, validator=[v.instance_of(float | int), v.ge(0)])
+    #: The longest backoff in seconds.
+    backoff_max: float = attrs.field(default=20.0, validator=[v.instance_of(float | int), v.ge(0)])
+    #: Full jitter: wait a random time between 0 and the backoff.
+    jitter: bool = attrs.field(default=True, validator=v.instance_of(bool))
+    retry_statuses: frozenset[int] = attrs.field(
+        default=DEFAULT_RETRY_STATUSES, converter=_as_statuses
+    )
+    #: A `Retry-After` longer than this is not waited for: the call raises at once.
+    max_retry_after: float = attrs.field(
+        default=60.0, validator=[v.instance_of(float | int), v.ge(0)]
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header, given in seconds or as an HTTP date.
+
+    `now` is the current Unix time, used for dates. Returns None when the header is
+    absent or cannot be read; never a negative number.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(text)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - now
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff(policy: RetryPolicy, attempt: int, *, rand: Callable[[], float]) -> float:
+    """The wait before retry number `attempt` (1 for the first retry): exponential, capped.
+
+    With jitter the wait is uniform in [0, cap) ("full jitter"), which spreads retries
+    from many concurrent calls instead of synchronising them.
+    """
+    exponent = min(max(attempt - 1, 0), 60)
+    cap = min(policy.backoff_max, policy.backoff_base * (2.0**exponent))
+    return cap * rand() if policy.jitter else cap
+
+
+def should_retry(
+    policy: RetryPolicy | None,
+    method: str,
+    failure: int | Failure,
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+) -> bool:
+    """Whether a failed attempt number `attempt` (1-based) of `method` is tried again."""
+    reason: str
+    if policy is None:
+        decision, reason = False, "retries are off"
+    elif attempt >= policy.max_attempts:
+        decision, reason = False, f"attempt {attempt} of {policy.max_attempts} was the last"
+    elif retry_after is not None and retry_after > policy.max_retry_after:
+        decision = False
+        reason = f"Retry-After {retry_after:g}s is over max_retry_after {policy.max_retry_after:g}s"
+    elif failure is Failure.CONNECT:
+        decision, reason = True, "the connection could not be made, so nothing was sent"
+    elif failure == 429:
+        decision, reason = True, "429 means the server did not act"
+    elif method not in IDEMPOTENT_METHODS:
+        decision = False
+        reason = f"{method} is not retried after {_name(failure)}: it may have acted"
+    elif isinstance(failure, Failure):
+        decision, reason = True, f"{_name(failure)} on an idempotent request"
+    elif failure in policy.retry_statuses:
+        decision, reason = True, f"status {failure} is retryable"
+    else:
+        decision, reason = False, f"status {failure} is not retryable"
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s %s: %s", "retry" if decision else "no retry", method, reason)
+    return decision
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, *, retry_after: float | None, rand: Callable[[], float]
+) -> float:
+    """The wait before the next attempt: the server's `Retry-After` when it gave one."""
+    if retry_after is not None:
+        return min(retry_after, policy.max_retry_after)
+    return backoff(policy, attempt, rand=rand)
+
+
+def _name(failure: int | Failure) -> str:
+    return f"status {failure}" if isinstance(failure, int) else f"a {failure.value} failure"

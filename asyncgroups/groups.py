@@ -1,0 +1,109 @@
+"""`client.groups`: what each operation of the Groups API sends and what it expects back.
+
+How a request travels (limiter, retries, timeouts) is the pipeline's business; this
+module only builds paths and bodies from validated input and decodes the replies.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING
+
+from ._convert import decode_created, decode_group, decode_summaries, encode_new_group, encode_patch
+from .errors import NotFoundError, SubscriptionLockedError, ValidationError
+from .models import UNSET, Group, GroupPatch, GroupSummary, NewGroup, validate_prokey
+
+if TYPE_CHECKING:
+    from ._http import Pipeline
+
+__all__ = ["GroupsResource"]
+
+
+class GroupsResource:
+    """The operations on groups. Reach it as `client.groups`."""
+
+    __slots__ = ("_pipeline",)
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    async def get(self, prokey: str) -> Group:
+        """Read one group. Raises `NotFoundError` when there is none with that key."""
+        key = validate_prokey(prokey)
+        return await self._pipeline.send(
+            "GET", f"/group/{key}", decode=lambda payload: decode_group(payload, prokey=key)
+        )
+
+    async def list(self) -> builtins.list[GroupSummary]:
+        """The account's groups (`GET /group/all`), as summaries."""
+        return await self._pipeline.send("GET", "/group/all", decode=decode_summaries)
+
+    async def latest(self) -> Group:
+        """The most recently created group; its key is read from the reply."""
+        return await self._pipeline.send("GET", "/group/latest", decode=decode_group)
+
+    async def create(self, new: NewGroup) -> str:
+        """Create a group and return its new prokey.
+
+        A create is retried only where the server provably did not act (a 429, or no
+        connection made), so a retry never makes a duplicate group.
+        """
+        if not isinstance(new, NewGroup):
+            raise ValidationError(
+                f"create() takes a NewGroup, not {type(new).__name__}", field="new"
+            )
+        return await self._pipeline.send(
+            "POST", "/group", body=encode_new_group(new), decode=decode_created
+        )
+
+    async def update(
+        self, prokey: str, patch: GroupPatch, *, skip_unchanged: bool = False
+    ) -> bool:
+        """Apply `patch`; return True when a PATCH was sent.
+
+        An empty patch sends nothing. With `skip_unchanged` the group is read first and
+        only the differing fields are sent (every 5th update costs an event credit, so
+        an update that changes nothing is worth avoiding). A patch that changes the
+        subscription also reads first, and raises `SubscriptionLockedError` without
+        sending anything when events are linked.
+        """
+        key = validate_prokey(prokey)
+        if not isinstance(patch, GroupPatch):
+            raise ValidationError(
+                f"update() takes a GroupPatch, not {type(patch).__name__}", field="patch"
+            )
+        if patch.is_empty():
+            return False
+        if skip_unchanged or patch.changes_subscription():
+            current = await self.get(key)
+            patch = self._checked_against(current, patch, skip_unchanged=skip_unchanged)
+            if patch.is_empty():
+                return False
+        await self._pipeline.send_raw("PATCH", f"/group/{key}", body=encode_patch(patch))
+        self._pipeline.stats.updates_sent += 1
+        return True
+
+    @staticmethod
+    def _checked_against(current: Group, patch: GroupPatch, *, skip_unchanged: bool) -> GroupPatch:
+        """The patch to send given the group as it is now, or `SubscriptionLockedError`."""
+        unchanged = patch.without_unchanged(current)
+        if skip_unchanged:
+            patch = unchanged
+        if patch.changes_subscription() and current.has_events:
+            if not unchanged.changes_subscription():
+                # The same value again is no change; the server would still refuse it.
+                return GroupPatch(**{**patch.changes(), "subscription": UNSET})
+            raise SubscriptionLockedError(current.prokey, len(current.event_prokeys))
+        return patch
+
+    async def delete(self, prokey: str, *, missing_ok: bool = False) -> None:
+        """Delete a group and every event linked to it.
+
+        Raises `NotFoundError` when the group does not exist, unless `missing_ok`.
+        """
+        key = validate_prokey(prokey)
+        try:
+            await self._pipeline.send_raw("DELETE", f"/group/{key}")
+        except NotFoundError:
+            if not missing_ok:
+                raise
