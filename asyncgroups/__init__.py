@@ -7,6 +7,7 @@ async with GroupsClient() as client:
 ```
 """
 
+from ._bulk import BulkProgress, BulkResult, Outcome
 from ._client import DEFAULT_BASE_URL, GroupsClient
 from ._limiter import ClientLimiter, Limiter
 from ._retry import RetryPolicy
@@ -51,6 +52,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkError",
+    "BulkProgress",
+    "BulkResult",
     "ClientLimiter",
     "ClientStateError",
     "ClientStats",
@@ -64,6 +67,7 @@ __all__ = [
     "Limiter",
     "NewGroup",
     "NotFoundError",
+    "Outcome",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeout",

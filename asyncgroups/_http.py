@@ -89,7 +89,7 @@ class Pipeline:
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = timeout
-        self._max_connections = max_connections
+        self.max_connections = max_connections
         self.retry = retry
         self.limiter = limiter
         self.stats = stats
@@ -123,7 +123,7 @@ class Pipeline:
         self._check_usable()
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
+                limit=self.max_connections,
                 limit_per_host=0,
                 use_dns_cache=True,
                 ttl_dns_cache=300,

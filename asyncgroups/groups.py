@@ -7,8 +7,18 @@ module only builds paths and bodies from validated input and decodes the replies
 from __future__ import annotations
 
 import builtins
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from ._bulk import (
+    BulkResult,
+    Keys,
+    Outcome,
+    ProgressCallback,
+    check_concurrency,
+    collect,
+    stream,
+)
 from ._convert import decode_created, decode_group, decode_summaries, encode_new_group, encode_patch
 from .errors import NotFoundError, SubscriptionLockedError, ValidationError
 from .models import UNSET, Group, GroupPatch, GroupSummary, NewGroup, validate_prokey
@@ -29,7 +39,9 @@ class GroupsResource:
 
     async def get(self, prokey: str) -> Group:
         """Read one group. Raises `NotFoundError` when there is none with that key."""
-        key = validate_prokey(prokey)
+        return await self._get(validate_prokey(prokey))
+
+    async def _get(self, key: str) -> Group:
         return await self._pipeline.send(
             "GET", f"/group/{key}", decode=lambda payload: decode_group(payload, prokey=key)
         )
@@ -101,9 +113,55 @@ class GroupsResource:
 
         Raises `NotFoundError` when the group does not exist, unless `missing_ok`.
         """
-        key = validate_prokey(prokey)
         try:
-            await self._pipeline.send_raw("DELETE", f"/group/{key}")
+            await self._delete(validate_prokey(prokey))
         except NotFoundError:
             if not missing_ok:
                 raise
+
+    async def _delete(self, key: str) -> None:
+        await self._pipeline.send_raw("DELETE", f"/group/{key}")
+
+    # Bulk -----------------------------------------------------------------------------
+
+    async def get_many(
+        self,
+        prokeys: Keys,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BulkResult[Group]:
+        """Read many groups, at most `concurrency` at once (default: `max_connections`).
+
+        Every distinct key ends in exactly one of `ok`, `missing` (404) or `failed`; a
+        duplicate is read once, an invalid key fails without a request, and one key's
+        failure never stops the batch.
+        """
+        limit = check_concurrency(concurrency, self._pipeline.max_connections)
+        return await collect(prokeys, self._get, concurrency=limit, on_progress=on_progress)
+
+    def iter_many(
+        self, prokeys: Keys, *, concurrency: int | None = None
+    ) -> AsyncIterator[Outcome[Group]]:
+        """Yield an `Outcome` per input key (duplicates included) as each read completes.
+
+        Keys are pulled only as workers free up, so memory stays O(concurrency) however
+        long the input. Leaving the loop early cancels the reads still in flight.
+        """
+        limit = check_concurrency(concurrency, self._pipeline.max_connections)
+        return stream(prokeys, self._get, concurrency=limit)
+
+    async def delete_many(
+        self,
+        prokeys: Keys,
+        *,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BulkResult[None]:
+        """Delete many groups (and their events); a 404 counts as `missing`, not failed.
+
+        A delete whose reply was lost is retried; the retry's 404 means the first one
+        worked, and the key is reported as `missing`.
+        """
+        limit = check_concurrency(concurrency, self._pipeline.max_connections)
+        return await collect(prokeys, self._delete, concurrency=limit, on_progress=on_progress)
