@@ -139,8 +139,12 @@ def _check_cal_url(value: object) -> None:
     field = "subscription_cal_url"
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, not {type(value).__name__}", field=field)
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # urlsplit raises on a malformed host such as "http://[::1"
+        ok = False
+    if not ok:
         raise ValidationError(
             f"{field} must be an http(s) URL with a host, not {_show(value)}", field=field
         )

@@ -1,0 +1,395 @@
+"""Models and input validation: pure, no I/O."""
+
+from __future__ import annotations
+
+import uuid
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asyncgroups import (
+    UNSET,
+    Group,
+    GroupPatch,
+    GroupStatus,
+    NewGroup,
+    Subscription,
+    ValidationError,
+    validate_prokey,
+)
+
+KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
+EVENT = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
+CAL = "https://example.com/team.ics"
+
+
+def _group(**fields: object) -> Group:
+    values: dict[str, object] = {
+        "prokey": KEY,
+        "name": "Team",
+        "status": GroupStatus.PUBLISHED,
+        "subscription": Subscription.NO,
+    }
+    values.update(fields)
+    return Group(**values)  # type: ignore[arg-type]
+
+
+# Prokeys ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [KEY, KEY.upper(), str(uuid.UUID(int=0))])
+def test_validate_prokey_accepts_uuid_shaped_keys(key: str) -> None:
+    assert validate_prokey(key) == key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "all",
+        "latest",
+        "../all",
+        "..",
+        f"../{KEY}",
+        f"{KEY}/../all",
+        f"{KEY}/",
+        "/" + KEY,
+        KEY.replace("-", "/", 1),
+        f"{KEY}%2F..",
+        "%2e%2e",
+        f"{KEY}?x=1",
+        f"{KEY}#frag",
+        f" {KEY}",
+        f"{KEY} ",
+        f"{KEY}\n",
+        f"{KEY}\r\n",
+        KEY.replace("-", " ", 1),
+        KEY[:-1],
+        KEY + "a",
+        KEY.replace("a", "g"),
+        KEY.replace("-", ""),
+        "\uff13\uff11a17cce-bbbb-4ee3-99bb-6144c6a3aaaa",  # full-width digits are not hex
+    ],
+)
+def test_validate_prokey_rejects_what_is_not_a_prokey(key: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_prokey(key)
+    assert info.value.field == "prokey"
+
+
+@pytest.mark.parametrize("key", [None, 123, b"31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa", [KEY]])
+def test_validate_prokey_rejects_non_strings(key: object) -> None:
+    with pytest.raises(ValidationError, match="must be a string"):
+        validate_prokey(key)
+
+
+def test_validate_prokey_error_shows_the_key_and_the_expected_shape() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_prokey("../all", field="event")
+    assert "'../all'" in str(info.value)
+    assert "8-4-4-4-12" in str(info.value)
+    assert info.value.field == "event"
+
+
+def test_validate_prokey_error_shortens_huge_input() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_prokey("x" * 10_000)
+    assert len(str(info.value)) < 300
+
+
+@given(st.uuids())
+def test_validate_prokey_accepts_every_uuid(value: uuid.UUID) -> None:
+    assert validate_prokey(str(value)) == str(value)
+
+
+@given(
+    st.uuids().map(str),
+    st.integers(min_value=0, max_value=36),
+    st.sampled_from(["/", "..", "%", "?", "#", " ", "\n", "\t", "\\", "\x00"]),
+)
+def test_validate_prokey_rejects_a_uuid_with_any_url_character_inside(
+    key: str, at: int, bad: str
+) -> None:
+    with pytest.raises(ValidationError):
+        validate_prokey(key[:at] + bad + key[at:])
+
+
+def test_validation_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="prokey"):
+        validate_prokey("nope")
+
+
+# NewGroup ---------------------------------------------------------------------------
+
+
+def test_new_group_defaults_to_no_subscription() -> None:
+    new = NewGroup("Team events")
+    assert new.subscription is Subscription.NO
+    assert new.subscription_cal_url is None
+    assert new.internal_note is None
+    assert new.cta is None
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t\n"])
+def test_new_group_rejects_an_empty_name(name: str) -> None:
+    with pytest.raises(ValidationError, match="name") as info:
+        NewGroup(name)
+    assert info.value.field == "name"
+
+
+@pytest.mark.parametrize("name", [None, 42, b"Team"])
+def test_new_group_rejects_a_name_that_is_not_a_string(name: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        NewGroup(name)  # type: ignore[arg-type]
+    assert info.value.field == "name"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("no", Subscription.NO),
+        ("external", Subscription.EXTERNAL),
+        ("children", Subscription.CHILDREN),
+        (Subscription.CHILDREN, Subscription.CHILDREN),
+    ],
+)
+def test_new_group_accepts_subscription_as_string_or_member(
+    value: str, expected: Subscription
+) -> None:
+    url = CAL if expected is Subscription.EXTERNAL else None
+    assert NewGroup("Team", subscription=value, subscription_cal_url=url).subscription is expected
+
+
+@pytest.mark.parametrize("value", ["yes", "EXTERNAL", "", None, 1])
+def test_new_group_rejects_unknown_subscription(value: object) -> None:
+    with pytest.raises(ValidationError, match="subscription must be one of") as info:
+        NewGroup("Team", subscription=value)
+    assert info.value.field == "subscription"
+
+
+def test_new_group_external_needs_a_cal_url() -> None:
+    with pytest.raises(ValidationError, match="needs a subscription_cal_url") as info:
+        NewGroup("Team", subscription=Subscription.EXTERNAL)
+    assert info.value.field == "subscription_cal_url"
+
+
+@pytest.mark.parametrize(
+    "url", [CAL, "http://example.com/cal.ics", "HTTPS://Example.com/c", "https://[::1]:8443/c"]
+)
+def test_new_group_external_accepts_http_urls(url: str) -> None:
+    new = NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert new.subscription_cal_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/cal.ics",
+        "webcal://example.com/cal.ics",
+        "example.com/cal.ics",
+        "http://",
+        "https:///cal.ics",
+        "not a url",
+        "",
+        "http://[::1",  # urlsplit raises ValueError on this one
+    ],
+)
+def test_new_group_rejects_a_cal_url_that_is_not_http_with_a_host(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert info.value.field == "subscription_cal_url"
+
+
+@pytest.mark.parametrize("subscription", [Subscription.NO, Subscription.CHILDREN])
+def test_new_group_rejects_a_cal_url_without_external(subscription: Subscription) -> None:
+    with pytest.raises(ValidationError, match='only allowed with subscription "external"'):
+        NewGroup("Team", subscription=subscription, subscription_cal_url=CAL)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("internal_note", 5), ("layout", ["x"]), ("cta_block", 1.5), ("cta", "yes"), ("cta", 1)],
+)
+def test_new_group_rejects_fields_of_the_wrong_type(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        NewGroup("Team", **{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_new_group_is_frozen() -> None:
+    new = NewGroup("Team")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        new.name = "Other"  # type: ignore[misc]
+
+
+# GroupPatch -------------------------------------------------------------------------
+
+
+def test_group_patch_defaults_every_field_to_unset() -> None:
+    patch = GroupPatch()
+    assert all(value is UNSET for value in attrs.asdict(patch, recurse=False).values())
+    assert patch.is_empty()
+    assert patch.changes() == {}
+
+
+def test_group_patch_changes_keep_none_and_omit_unset() -> None:
+    patch = GroupPatch(name="New", internal_note=None, cta=False)
+    assert patch.changes() == {"name": "New", "internal_note": None, "cta": False}
+    assert not patch.is_empty()
+
+
+def test_group_patch_accepts_enum_values_as_strings() -> None:
+    patch = GroupPatch(status="draft", subscription="children")
+    assert patch.status is GroupStatus.DRAFT
+    assert patch.subscription is Subscription.CHILDREN
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_group_patch_rejects_an_empty_name(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        GroupPatch(name=name)
+    assert info.value.field == "name"
+
+
+def test_group_patch_rejects_a_null_name() -> None:
+    with pytest.raises(ValidationError) as info:
+        GroupPatch(name=None)  # type: ignore[arg-type]
+    assert info.value.field == "name"
+
+
+@pytest.mark.parametrize("field", ["status", "subscription"])
+def test_group_patch_rejects_null_for_enum_fields(field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        GroupPatch(**{field: None})  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_group_patch_rejects_unknown_status() -> None:
+    with pytest.raises(ValidationError, match="status must be one of"):
+        GroupPatch(status="archived")
+
+
+@pytest.mark.parametrize("url", ["ftp://x/cal.ics", "http://", "cal.ics", "http://[::1"])
+def test_group_patch_rejects_a_bad_cal_url(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        GroupPatch(subscription_cal_url=url)
+    assert info.value.field == "subscription_cal_url"
+
+
+def test_group_patch_allows_a_cal_url_alone() -> None:
+    assert GroupPatch(subscription_cal_url=CAL).changes() == {"subscription_cal_url": CAL}
+
+
+def test_group_patch_allows_external_without_a_url() -> None:
+    patch = GroupPatch(subscription=Subscription.EXTERNAL)
+    assert patch.changes() == {"subscription": Subscription.EXTERNAL}
+
+
+def test_group_patch_rejects_external_with_a_null_url() -> None:
+    with pytest.raises(ValidationError, match="needs a subscription_cal_url"):
+        GroupPatch(subscription=Subscription.EXTERNAL, subscription_cal_url=None)
+
+
+@pytest.mark.parametrize("subscription", [Subscription.NO, Subscription.CHILDREN])
+def test_group_patch_rejects_a_url_with_another_subscription(subscription: Subscription) -> None:
+    with pytest.raises(ValidationError, match='only allowed with subscription "external"'):
+        GroupPatch(subscription=subscription, subscription_cal_url=CAL)
+
+
+def test_group_patch_allows_no_with_a_null_url() -> None:
+    patch = GroupPatch(subscription=Subscription.NO, subscription_cal_url=None)
+    assert patch.changes() == {"subscription": Subscription.NO, "subscription_cal_url": None}
+
+
+def test_group_patch_changes_subscription_only_when_it_carries_one() -> None:
+    assert GroupPatch(subscription="no").changes_subscription()
+    assert not GroupPatch(subscription_cal_url=CAL).changes_subscription()
+    assert not GroupPatch(name="x").changes_subscription()
+
+
+def test_group_patch_without_unchanged_keeps_only_differing_fields() -> None:
+    current = _group(name="Team", internal_note=None, layout="style-1", cta=True)
+    patch = GroupPatch(name="Team", internal_note=None, layout="style-2", cta=False)
+    assert patch.without_unchanged(current).changes() == {"layout": "style-2", "cta": False}
+
+
+def test_group_patch_without_unchanged_compares_enums_by_value() -> None:
+    current = _group(status="draft", subscription="no")
+    patch = GroupPatch(status=GroupStatus.DRAFT, subscription=Subscription.NO)
+    assert patch.without_unchanged(current).is_empty()
+
+
+def test_group_patch_without_unchanged_sends_a_known_value_over_an_unknown_one() -> None:
+    current = _group(status="archived")  # a value newer than this library
+    patch = GroupPatch(status=GroupStatus.PUBLISHED)
+    assert patch.without_unchanged(current).changes() == {"status": GroupStatus.PUBLISHED}
+
+
+def test_group_patch_without_unchanged_treats_null_and_false_as_different() -> None:
+    current = _group(cta=None)
+    assert GroupPatch(cta=False).without_unchanged(current).changes() == {"cta": False}
+
+
+def test_group_patch_is_frozen_and_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        GroupPatch("name")  # type: ignore[call-arg]
+    patch = GroupPatch(name="x")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        patch.name = "y"  # type: ignore[misc]
+
+
+# UNSET and Group --------------------------------------------------------------------
+
+
+def test_unset_is_falsy_and_reads_as_unset() -> None:
+    assert not UNSET
+    assert repr(UNSET) == "UNSET"
+    assert UNSET is not None
+
+
+def test_group_has_events_follows_event_prokeys() -> None:
+    assert not _group().has_events
+    assert _group(event_prokeys=(EVENT,)).has_events
+
+
+def test_group_extra_is_read_only_and_copied() -> None:
+    source = {"landingpage": True}
+    group = _group(extra=source)
+    source["landingpage"] = False
+    assert group.extra == {"landingpage": True}
+    with pytest.raises(TypeError):
+        group.extra["landingpage"] = False  # type: ignore[index]
+
+
+def test_group_equality_covers_every_field() -> None:
+    assert _group() == _group()
+    assert _group() != _group(name="Other")
+    assert _group() != _group(extra={"landingpage": True})
+
+
+@given(st.text(max_size=80))
+def test_group_patch_cal_url_check_raises_only_validation_error(url: str) -> None:
+    field = None
+    try:
+        GroupPatch(subscription_cal_url=url)
+    except ValidationError as err:
+        field = err.field
+    assert field in {None, "subscription_cal_url"}
+
+
+@given(
+    name=st.one_of(st.none(), st.integers(), st.text(max_size=20)),
+    subscription=st.one_of(st.sampled_from(["no", "external", "children"]), st.text(max_size=8)),
+    url=st.one_of(st.none(), st.text(max_size=30), st.just(CAL)),
+)
+def test_new_group_raises_only_validation_error(
+    name: object, subscription: str, url: str | None
+) -> None:
+    field = None
+    try:
+        NewGroup(name, subscription=subscription, subscription_cal_url=url)  # type: ignore[arg-type]
+    except ValidationError as err:
+        field = err.field
+    assert field in {None, "name", "subscription", "subscription_cal_url"}
