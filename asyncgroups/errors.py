@@ -84,6 +84,10 @@ class SubscriptionLockedError(AsyncGroupsError):
         self.prokey = prokey
         self.linked_events = linked_events
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds from `args` (the message alone), which this __init__ refuses.
+        return (type(self), (self.prokey, self.linked_events), self.__dict__)
+
 
 # Transport errors ------------------------------------------------------------------
 
