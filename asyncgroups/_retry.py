@@ -127,7 +127,10 @@ def should_retry(
     elif failure is Failure.CONNECT:
         decision, reason = True, "the connection could not be made, so nothing was sent"
     elif failure == 429:
-        decision, reason = True, "429 means the server did not act"
+        if 429 in policy.retry_statuses:
+            decision, reason = True, "429 means the server did not act"
+        else:
+            decision, reason = False, "status 429 is not in retry_statuses"
     elif method not in IDEMPOTENT_METHODS:
         decision = False
         reason = f"{method} is not retried after {_name(failure)}: it may have acted"

@@ -1,0 +1,234 @@
+"""Retry decisions as tables: a fixed `now`, an injected `rand`, no asyncio."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+
+import attrs
+import pytest
+
+from asyncgroups import RetryPolicy
+from asyncgroups._retry import (
+    DEFAULT_RETRY_STATUSES,
+    Failure,
+    backoff,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+)
+
+NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+POLICY = RetryPolicy()
+
+# RetryPolicy ------------------------------------------------------------------------
+
+
+def test_retry_policy_defaults_match_the_design() -> None:
+    assert POLICY.max_attempts == 3
+    assert POLICY.backoff_base == 0.25
+    assert POLICY.backoff_max == 20.0
+    assert POLICY.jitter is True
+    assert POLICY.retry_statuses == frozenset({408, 425, 429, 500, 502, 503, 504})
+    assert POLICY.max_retry_after == 60.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"max_attempts": -1},
+        {"max_attempts": 2.5},
+        {"max_attempts": "3"},
+        {"backoff_base": -0.1},
+        {"backoff_base": math.nan},
+        {"backoff_base": "1"},
+        {"backoff_max": -1},
+        {"max_retry_after": -1},
+        {"max_retry_after": None},
+        {"jitter": "yes"},
+    ],
+)
+def test_retry_policy_rejects_bad_values(kwargs: dict[str, object]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_retry_policy_accepts_no_backoff_and_a_single_attempt() -> None:
+    policy = RetryPolicy(max_attempts=1, backoff_base=0, backoff_max=0, max_retry_after=0)
+    assert policy.max_attempts == 1
+
+
+def test_retry_policy_is_frozen_keyword_only_and_hashable() -> None:
+    with pytest.raises(TypeError):
+        RetryPolicy(5)  # type: ignore[call-arg]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        POLICY.max_attempts = 5  # type: ignore[misc]
+    assert RetryPolicy(retry_statuses={500}) == RetryPolicy(retry_statuses=frozenset({500}))
+    assert hash(RetryPolicy()) == hash(POLICY)
+
+
+def test_retry_policy_copies_retry_statuses() -> None:
+    statuses = {500}
+    policy = RetryPolicy(retry_statuses=statuses)
+    statuses.add(404)
+    assert policy.retry_statuses == frozenset({500})
+
+
+# should_retry -----------------------------------------------------------------------
+
+_RETRIED_STATUSES = sorted(DEFAULT_RETRY_STATUSES)
+_CONNECTION = [Failure.CONNECT, Failure.DISCONNECT, Failure.TIMEOUT]
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("failure", [*_RETRIED_STATUSES, *_CONNECTION])
+def test_should_retry_idempotent_methods_on_retry_statuses_and_wire_failures(
+    method: str, failure: int | Failure
+) -> None:
+    assert should_retry(POLICY, method, failure, 1)
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 302, 501, 505])
+def test_should_not_retry_idempotent_methods_on_other_statuses(method: str, status: int) -> None:
+    assert not should_retry(POLICY, method, status, 1)
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize("failure", [429, Failure.CONNECT])
+def test_should_retry_post_and_patch_only_where_the_server_did_not_act(
+    method: str, failure: int | Failure
+) -> None:
+    assert should_retry(POLICY, method, failure, 1)
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    "failure", [408, 425, 500, 502, 503, 504, 409, Failure.TIMEOUT, Failure.DISCONNECT]
+)
+def test_should_not_retry_post_and_patch_where_the_server_may_have_acted(
+    method: str, failure: int | Failure
+) -> None:
+    # A POST retried after a 503 can create a duplicate group; a PATCH can spend a credit.
+    assert not should_retry(POLICY, method, failure, 1)
+
+
+@pytest.mark.parametrize(("attempt", "expected"), [(1, True), (2, True), (3, False), (4, False)])
+def test_should_retry_stops_after_max_attempts(attempt: int, expected: bool) -> None:
+    assert should_retry(POLICY, "GET", 503, attempt) is expected
+
+
+def test_should_not_retry_with_a_single_attempt_policy() -> None:
+    assert not should_retry(RetryPolicy(max_attempts=1), "GET", Failure.CONNECT, 1)
+
+
+@pytest.mark.parametrize("failure", [503, 429, Failure.CONNECT])
+def test_should_not_retry_without_a_policy(failure: int | Failure) -> None:
+    assert not should_retry(None, "GET", failure, 1)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(None, True), (0.0, True), (60.0, True), (60.5, False)]
+)
+def test_should_retry_a_429_only_within_max_retry_after(
+    method: str, retry_after: float | None, expected: bool
+) -> None:
+    assert should_retry(POLICY, method, 429, 1, retry_after=retry_after) is expected
+
+
+def test_should_retry_follows_custom_retry_statuses() -> None:
+    policy = RetryPolicy(retry_statuses={418})
+    assert should_retry(policy, "GET", 418, 1)
+    assert not should_retry(policy, "GET", 503, 1)
+    assert not should_retry(policy, "POST", 418, 1)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_should_not_retry_a_429_the_policy_leaves_out(method: str) -> None:
+    assert not should_retry(RetryPolicy(retry_statuses={503}), method, 429, 1)
+
+
+def test_should_retry_logs_one_debug_line_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
+        should_retry(POLICY, "POST", 503, 1)
+        should_retry(POLICY, "GET", Failure.TIMEOUT, 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no retry POST: POST is not retried after status 503: it may have acted",
+        "retry GET: a timeout failure on an idempotent request",
+    ]
+
+
+# parse_retry_after ------------------------------------------------------------------
+
+
+def _http_date(offset: float) -> str:
+    return email.utils.formatdate(NOW + offset, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("0", 0.0),
+        ("5", 5.0),
+        (" 7 ", 7.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("120", 120.0),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        ("5s", None),
+        (_http_date(30), 30.0),
+        (_http_date(3600), 3600.0),
+        (_http_date(-30), 0.0),
+        ("Tue, 14 Nov 2023 22:14:20 GMT", 60.0),
+        ("Tue, 14 Nov 2023 23:14:20 +0100", 60.0),
+    ],
+)
+def test_parse_retry_after_reads_seconds_and_http_dates(
+    value: str | None, expected: float | None
+) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+# backoff and retry_delay ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"), [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 2.0), (50, 2.0)]
+)
+def test_backoff_doubles_up_to_backoff_max(attempt: int, expected: float) -> None:
+    policy = RetryPolicy(backoff_base=0.25, backoff_max=2.0, jitter=False)
+    assert backoff(policy, attempt, rand=lambda: 0.5) == expected
+
+
+@pytest.mark.parametrize(("rand", "expected"), [(0.0, 0.0), (0.5, 0.5), (0.999, 0.999)])
+def test_backoff_with_jitter_is_uniform_below_the_cap(rand: float, expected: float) -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=10.0, jitter=True)
+    assert backoff(policy, 2, rand=lambda: rand) == pytest.approx(expected)
+
+
+def test_backoff_of_a_huge_attempt_does_not_overflow() -> None:
+    policy = RetryPolicy(backoff_base=1.0, backoff_max=30.0, jitter=False)
+    assert backoff(policy, 100_000, rand=lambda: 1.0) == 30.0
+
+
+def test_backoff_with_zero_base_never_waits() -> None:
+    policy = RetryPolicy(backoff_base=0)
+    assert all(backoff(policy, n, rand=lambda: 1.0) == 0 for n in range(1, 10))
+
+
+def test_retry_delay_prefers_the_servers_retry_after() -> None:
+    policy = RetryPolicy(backoff_base=1.0, jitter=False, max_retry_after=10.0)
+    assert retry_delay(policy, 1, retry_after=4.0, rand=lambda: 0.5) == 4.0
+    assert retry_delay(policy, 1, retry_after=0.0, rand=lambda: 0.5) == 0.0
+    assert retry_delay(policy, 1, retry_after=99.0, rand=lambda: 0.5) == 10.0
+    assert retry_delay(policy, 3, retry_after=None, rand=lambda: 0.5) == 4.0
