@@ -1,8 +1,9 @@
 """`FakeGroupsServer`: the Groups API over real sockets, with faults on demand.
 
 The HTTP edge of the testing kit: it routes requests to the in-memory `Store`, records
-them, and applies the fault `decide` chose. With no faults configured a request costs
-one dictionary lookup more than the rules themselves, so benchmarks can use it too.
+them, and applies the fault `decide` chose. With no faults configured (and
+`record=False`) a request skips all of that after one flag check, so benchmarks can use
+it too.
 """
 
 from __future__ import annotations
