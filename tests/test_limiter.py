@@ -1,0 +1,210 @@
+"""The client limiter: in-flight cap, rate spacing, cool-down. Time is moved, not slept."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable
+
+import pytest
+
+from asyncgroups import ClientLimiter, Limiter
+
+
+class FakeClock:
+    """Replace the running loop's clock; `advance` moves it and lets due timers fire."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        monkeypatch.setattr(asyncio.get_running_loop(), "time", lambda: self.now)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        await settle()
+
+
+async def settle() -> None:
+    """Let every ready callback run (timers due on the fake clock included)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    return FakeClock(monkeypatch)
+
+
+def _start(aw: Awaitable[None]) -> asyncio.Task[None]:
+    async def run() -> None:
+        await aw
+
+    return asyncio.create_task(run())
+
+
+# Config -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_in_flight", "rate"),
+    [(0, None), (-1, None), (1, 0.0), (1, -2.0), (1, math.inf), (1, math.nan)],
+)
+def test_client_limiter_rejects_bad_config(max_in_flight: int, rate: float | None) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        ClientLimiter(max_in_flight, rate)
+
+
+def test_client_limiter_satisfies_the_limiter_protocol() -> None:
+    assert isinstance(ClientLimiter(1), Limiter)
+
+
+# In-flight cap ----------------------------------------------------------------------
+
+
+async def test_limiter_caps_requests_in_flight() -> None:
+    limiter = ClientLimiter(2)
+    await limiter.acquire()
+    await limiter.acquire()
+    third = _start(limiter.acquire())
+    await settle()
+    assert not third.done()
+    assert limiter.in_flight == 2
+
+    limiter.release()
+    await settle()
+    assert third.done()
+    assert limiter.in_flight == 2
+    limiter.release()
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_limiter_hands_free_slots_out_in_arrival_order() -> None:
+    limiter = ClientLimiter(1)
+    await limiter.acquire()
+    order: list[int] = []
+
+    async def take(n: int) -> None:
+        await limiter.acquire()
+        order.append(n)
+
+    tasks = [asyncio.create_task(take(n)) for n in range(3)]
+    await settle()
+    for _ in range(3):
+        limiter.release()
+        await settle()
+    assert order == [0, 1, 2]
+    await asyncio.gather(*tasks)
+
+
+# Rate -------------------------------------------------------------------------------
+
+
+async def test_limiter_spaces_requests_by_the_rate(clock: FakeClock) -> None:
+    limiter = ClientLimiter(10, rate=4.0)  # one every 0.25 s
+    start = clock.now
+    passed: list[float] = []
+
+    async def request() -> None:
+        await limiter.acquire()
+        passed.append(clock.now - start)
+        limiter.release()
+
+    tasks = [asyncio.create_task(request()) for _ in range(4)]
+    await settle()
+    for _ in range(8):
+        await clock.advance(0.125)  # exact in binary, so the steps land on the turns
+    await asyncio.gather(*tasks)
+    assert passed == [0.0, 0.25, 0.5, 0.75]
+
+
+async def test_limiter_rate_does_not_save_up_a_burst_while_idle(clock: FakeClock) -> None:
+    limiter = ClientLimiter(10, rate=2.0)  # one every 0.5 s
+    await limiter.acquire()
+    limiter.release()
+    await clock.advance(60)  # a long quiet spell
+
+    await limiter.acquire()  # the first after the pause goes at once ...
+    second = _start(limiter.acquire())
+    await clock.advance(0.4)
+    assert not second.done()  # ... but the next still waits its turn
+    await clock.advance(0.1)
+    assert second.done()
+
+
+async def test_limiter_without_rate_never_waits_for_time(clock: FakeClock) -> None:
+    limiter = ClientLimiter(5)
+    for _ in range(5):
+        await limiter.acquire()
+    assert clock.now == 1000.0
+
+
+async def test_limiter_cancelled_wait_gives_its_slot_back(clock: FakeClock) -> None:
+    limiter = ClientLimiter(2, rate=1.0)
+    await limiter.acquire()
+    waiting = _start(limiter.acquire())  # holds the second slot while it waits for its turn
+    await settle()
+    assert limiter.in_flight == 2
+    waiting.cancel()
+    await settle()
+    assert waiting.cancelled()
+    assert limiter.in_flight == 1
+
+
+# Cool-down --------------------------------------------------------------------------
+
+
+async def test_limiter_cool_down_holds_new_acquires(clock: FakeClock) -> None:
+    limiter = ClientLimiter(10)
+    limiter.cool_down(5.0)
+    assert limiter.paused_for() == 5.0
+
+    held = _start(limiter.acquire())
+    await clock.advance(4.9)
+    assert not held.done()
+    assert limiter.paused_for() == pytest.approx(0.1)
+    await clock.advance(0.2)
+    assert held.done()
+    assert limiter.paused_for() == 0.0
+
+
+async def test_limiter_cool_down_holds_every_caller(clock: FakeClock) -> None:
+    limiter = ClientLimiter(10)
+    limiter.cool_down(1.0)
+    held = [_start(limiter.acquire()) for _ in range(3)]
+    await clock.advance(0.5)
+    assert not any(t.done() for t in held)
+    await clock.advance(0.6)
+    assert all(t.done() for t in held)
+
+
+async def test_limiter_cool_down_is_never_shortened(clock: FakeClock) -> None:
+    limiter = ClientLimiter(1)
+    limiter.cool_down(5.0)
+    limiter.cool_down(1.0)
+    assert limiter.paused_for() == 5.0
+    limiter.cool_down(8.0)
+    assert limiter.paused_for() == 8.0
+
+
+@pytest.mark.parametrize("seconds", [0.0, -3.0])
+async def test_limiter_cool_down_of_nothing_does_not_pause(
+    clock: FakeClock, seconds: float
+) -> None:
+    limiter = ClientLimiter(1)
+    limiter.cool_down(seconds)
+    assert limiter.paused_for() == 0.0
+    await limiter.acquire()
+
+
+async def test_limiter_cool_down_applies_to_a_request_waiting_for_its_rate_turn(
+    clock: FakeClock,
+) -> None:
+    limiter = ClientLimiter(10, rate=1.0)
+    await limiter.acquire()
+    waiting = _start(limiter.acquire())  # its turn is at +1 s
+    await clock.advance(0.5)
+    limiter.cool_down(2.0)  # a 429 arrives: nothing new before +2.5 s
+    await clock.advance(0.6)
+    assert not waiting.done()
+    await clock.advance(1.5)
+    assert waiting.done()
