@@ -15,7 +15,7 @@ import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
@@ -45,6 +45,9 @@ AIOHTTP_VERSION = aiohttp.__version__
 #: Idle pooled connections are closed after this many seconds: shorter than the 5 s idle
 #: limit common on servers and load balancers, so a reused connection is rarely stale.
 KEEPALIVE_TIMEOUT = 4.0
+
+#: The longest 429 cool-down taken when the client has no retry policy.
+_MAX_RETRY_AFTER = RetryPolicy().max_retry_after
 
 
 def proxy_from_env(url: str) -> str | None:
@@ -138,6 +141,10 @@ class Pipeline:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
             )
+            # aiohttp quietly resends an idempotent request once when a pooled
+            # connection drops; the retry policy alone decides (and counts) that here.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         elif self._session.closed:
             raise ClientStateError("the borrowed aiohttp session is closed")
         return self._session
@@ -162,29 +169,44 @@ class Pipeline:
 
     # Sending ------------------------------------------------------------------------
 
+    @overload
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = ...,
+        decode: Callable[[Any], T],
+    ) -> T: ...
+
+    @overload
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = ...,
+        decode: None = ...,
+    ) -> None: ...
+
     async def send(
         self,
         method: str,
         path: str,
         *,
         body: Mapping[str, Any] | None = None,
-        decode: Callable[[Any], T],
-    ) -> T:
-        """Send one request (with retries) and decode its JSON reply with `decode`."""
-        raw = await self.send_raw(method, path, body=body)
-        try:
-            payload = loads(raw) if raw else None
-            return decode(payload)
-        except (ValueError, ShapeError) as err:
-            problem = f"the reply is not the documented JSON: {err}"
-            raise self._unexpected(method, path, problem) from err
+        decode: Callable[[Any], T] | None = None,
+    ) -> T | None:
+        """Send one request (with retries); decode its 2xx JSON reply with `decode`.
 
-    async def send_raw(
-        self, method: str, path: str, *, body: Mapping[str, Any] | None = None
-    ) -> bytes:
-        """Send one request (with retries); return the body of its 2xx reply."""
+        Without `decode` the reply body is not parsed and None is returned. A reply
+        that is not JSON counts as a failed attempt: retried for GET and DELETE (a
+        proxy's garbled page is usually passing), raised for POST and PATCH.
+        """
         loop = self._check_usable()
-        session = self._session if self._session is not None else self.open()
+        session = self._session
+        if session is None or session.closed:
+            session = self.open()  # makes an owned session; refuses a closed borrowed one
         url = self.base_url + path
         data = None
         headers = self._headers
@@ -245,41 +267,69 @@ class Pipeline:
             else:
                 self._log(method, path, status, attempt, loop.time() - started)
                 if 200 <= status < 300:
-                    return raw
-                failure = status
-                if status in (429, 503) or "Retry-After" in resp_headers:
-                    retry_after = parse_retry_after(
-                        resp_headers.get("Retry-After"), now=time.time()
+                    if decode is None:
+                        return None
+                    try:
+                        payload = loads(raw) if raw else None
+                    except ValueError as err:
+                        failure, error = Failure.BAD_BODY, self._unexpected(
+                            method, path, f"the reply is not the documented JSON: {err}", status
+                        )
+                    else:
+                        try:
+                            return decode(payload)
+                        except ShapeError as err:
+                            raise self._unexpected(
+                                method, path, f"the reply is not the documented JSON: {err}"
+                            ) from err
+                else:
+                    failure = status
+                    if status in (429, 503) or "Retry-After" in resp_headers:
+                        retry_after = parse_retry_after(
+                            resp_headers.get("Retry-After"), now=time.time()
+                        )
+                    error = make_status_error(
+                        status,
+                        method=method,
+                        url=url,
+                        path=path,
+                        body=self._clean(raw.decode("utf-8", "replace")),
+                        headers=resp_headers,
+                        retry_after=retry_after,
                     )
-                error = make_status_error(
-                    status,
-                    method=method,
-                    url=url,
-                    path=path,
-                    body=self._clean(raw.decode("utf-8", "replace")),
-                    headers=resp_headers,
-                    retry_after=retry_after,
-                )
             finally:
                 limiter.release()
-            if not should_retry(self.retry, method, failure, attempt, retry_after=retry_after):
-                raise error
-            assert self.retry is not None  # should_retry says no without a policy
-            delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
+            retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
+            delay = 0.0
+            if retrying:
+                assert self.retry is not None  # should_retry says no without a policy
+                delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
             if failure == 429:
-                self.stats.cool_downs += 1
-                limiter.cool_down(delay)
+                # The whole client pauses, whether or not this call tries again.
+                self._cool_down(delay if retrying else retry_after)
+            if not retrying:
+                raise error
             if delay > 0:
                 await asyncio.sleep(delay)
+
+    def _cool_down(self, seconds: float | None) -> None:
+        """Hold every new request of this client for `seconds` after a 429.
+
+        A wait longer than `max_retry_after` is not taken: that call raised at once.
+        """
+        longest = self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
+        if seconds is not None and 0 < seconds <= longest:
+            self.stats.cool_downs += 1
+            self.limiter.cool_down(seconds)
 
     async def _read(
         self, resp: aiohttp.ClientResponse, method: str, path: str, url: str
     ) -> bytes:
+        # Content-Length counts bytes on the wire, which may be compressed: it can refuse
+        # early, but only counting the decoded bytes as they come bounds the memory.
         length = resp.content_length
-        if length is not None:
-            if length > self._max_body:
-                raise self._oversize(method, path, resp.status)
-            return await resp.read()
+        if length is not None and length > self._max_body:
+            raise self._oversize(method, path, resp.status)
         chunks = []
         size = 0
         async for chunk in resp.content.iter_any():

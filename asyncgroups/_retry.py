@@ -41,6 +41,8 @@ class Failure(enum.Enum):
     DISCONNECT = "disconnect"
     #: The attempt took longer than the timeout; the server may have acted.
     TIMEOUT = "timeout"
+    #: A success status came with a body that is not JSON; the server may have acted.
+    BAD_BODY = "bad body"
 
 
 def _as_statuses(value: Set[int]) -> frozenset[int]:

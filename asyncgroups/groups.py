@@ -91,7 +91,7 @@ class GroupsResource:
             patch = self._checked_against(current, patch, skip_unchanged=skip_unchanged)
             if patch.is_empty():
                 return False
-        await self._pipeline.send_raw("PATCH", f"/group/{key}", body=encode_patch(patch))
+        await self._pipeline.send("PATCH", f"/group/{key}", body=encode_patch(patch))
         self._pipeline.stats.updates_sent += 1
         return True
 
@@ -120,7 +120,7 @@ class GroupsResource:
                 raise
 
     async def _delete(self, key: str) -> None:
-        await self._pipeline.send_raw("DELETE", f"/group/{key}")
+        await self._pipeline.send("DELETE", f"/group/{key}")
 
     # Bulk -----------------------------------------------------------------------------
 
