@@ -1,0 +1,644 @@
+"""The request pipeline over real sockets: size cap, redirects, timeouts, retries, proxies.
+
+Each test runs a tiny aiohttp.web app (or a raw socket) on 127.0.0.1 with the behaviour
+it needs; retries use no backoff so nothing sleeps for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import socket
+import ssl
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from asyncgroups import (
+    ClientLimiter,
+    GroupPatch,
+    GroupsClient,
+    NewGroup,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeout,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+)
+from asyncgroups._http import proxy_from_env
+
+if TYPE_CHECKING:
+    from conftest import MockAPI, Serve
+
+API_KEY = "sk_live_0123456789abcdef"
+KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
+OTHER = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
+NEW_KEY = "99ec3e7f-ef04-bbbb-a3d7-e30736faaaaa"
+GROUP = [{"name": "Team", "status": "published", "events": []}]
+NO_WAIT = RetryPolicy(backoff_base=0, jitter=False)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _app(handler: Handler) -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
+def _client(base_url: str, **kwargs: Any) -> GroupsClient:
+    kwargs.setdefault("retry", NO_WAIT)
+    return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
+
+
+class Hits:
+    """Counts the requests a handler saw, by method and path."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, request: web.Request) -> None:
+        self.seen.append((request.method, request.path))
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# Size cap ---------------------------------------------------------------------------
+
+
+async def test_pipeline_refuses_a_reply_over_the_cap_with_content_length(serve: Serve) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response([GROUP[0] | {"internal_note": "x" * 5000}])
+
+    base = await serve(_app(handler))
+    async with _client(base, max_body_size=1000) as client:
+        with pytest.raises(UnexpectedResponseError, match="larger than the 1000 byte cap") as info:
+            await client.groups.get(KEY)
+    assert info.value.status == 200
+    assert str(info.value).startswith(f"GET /group/{KEY}: 200 ")
+
+
+async def test_pipeline_refuses_a_streamed_reply_over_the_cap_without_content_length(
+    serve: Serve,
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            for _ in range(50):
+                await resp.write(b" " * 400)
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading, as it should
+        return resp
+
+    base = await serve(_app(handler))
+    async with _client(base, max_body_size=1000) as client:
+        with pytest.raises(UnexpectedResponseError, match="larger than the 1000 byte cap"):
+            await client.groups.list()
+
+
+async def test_pipeline_refuses_a_compressed_reply_that_inflates_past_the_cap(
+    serve: Serve,
+) -> None:
+    inflated = b"[" + b" " * 200_000 + b"]"
+    compressed = gzip.compress(inflated)
+    assert len(compressed) < 1000
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=compressed,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    base = await serve(_app(handler))
+    async with _client(base, max_body_size=10_000) as client:
+        with pytest.raises(UnexpectedResponseError, match="larger than the 10000 byte cap"):
+            await client.groups.list()
+
+
+async def test_pipeline_reads_a_reply_right_at_the_cap(serve: Serve) -> None:
+    body = b'["' + NEW_KEY.encode() + b'"]'
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    base = await serve(_app(handler))
+    async with _client(base, max_body_size=len(body)) as client:
+        assert [s.prokey for s in await client.groups.list()] == [NEW_KEY]
+
+
+# Redirects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_pipeline_does_not_follow_redirects(serve: Serve, status: int) -> None:
+    elsewhere = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.startswith("/elsewhere"):
+            elsewhere(request)
+            return web.json_response(GROUP)
+        return web.Response(status=status, headers={"Location": f"/elsewhere{request.path}"})
+
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        with pytest.raises(UnexpectedResponseError) as info:
+            await client.groups.get(KEY)
+        with pytest.raises(UnexpectedResponseError):
+            await client.groups.create(NewGroup("Team"))
+    assert info.value.status == status
+    assert str(info.value) == f"GET /group/{KEY}: {status} redirect not followed"
+    assert len(elsewhere) == 0
+    assert client.stats.requests == 2  # a redirect is not retried either
+
+
+# Timeouts ---------------------------------------------------------------------------
+
+
+async def test_pipeline_maps_a_timeout_to_request_timeout(mock_api: MockAPI) -> None:
+    # aiohttp and asyncio raise asyncio.TimeoutError: an alias of the builtin.
+    mock_api.get(f"https://api.example.com/v1/group/{KEY}", exception=TimeoutError())
+    async with GroupsClient(API_KEY, base_url="https://api.example.com/v1", retry=None) as client:
+        with pytest.raises(RequestTimeout) as info:
+            await client.groups.get(KEY)
+    assert isinstance(info.value, TransportError)
+    assert str(info.value).startswith(f"GET /group/{KEY}: no complete reply within 30s")
+
+
+async def test_pipeline_times_out_a_slow_reply_and_retries_a_get(serve: Serve) -> None:
+    hits = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        await asyncio.sleep(1)
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base, timeout=0.05) as client:
+        with pytest.raises(RequestTimeout, match=r"within 0\.05s \(attempt 3\)"):
+            await client.groups.get(KEY)
+    assert len(hits) == 3
+    assert (client.stats.requests, client.stats.retries) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.groups.create(NewGroup("Team")),
+        lambda c: c.groups.update(KEY, GroupPatch(name="x")),
+    ],
+    ids=["POST", "PATCH"],
+)
+async def test_pipeline_does_not_retry_a_write_that_timed_out(
+    serve: Serve, call: Callable[[GroupsClient], Awaitable[object]]
+) -> None:
+    hits = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        await asyncio.sleep(1)
+        return web.json_response({"id": NEW_KEY})
+
+    base = await serve(_app(handler))
+    async with _client(base, timeout=0.05) as client:
+        with pytest.raises(RequestTimeout):
+            await call(client)
+    assert len(hits) == 1
+
+
+async def test_pipeline_does_not_count_waiting_for_a_slot_against_the_timeout(
+    serve: Serve,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.15)
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base, max_connections=1, timeout=0.3, retry=None) as client:
+        # The third call queues ~0.3 s for the one slot, then needs ~0.15 s on the wire.
+        groups = await asyncio.gather(*(client.groups.get(KEY) for _ in range(3)))
+    assert len(groups) == 3
+
+
+# Connection failures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.groups.get(KEY),
+        lambda c: c.groups.create(NewGroup("Team")),
+        lambda c: c.groups.update(KEY, GroupPatch(name="x")),
+    ],
+    ids=["GET", "POST", "PATCH"],
+)
+async def test_pipeline_maps_a_refused_connection_to_transport_error_and_retries_it(
+    call: Callable[[GroupsClient], Awaitable[object]],
+) -> None:
+    async with _client(f"http://127.0.0.1:{_unused_port()}") as client:
+        with pytest.raises(TransportError, match="could not connect") as info:
+            await call(client)
+    assert not isinstance(info.value, RequestTimeout)
+    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    # Nothing left the machine, so even a POST or PATCH is safe to try again.
+    assert client.stats.requests == 3
+
+
+@pytest.fixture
+async def hang_up() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server that reads each request, then closes the connection without a reply."""
+    received: list[bytes] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", received
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("method", "attempts"), [("GET", 3), ("DELETE", 3), ("POST", 1), ("PATCH", 1)]
+)
+async def test_pipeline_retries_a_lost_connection_only_for_idempotent_methods(
+    hang_up: tuple[str, list[bytes]], method: str, attempts: int
+) -> None:
+    base, received = hang_up
+    calls: dict[str, Callable[[GroupsClient], Awaitable[object]]] = {
+        "GET": lambda c: c.groups.get(KEY),
+        "DELETE": lambda c: c.groups.delete(KEY),
+        "POST": lambda c: c.groups.create(NewGroup("Team")),
+        "PATCH": lambda c: c.groups.update(KEY, GroupPatch(name="x")),
+    }
+    async with _client(base) as client:
+        with pytest.raises(TransportError, match="connection lost") as info:
+            await calls[method](client)
+    assert not isinstance(info.value, RequestTimeout)
+    assert len(received) == attempts
+    assert all(r.startswith(method.encode() + b" ") for r in received)
+
+
+async def test_pipeline_maps_a_server_disconnect_to_transport_error(mock_api: MockAPI) -> None:
+    mock_api.get(
+        f"https://api.example.com/v1/group/{KEY}", exception=aiohttp.ServerDisconnectedError()
+    )
+    async with GroupsClient(API_KEY, base_url="https://api.example.com/v1", retry=None) as client:
+        with pytest.raises(TransportError, match=f"GET /group/{KEY}: connection lost"):
+            await client.groups.get(KEY)
+
+
+# Retries on statuses ----------------------------------------------------------------
+
+
+def _scripted(*replies: tuple[int, dict[str, str]], then: Any = GROUP) -> tuple[Handler, Hits]:
+    """A handler answering each request with the next (status, headers), then 200 `then`."""
+    hits = Hits()
+    queue = list(replies)
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        if queue:
+            status, headers = queue.pop(0)
+            return web.json_response(
+                {"message": f"scripted {status}"}, status=status, headers=headers
+            )
+        return web.json_response(then)
+
+    return handler, hits
+
+
+async def test_pipeline_retries_a_get_on_retry_statuses_and_counts_it(serve: Serve) -> None:
+    handler, hits = _scripted((503, {}), (502, {}))
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        group = await client.groups.get(KEY)
+    assert group.prokey == KEY
+    assert len(hits) == 3
+    assert (client.stats.requests, client.stats.retries) == (3, 2)
+
+
+async def test_pipeline_gives_up_after_max_attempts(serve: Serve) -> None:
+    handler, hits = _scripted(*[(500, {})] * 5)
+    base = await serve(_app(handler))
+    async with _client(base, retry=RetryPolicy(max_attempts=2, backoff_base=0)) as client:
+        with pytest.raises(ServerError, match="scripted 500"):
+            await client.groups.get(KEY)
+    assert len(hits) == 2
+
+
+@pytest.mark.parametrize(
+    ("call", "status"),
+    [
+        (lambda c: c.groups.create(NewGroup("Team")), 503),
+        (lambda c: c.groups.create(NewGroup("Team")), 500),
+        (lambda c: c.groups.update(KEY, GroupPatch(name="x")), 503),
+        (lambda c: c.groups.update(KEY, GroupPatch(name="x")), 504),
+    ],
+    ids=["POST-503", "POST-500", "PATCH-503", "PATCH-504"],
+)
+async def test_pipeline_does_not_retry_a_write_the_server_may_have_done(
+    serve: Serve, call: Callable[[GroupsClient], Awaitable[object]], status: int
+) -> None:
+    handler, hits = _scripted((status, {}), then={"id": NEW_KEY})
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        with pytest.raises(ServerError):
+            await call(client)
+    assert len(hits) == 1
+    assert client.stats.updates_sent == 0
+
+
+async def test_pipeline_retries_a_post_on_429(serve: Serve) -> None:
+    handler, hits = _scripted(
+        (429, {"Retry-After": "0"}), then={"success": "Created", "id": NEW_KEY}
+    )
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        assert await client.groups.create(NewGroup("Team")) == NEW_KEY
+    assert hits.seen == [("POST", "/v1/group")] * 2
+
+
+async def test_pipeline_raises_at_once_when_retry_after_exceeds_the_cap(serve: Serve) -> None:
+    handler, hits = _scripted((429, {"Retry-After": "120"}))
+    base = await serve(_app(handler))
+    async with _client(base, retry=RetryPolicy(max_retry_after=5)) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(RateLimitError) as info:
+            await client.groups.get(KEY)
+        assert loop.time() - started < 1
+        assert isinstance(client.limiter, ClientLimiter)
+        assert client.limiter.paused_for() == 0  # nor does the client sit out 120 s
+    assert info.value.retry_after == 120.0
+    assert len(hits) == 1
+
+
+async def test_pipeline_honours_a_retry_after_date(serve: Serve) -> None:
+    handler, hits = _scripted((503, {"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}))
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        await client.groups.get(KEY)  # a date in the past: try again at once
+    assert len(hits) == 2
+
+
+async def test_pipeline_429_pauses_every_request_of_the_client(serve: Serve) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: dict[str, list[float]] = {KEY: [], OTHER: []}
+    limited = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        key = request.path.rsplit("/", 1)[-1]
+        arrivals[key].append(loop.time())
+        if key == KEY and len(arrivals[KEY]) == 1:
+            limited.set()
+            return web.json_response({}, status=429, headers={"Retry-After": "0.2"})
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        first = asyncio.create_task(client.groups.get(KEY))
+        await limited.wait()
+        await asyncio.sleep(0.02)  # the 429 has been read
+        await client.groups.get(OTHER)  # an unrelated call waits out the same pause
+        await first
+    assert arrivals[OTHER][0] - arrivals[KEY][0] >= 0.18
+    assert client.stats.cool_downs == 1
+
+
+@pytest.mark.parametrize(
+    "retry", [None, RetryPolicy(max_attempts=1)], ids=["no-retry", "last-attempt"]
+)
+async def test_pipeline_429_pauses_the_client_even_when_the_call_gives_up(
+    serve: Serve, retry: RetryPolicy | None
+) -> None:
+    handler, _ = _scripted((429, {"Retry-After": "0.2"}))
+    base = await serve(_app(handler))
+    loop = asyncio.get_running_loop()
+    async with _client(base, retry=retry) as client:
+        with pytest.raises(RateLimitError):
+            await client.groups.get(KEY)
+        started = loop.time()
+        await client.groups.get(OTHER)
+    assert loop.time() - started >= 0.18
+    assert client.stats.cool_downs == 1
+
+
+# The in-flight cap and the pool ------------------------------------------------------
+
+
+async def test_pipeline_caps_requests_in_flight_at_max_connections(serve: Serve) -> None:
+    in_flight = peak = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.03)
+        in_flight -= 1
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base, max_connections=3) as client:
+        await asyncio.gather(*(client.groups.get(KEY) for _ in range(10)))
+    assert peak == 3
+
+
+async def test_pipeline_reuses_a_pooled_connection(serve: Serve) -> None:
+    peers: set[object] = set()
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        for _ in range(4):
+            await client.groups.get(KEY)
+    assert len(peers) == 1
+
+
+# The API key stays secret ------------------------------------------------------------
+
+
+async def _error_of(call: Callable[[], Awaitable[object]]) -> Exception:
+    with pytest.raises(Exception) as info:  # noqa: PT011 (any error will do; its text is checked)
+        await call()
+    return info.value
+
+
+async def test_pipeline_never_shows_the_api_key(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        echoed = request.headers.get("Authorization", "")
+        if request.path.endswith("/group/all"):
+            await asyncio.sleep(1)
+        if request.method == "POST":
+            return web.Response(status=502, text=f"<html>bad gateway for {echoed}</html>")
+        if request.method == "DELETE":
+            return web.Response(status=409, text=f"conflict for {echoed}")
+        return web.json_response(
+            {"message": f"key {echoed} is not valid"},
+            status=401,
+            headers={"X-Request-Id": "req-1"},
+        )
+
+    base = await serve(_app(handler))
+    errors: list[BaseException] = []
+    with caplog.at_level(logging.DEBUG):
+        async with _client(base, timeout=0.05) as client:
+            for call in (
+                lambda: client.groups.get(KEY),
+                lambda: client.groups.list(),
+                lambda: client.groups.create(NewGroup("Team")),
+                lambda: client.groups.delete(KEY),
+            ):
+                errors.append(await _error_of(call))
+        async with _client(f"http://127.0.0.1:{_unused_port()}") as dead:
+            with pytest.raises(TransportError) as refused:
+                await dead.groups.get(KEY)
+        errors.append(refused.value)
+    assert len(errors) == 5
+    assert "***" in str(errors[0])
+    shown = [repr(client), repr(dead)]
+    for err in errors:
+        shown += [str(err), repr(err), "".join(traceback.format_exception(err))]
+        shown += [getattr(err, "body", ""), getattr(err, "message", "")]
+    shown += [record.getMessage() for record in caplog.records]
+    assert any(f"/group/{KEY}" in record.getMessage() for record in caplog.records)
+    assert not [text for text in shown if API_KEY in text]
+
+
+async def test_pipeline_logs_method_path_status_attempt_and_time(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, _ = _scripted((503, {}))
+    base = await serve(_app(handler))
+    with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
+        async with _client(base) as client:
+            await client.groups.get(KEY)
+    lines = [r.getMessage() for r in caplog.records if "->" in r.getMessage()]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"GET /group/{KEY} -> 503 (attempt 1, ")
+    assert lines[1].startswith(f"GET /group/{KEY} -> 200 (attempt 2, ")
+    assert lines[1].endswith(" ms)")
+
+
+# Proxies ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({}, "https://api.example.com/v1", None),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.example.com/v1", "http://proxy:3128"),
+        ({"https_proxy": "http://proxy:3128"}, "https://api.example.com/v1", "http://proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "https://api.example.com/v1", None),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "http://127.0.0.1:8080/v1", "http://proxy:3128"),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "api.example.com"},
+            "https://api.example.com/v1",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost,.example.com"},
+            "https://api.example.com/v1",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "*"},
+            "https://api.example.com/v1",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "other.org"},
+            "https://api.example.com/v1",
+            "http://proxy:3128",
+        ),
+    ],
+)
+def test_proxy_from_env_honours_https_proxy_and_no_proxy(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_from_env(url) == expected
+
+
+@pytest.fixture
+async def proxy(serve: Serve) -> tuple[str, list[str]]:
+    """A forward proxy for plain http: answers every request itself and records its URL."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.json_response(GROUP)
+
+    return await serve(_app(handler)), seen
+
+
+async def test_client_sends_through_the_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, proxy: tuple[str, list[str]]
+) -> None:
+    proxy_url, seen = proxy
+    target = f"http://127.0.0.1:{_unused_port()}"  # nothing listens here: only the proxy can answer
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    async with _client(target, ssl_context=ssl.create_default_context()) as client:
+        assert (await client.groups.get(KEY)).prokey == KEY
+    assert seen == [f"{target}/v1/group/{KEY}"]
+
+
+async def test_client_skips_the_proxy_for_no_proxy_hosts(
+    monkeypatch: pytest.MonkeyPatch, serve: Serve, proxy: tuple[str, list[str]]
+) -> None:
+    proxy_url, seen = proxy
+    handler, hits = _scripted()
+    target = await serve(_app(handler))
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with _client(target) as client:
+        await client.groups.get(KEY)
+    assert len(hits) == 1
+    assert seen == []
+
+
+async def test_client_explicit_proxy_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, proxy: tuple[str, list[str]]
+) -> None:
+    proxy_url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_unused_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    target = f"http://127.0.0.1:{_unused_port()}"
+    async with _client(target, proxy=proxy_url) as client:
+        await client.groups.get(KEY)
+    assert len(seen) == 1
+
+
+async def test_not_found_reply_through_the_pipeline_is_not_retried(serve: Serve) -> None:
+    handler, hits = _scripted((404, {}), (404, {}))
+    base = await serve(_app(handler))
+    async with _client(base) as client:
+        with pytest.raises(NotFoundError):
+            await client.groups.get(KEY)
+    assert len(hits) == 1
