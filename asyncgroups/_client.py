@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ._http import AIOHTTP_VERSION, Pipeline, proxy_from_env
 from ._limiter import ClientLimiter, Limiter
@@ -188,9 +188,9 @@ def _base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
     if not isinstance(url, str):
         raise ValidationError("base_url must be a string", field="base_url")
     url = url.strip()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    parts = _split(url)
+    scheme = parts.scheme.lower() if parts else ""
+    if parts is None or scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(
             f"base_url must be an http(s) URL with a host, like {DEFAULT_BASE_URL}",
             field="base_url",
@@ -209,6 +209,16 @@ def _base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
     return url.rstrip("/")
 
 
+def _split(url: str) -> SplitResult | None:
+    """`url` split into parts, or None when it cannot be (urlsplit raises on "https://[::1")."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+    except ValueError:
+        return None
+    return parts
+
+
 def _check_number(field: str, value: object, *, positive: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{field} must be a number, not {type(value).__name__}", field=field)
@@ -217,8 +227,8 @@ def _check_number(field: str, value: object, *, positive: bool) -> None:
 
 
 def _check_proxy(proxy: str) -> None:
-    parts = urlsplit(proxy)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    parts = _split(proxy)
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValidationError("proxy must be an http(s) URL with a host", field="proxy")
 
 
