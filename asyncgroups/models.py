@@ -172,6 +172,19 @@ def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
+_WithExtra = TypeVar("_WithExtra", "Group", "GroupSummary")
+
+
+def _reduce_with_extra(obj: _WithExtra) -> tuple[Any, ...]:
+    # A mappingproxy cannot be pickled or deep-copied: rebuild `extra` from a plain dict.
+    fields = {**attrs.asdict(obj, recurse=False), "extra": dict(obj.extra)}
+    return (_rebuild_with_extra, (type(obj), fields))
+
+
+def _rebuild_with_extra(cls: type[_WithExtra], fields: dict[str, Any]) -> _WithExtra:
+    return cls(**fields)
+
+
 @attrs.frozen(eq=True, hash=False)
 class Group:
     """A group as the server holds it.
@@ -199,6 +212,9 @@ class Group:
         """True when events are linked (the subscription setting is then locked)."""
         return bool(self.event_prokeys)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce_with_extra(self)
+
 
 @attrs.frozen(eq=True, hash=False)
 class GroupSummary:
@@ -207,6 +223,9 @@ class GroupSummary:
     prokey: str
     name: str | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce_with_extra(self)
 
 
 @attrs.frozen(kw_only=False)

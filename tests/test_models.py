@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import uuid
+from typing import Any
 
 import attrs
 import pytest
@@ -14,6 +17,7 @@ from asyncgroups import (
     Group,
     GroupPatch,
     GroupStatus,
+    GroupSummary,
     NewGroup,
     Subscription,
     ValidationError,
@@ -361,6 +365,19 @@ def test_group_extra_is_read_only_and_copied() -> None:
     assert group.extra == {"landingpage": True}
     with pytest.raises(TypeError):
         group.extra["landingpage"] = False  # type: ignore[index]
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda g: pickle.loads(pickle.dumps(g))])  # noqa: S301
+def test_group_survives_deepcopy_and_pickling(clone: Any) -> None:
+    # Results of bulk reads cross process boundaries (multiprocessing, task queues).
+    group = _group(event_prokeys=(EVENT,), extra={"landingpage": {"enabled": True}})
+    copied = clone(group)
+    assert copied == group
+    assert copied.extra == {"landingpage": {"enabled": True}}
+    with pytest.raises(TypeError):
+        copied.extra["landingpage"] = None
+    summary = GroupSummary(prokey=KEY, name="Team", extra={"label": "T"})
+    assert clone(summary) == summary
 
 
 def test_group_equality_covers_every_field() -> None:
