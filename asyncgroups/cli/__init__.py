@@ -1,0 +1,116 @@
+"""The `asyncgroups` command (also `python -m asyncgroups`).
+
+stdout carries JSON Lines only; messages, prompts and progress go to stderr. Exit 0
+when everything succeeded, 1 when anything failed, 2 on usage errors (nothing was
+sent), 130 on Ctrl-C, 141 when stdout's reader went away. Every error the user can fix
+is one line on stderr, never a traceback. The command uses only the public API of
+asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Final
+
+from .. import AsyncGroupsError
+from ._args import Settings, parse
+from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, USAGE, CommandError
+
+__all__ = ["main"]
+
+#: Each command's module and function, imported only when that command runs (so `get`
+#: never loads the fake server, and `demo` never loads what it does not use).
+_COMMANDS: Final = {
+    "get": ("_commands", "cmd_get"),
+    "list": ("_commands", "cmd_list"),
+    "create": ("_commands", "cmd_create"),
+    "update": ("_commands", "cmd_update"),
+    "delete": ("_commands", "cmd_delete"),
+    "bulk-get": ("_bulk", "cmd_bulk_get"),
+    "bulk-delete": ("_bulk", "cmd_bulk_delete"),
+    "fake-server": ("_fake_server", "cmd_fake_server"),
+    "demo": ("_demo", "cmd_demo"),
+}
+
+
+def _command(name: str) -> Callable[..., int]:
+    module, function = _COMMANDS[name]
+    command: Callable[..., int] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return command
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Logs to whatever `sys.stderr` is at the time (a progress bar may redirect it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+@contextlib.contextmanager
+def _logging(verbose: int) -> Iterator[None]:
+    """Library logs on stderr: warnings by default, -v info, -vv every request (debug)."""
+    logger = logging.getLogger("asyncgroups")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _error(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"asyncgroups: error: {message}\n")
+        sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return OK
+    return code if isinstance(code, int) else USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: `sys.argv[1:]`) and return its exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            args = parse(arguments)
+        except SystemExit as done:  # --help and --version end the parse
+            return _exit_code(done.code)
+        settings = Settings(args)
+        with _logging(settings.verbose):
+            return _command(args.command)(args, settings)
+    except CommandError as err:
+        _error(str(err))
+        return err.code
+    except AsyncGroupsError as err:
+        from ._commands import describe
+
+        _error(describe(err))
+        return FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE

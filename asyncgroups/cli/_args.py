@@ -1,0 +1,340 @@
+"""The command line: global options (with environment fallbacks) and one parser per command.
+
+Every mistake argparse finds becomes one line on stderr and exit 2 (argparse's own
+two-line usage dump is replaced), and so does a bad environment value: the message
+names the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Final, NoReturn, TypeVar
+
+from .. import GroupsClient, GroupStatus, RetryPolicy, Subscription, ValidationError, __version__
+from ._exits import UsageError
+
+__all__ = ["CLEARABLE", "ENV", "Settings", "build_parser", "make_client", "parse"]
+
+#: The environment variable behind each global option.
+ENV: Final = {
+    "api_key": "ASYNCGROUPS_API_KEY",
+    "base_url": "ASYNCGROUPS_BASE_URL",
+    "concurrency": "ASYNCGROUPS_CONCURRENCY",
+    "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
+    "timeout": "ASYNCGROUPS_TIMEOUT",
+}
+
+DEFAULT_CONCURRENCY: Final = 16
+DEFAULT_TIMEOUT: Final = 30.0
+
+#: The fields `update --clear` can set to null, by their option names.
+CLEARABLE: Final = {
+    "internal-note": "internal_note",
+    "cal-url": "subscription_cal_url",
+    "layout": "layout",
+    "cta": "cta",
+    "cta-block": "cta_block",
+}
+
+T = TypeVar("T")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {text!r}")
+    return value
+
+
+class Settings:
+    """The global options after the environment fallbacks were applied.
+
+    A bad environment value is a `UsageError` naming the variable.
+    """
+
+    __slots__ = ("api_key", "base_url", "concurrency", "rate_limit", "timeout", "verbose")
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
+        self.base_url: str | None = args.base_url or os.environ.get(ENV["base_url"]) or None
+        self.concurrency: int = _setting(args, "concurrency", _positive_int, DEFAULT_CONCURRENCY)
+        self.rate_limit: float | None = _setting(args, "rate_limit", _positive_float, None)
+        self.timeout: float = _setting(args, "timeout", _positive_float, DEFAULT_TIMEOUT)
+        self.verbose: int = args.verbose
+
+
+def _setting(
+    args: argparse.Namespace, name: str, parse: Callable[[str], Any], default: T
+) -> Any | T:
+    value = getattr(args, name)
+    if value is not None:
+        return value
+    text = os.environ.get(ENV[name])
+    if text is None or not text.strip():
+        return default
+    try:
+        return parse(text.strip())
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"{ENV[name]}={text!r}: {err}") from None
+
+
+def make_client(
+    settings: Settings, *, base_url: str | None = None, api_key: str | None = None
+) -> GroupsClient:
+    """A client from the global options; a missing key or a bad URL is a `UsageError`."""
+    key = api_key or settings.api_key
+    if not key:
+        raise UsageError(
+            f"no API key: pass --api-key KEY (before the command) or set {ENV['api_key']}"
+        )
+    try:
+        return GroupsClient(
+            key,
+            base_url=base_url or settings.base_url,
+            timeout=settings.timeout,
+            max_connections=settings.concurrency,
+            rate_limit=settings.rate_limit,
+            retry=RetryPolicy(),
+        )
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+
+
+def _field_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
+    """The group field options shared by create and update."""
+    parser.add_argument("--name", required=create, help="the group's name")
+    parser.add_argument("--internal-note", metavar="TEXT", help="a note only your team sees")
+    parser.add_argument(
+        "--subscription",
+        choices=[s.value for s in Subscription],
+        help='calendar subscription; "external" needs --cal-url',
+    )
+    parser.add_argument(
+        "--cal-url", metavar="URL", help="the external calendar (http(s), usually .ics)"
+    )
+    parser.add_argument("--layout", metavar="ID", help="the id of a style template")
+    parser.add_argument(
+        "--cta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the call-to-action block (--no-cta hides it)",
+    )
+    parser.add_argument("--cta-block", metavar="ID", help="the id of a CTA block")
+
+
+def _input_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-i",
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="keys, one per line (blank lines and # comments skipped); - reads stdin",
+    )
+
+
+def _fault_options(parser: argparse.ArgumentParser) -> None:
+    faults = parser.add_argument_group("faults (all off by default)")
+    faults.add_argument("--latency", type=_float, default=0.0, metavar="S", help="delay per reply")
+    faults.add_argument(
+        "--jitter", type=_float, default=0.0, metavar="S", help="extra random delay"
+    )
+    faults.add_argument(
+        "--error-rate", type=_float, default=0.0, metavar="P", help="share answered 500/502/503"
+    )
+    faults.add_argument(
+        "--reset-rate", type=_float, default=0.0, metavar="P", help="share dropped unanswered"
+    )
+    faults.add_argument(
+        "--lost-reply-rate",
+        type=_float,
+        default=0.0,
+        metavar="P",
+        help="share acted on, then dropped unanswered",
+    )
+    faults.add_argument(
+        "--malformed-rate", type=_float, default=0.0, metavar="P", help="share answered bad JSON"
+    )
+    faults.add_argument(
+        "--rate-limit",
+        dest="server_rate_limit",
+        type=_positive_float,
+        metavar="RPS",
+        help="answer 429 above this many requests per second",
+    )
+    faults.add_argument("--burst", type=_positive_float, metavar="N", help="rate limit bucket size")
+    faults.add_argument(
+        "--retry-after", type=_float, default=1.0, metavar="S", help="Retry-After sent with 429"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `asyncgroups` parser: global options, then one subcommand."""
+    parser = _Parser(
+        prog="asyncgroups",
+        description=(
+            "Work with Add to Calendar PRO groups. JSON Lines on stdout, messages on "
+            "stderr; exit 0 when everything succeeded, 1 when anything failed, 2 on "
+            "usage errors."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"asyncgroups {__version__}")
+    parser.add_argument(
+        "--api-key", metavar="KEY", help=f"the API key (default: ${ENV['api_key']}; prefer it)"
+    )
+    parser.add_argument(
+        "--base-url", metavar="URL", help=f"the API's base URL (default: ${ENV['base_url']})"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help=f"requests in flight at most (default: ${ENV['concurrency']} or "
+        f"{DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        metavar="RPS",
+        help=f"requests per second at most (default: ${ENV['rate_limit']} or none)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="S",
+        help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v: more detail, -vv: every request"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
+        return sub
+
+    get = command("get", "print groups as JSON Lines")
+    get.add_argument("prokeys", nargs="+", metavar="PROKEY")
+
+    command("list", "print a summary of every group of the account")
+
+    create = command("create", "create a group; prints its prokey")
+    _field_options(create, create=True)
+
+    update = command("update", "change a group's fields; only the fields given are sent")
+    update.add_argument("prokey", metavar="PROKEY")
+    _field_options(update, create=False)
+    update.add_argument(
+        "--status", choices=[s.value for s in GroupStatus], help="publish or unpublish"
+    )
+    update.add_argument(
+        "--clear",
+        action="append",
+        default=[],
+        choices=sorted(CLEARABLE),
+        metavar="FIELD",
+        help=f"set a field to null (repeatable): {', '.join(sorted(CLEARABLE))}",
+    )
+    update.add_argument(
+        "--skip-unchanged",
+        action="store_true",
+        help="read the group first and send only fields that differ (saves credits)",
+    )
+
+    delete = command("delete", "delete groups and every event linked to them")
+    delete.add_argument("prokeys", nargs="+", metavar="PROKEY")
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
+
+    bulk_get = command("bulk-get", "read many groups, keys from a file or stdin")
+    _input_option(bulk_get)
+    bulk_get.add_argument(
+        "-o", "--output", metavar="FILE", help="write the groups here (default: stdout)"
+    )
+
+    bulk_delete = command("bulk-delete", "delete many groups, keys from a file or stdin, resumable")
+    _input_option(bulk_delete)
+    bulk_delete.add_argument(
+        "--journal",
+        required=True,
+        metavar="FILE",
+        help="outcomes are appended here; a re-run with it skips keys already done",
+    )
+    bulk_delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    bulk_delete.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted; delete nothing"
+    )
+
+    server = command("fake-server", "run a fake Groups API locally until Ctrl-C or SIGTERM")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    server.add_argument(
+        "--port", type=_count, default=8080, help="port to bind, 0 for any (default 8080)"
+    )
+    server.add_argument(
+        "--api-key",
+        dest="server_api_key",
+        default="test-key",
+        metavar="KEY",
+        help="the key it accepts (default test-key)",
+    )
+    server.add_argument(
+        "--groups", type=_count, default=0, metavar="N", help="groups to pre-create"
+    )
+    server.add_argument(
+        "--shape",
+        choices=["list", "object"],
+        default="list",
+        help="read replies as the documented list (default) or the newer bare object",
+    )
+    server.add_argument("--seed", type=int, default=0, help="seed of keys and random faults")
+    _fault_options(server)
+
+    demo = command("demo", "a bulk run against a local fake API with faults; no account needed")
+    demo.add_argument(
+        "--groups", type=_positive_int, default=3000, metavar="N", help="groups (default 3000)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of the faults (default 1)")
+    return parser
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse `argv` (without the program name); mistakes raise `UsageError`."""
+    return build_parser().parse_args(argv)

@@ -1,0 +1,192 @@
+"""The single-shot commands: get, list, create, update, delete.
+
+Each takes the parsed arguments and the global settings, runs its own event loop, and
+returns an exit code; anything asked on the terminal is asked before the loop starts.
+Keys given on the command line are checked before anything is sent, so a typo is a
+usage error (exit 2), not a half-done run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from .. import (
+    AsyncGroupsError,
+    AuthenticationError,
+    BulkResult,
+    Group,
+    GroupPatch,
+    GroupSummary,
+    NewGroup,
+    ValidationError,
+    validate_prokey,
+)
+from ..contrib.jsonable import to_jsonable
+from ._args import CLEARABLE, ENV, Settings, make_client
+from ._exits import FAILED, OK, CommandError, UsageError
+from ._io import ask, is_terminal, open_output, say
+
+__all__ = ["cmd_create", "cmd_delete", "cmd_get", "cmd_list", "cmd_update", "describe", "fatal"]
+
+
+def describe(error: BaseException) -> str:
+    """One line about a failure, with a hint where the fix is on the user's side."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, AuthenticationError):
+        return f"{text} (the API key was not accepted: check --api-key / ${ENV['api_key']})"
+    return text
+
+
+def fatal(error: AsyncGroupsError) -> bool:
+    """True for a failure every further request would repeat: the API key was refused."""
+    return isinstance(error, AuthenticationError)
+
+
+def check_keys(prokeys: list[str]) -> list[str]:
+    """The keys, each checked to be a prokey; the first bad one is a `UsageError`."""
+    try:
+        return [validate_prokey(key) for key in prokeys]
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+
+
+def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
+    """`get PROKEY...`: one JSON object per group, in the order given."""
+    keys = check_keys(args.prokeys)
+    client = make_client(settings)
+
+    async def run() -> BulkResult[Group]:
+        async with client:
+            return await client.groups.get_many(keys, concurrency=settings.concurrency)
+
+    result = asyncio.run(run())
+    with open_output(None) as out:
+        for group in result.ok.values():
+            out.write(to_jsonable(group))
+    for key in result.missing:
+        say(f"not found: {key}")
+    for key, error in result.failed.items():
+        say(f"failed: {key}: {describe(error)}")
+    return OK if not result.missing and not result.failed else FAILED
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    """`list`: one JSON object per group summary."""
+    client = make_client(settings)
+
+    async def run() -> list[GroupSummary]:
+        async with client:
+            return await client.groups.list()
+
+    summaries = asyncio.run(run())
+    with open_output(None) as out:
+        for summary in summaries:
+            out.write(to_jsonable(summary))
+    return OK
+
+
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The field options given on the command line, by model field name."""
+    given = {
+        "name": args.name,
+        "internal_note": args.internal_note,
+        "subscription": args.subscription,
+        "subscription_cal_url": args.cal_url,
+        "layout": args.layout,
+        "cta": args.cta,
+        "cta_block": args.cta_block,
+        "status": getattr(args, "status", None),
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
+    """`create --name ...`: prints `{"prokey": ...}`."""
+    try:
+        new = NewGroup(**_fields(args))
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+    client = make_client(settings)
+
+    async def run() -> str:
+        async with client:
+            return await client.groups.create(new)
+
+    key = asyncio.run(run())
+    with open_output(None) as out:
+        out.write({"prokey": key})
+    return OK
+
+
+def _patch(args: argparse.Namespace) -> GroupPatch:
+    fields = _fields(args)
+    for option in dict.fromkeys(args.clear):
+        name = CLEARABLE[option]
+        if name in fields:
+            raise UsageError(f"--clear {option} and --{option} contradict each other")
+        fields[name] = None
+    if not fields:
+        raise UsageError(
+            "nothing to change: give a field option (--name, --status, ...) or --clear FIELD"
+        )
+    try:
+        return GroupPatch(**fields)
+    except ValidationError as err:
+        raise UsageError(str(err)) from None
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
+    """`update PROKEY ...`: prints `{"prokey": ..., "updated": true/false}`."""
+    (key,) = check_keys([args.prokey])
+    patch = _patch(args)
+    client = make_client(settings)
+
+    async def run() -> bool:
+        async with client:
+            return await client.groups.update(key, patch, skip_unchanged=args.skip_unchanged)
+
+    updated = asyncio.run(run())
+    with open_output(None) as out:
+        out.write({"prokey": key, "updated": updated})
+    return OK
+
+
+def confirm_delete(what: str, *, yes: bool) -> None:
+    """Go on only with `--yes` or a "y" typed on a terminal.
+
+    Without `--yes`, stdin that is not a terminal is a `UsageError` (a script must say
+    `--yes`), and any answer but y/yes is a `CommandError`. Called before the event loop
+    starts, so Ctrl-C at the question interrupts at once.
+    """
+    if yes:
+        return
+    if not is_terminal(sys.stdin):
+        raise UsageError("refusing to delete without --yes: stdin is not a terminal to ask on")
+    if not ask(f"Delete {what} and every event linked to them?"):
+        raise CommandError("not confirmed: nothing was deleted")
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    """`delete PROKEY...`: one `{"prokey", "outcome"}` line per key, in the order given."""
+    keys = list(dict.fromkeys(check_keys(args.prokeys)))
+    client = make_client(settings)  # a missing API key is reported before the question
+    confirm_delete(f"{len(keys)} group(s)", yes=args.yes)
+
+    async def run() -> BulkResult[None]:
+        async with client:
+            return await client.groups.delete_many(keys, concurrency=settings.concurrency)
+
+    result = asyncio.run(run())
+    with open_output(None) as out:
+        for key in keys:
+            if key in result.failed:
+                error = describe(result.failed[key])
+                say(f"failed: {key}: {error}")
+                out.write({"prokey": key, "outcome": "failed", "error": error})
+            else:
+                outcome = "missing" if key in result.missing else "deleted"
+                out.write({"prokey": key, "outcome": outcome})
+    return OK if result.all_ok else FAILED

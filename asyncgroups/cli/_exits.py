@@ -1,0 +1,43 @@
+"""Exit codes of the `asyncgroups` command, and the errors that end a command in one line.
+
+A command raises `CommandError` (exit 1) or `UsageError` (exit 2) with a message that
+fits on one line; `main` prints it to stderr as `asyncgroups: error: <message>`, never
+as a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BROKEN_PIPE",
+    "FAILED",
+    "INTERRUPTED",
+    "OK",
+    "USAGE",
+    "CommandError",
+    "UsageError",
+]
+
+#: Everything asked for succeeded.
+OK: Final = 0
+#: At least one item failed (or the whole command did, after it started working).
+FAILED: Final = 1
+#: The command line, the input or the configuration was wrong; nothing was sent.
+USAGE: Final = 2
+#: Ctrl-C (128 + SIGINT), as a shell reports it.
+INTERRUPTED: Final = 130
+#: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell reports it.
+BROKEN_PIPE: Final = 141
+
+
+class CommandError(Exception):
+    """Ends the command: its message goes to stderr as one line, and `code` is returned."""
+
+    code: int = FAILED
+
+
+class UsageError(CommandError):
+    """Bad arguments, input or configuration, found before anything was changed (exit 2)."""
+
+    code = USAGE

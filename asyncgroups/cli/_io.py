@@ -1,0 +1,246 @@
+"""The command's streams: JSON Lines out, messages and prompts to stderr, keys in lazily.
+
+stdout carries JSON Lines only, so `asyncgroups ... | jq` always works; everything meant
+for a human goes to stderr. Keys are read in 64 KiB chunks, so a file of a million keys
+is never held in memory, and a pipe is read without blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import IO, Any, Final, TextIO
+
+from ._exits import CommandError, UsageError
+
+__all__ = [
+    "JsonLines",
+    "KeyReader",
+    "ask",
+    "count_keys",
+    "is_terminal",
+    "key_of_line",
+    "open_keys",
+    "open_output",
+    "say",
+]
+
+_CHUNK: Final = 64 * 1024
+#: A longer line is not a list of keys (a binary file, say): stop rather than buffer it.
+_MAX_LINE: Final = 1024 * 1024
+
+
+def is_terminal(stream: object) -> bool:
+    """True when `stream` is an interactive terminal (False for pipes, files, captures)."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None:
+        return False
+    try:
+        return bool(isatty())
+    except (OSError, ValueError):  # closed or detached
+        return False
+
+
+def say(message: str) -> None:
+    """Write one line for a human to stderr."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def ask(question: str) -> bool:
+    """Ask a yes/no question on stderr and read the answer from stdin; default no."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")  # end of input: keep the next message on its own line
+    return answer.strip().lower() in ("y", "yes")
+
+
+class JsonLines:
+    """Writes one JSON object per line; flushes each line when a human is watching."""
+
+    __slots__ = ("_flush_each", "_stream")
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._flush_each = is_terminal(stream)
+
+    def write(self, obj: Any) -> None:
+        """Write `obj` as one line of JSON (non-ASCII escaped: safe on any console)."""
+        self._stream.write(json.dumps(obj) + "\n")
+        if self._flush_each:
+            self._stream.flush()
+
+    def flush(self) -> None:
+        """Push buffered lines out (before a summary, or before the process ends)."""
+        self._stream.flush()
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[JsonLines]:
+    """JSON Lines to `path` (created or truncated), or to stdout when None or `-`."""
+    if path is None or path == "-":
+        out = JsonLines(sys.stdout)
+        yield out
+        out.flush()
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    with stream:
+        yield JsonLines(stream)
+
+
+def key_of_line(line: str) -> str | None:
+    """The key on one input line; None for a blank line or a `#` comment."""
+    key = line.split("#", 1)[0].strip()
+    return key or None
+
+
+Chunks = Callable[[], Awaitable[bytes]]
+
+
+class KeyReader:
+    """Keys from a byte source, one per line, as an async iterator.
+
+    Blank lines and `#` comments (whole-line or trailing) are skipped. Only one chunk
+    of input is held at a time.
+    """
+
+    __slots__ = ("_carry", "_eof", "_lines", "_read", "count")
+
+    def __init__(self, read: Chunks) -> None:
+        self._read = read
+        self._lines: list[bytes] = []
+        self._carry = b""
+        self._eof = False
+        #: Keys handed out so far.
+        self.count = 0
+
+    def __aiter__(self) -> KeyReader:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            while self._lines:
+                key = key_of_line(self._lines.pop().decode("utf-8", "replace"))
+                if key is not None:
+                    self.count += 1
+                    return key
+            if self._eof:
+                raise StopAsyncIteration
+            await self._fill()
+
+    async def _fill(self) -> None:
+        chunk = await self._read()
+        if not chunk:
+            self._eof = True
+            lines = [self._carry] if self._carry else []
+            self._carry = b""
+        else:
+            *lines, self._carry = (self._carry + chunk).split(b"\n")
+            if len(self._carry) > _MAX_LINE:
+                raise CommandError("the input has a line longer than 1 MiB: it is not a key list")
+        lines.reverse()  # popped from the end
+        self._lines = lines
+
+
+def _file_chunks(stream: IO[Any]) -> Chunks:
+    async def read() -> bytes:
+        data = stream.read(_CHUNK)
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+    return read
+
+
+def _fd_of(stream: object) -> int | None:
+    try:
+        return int(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+@contextlib.asynccontextmanager
+async def _pipe_chunks(fd: int) -> AsyncIterator[Chunks]:
+    """Read a pipe through the event loop, so waiting for a slow writer blocks nothing.
+
+    A duplicate of the descriptor is handed to asyncio (closing it leaves stdin open),
+    and blocking mode is restored afterwards, since the two share that flag.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_MAX_LINE, loop=loop)
+    pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
+        )
+    except BaseException:
+        pipe.close()
+        raise
+
+    async def read() -> bytes:
+        return await reader.read(_CHUNK)
+
+    try:
+        yield read
+    finally:
+        transport.close()
+        await asyncio.sleep(0)  # the transport closes the pipe on the next loop pass
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, True)
+
+
+@contextlib.asynccontextmanager
+async def open_keys(path: str) -> AsyncIterator[KeyReader]:
+    """Keys from the file at `path`, or from stdin when `path` is `-`.
+
+    A missing or unreadable file, or stdin left on a terminal, is a `UsageError`.
+    """
+    if path != "-":
+        try:
+            # A local file opens at once (and is read in small chunks): no thread needed.
+            stream: IO[Any] = open(path, "rb")  # noqa: SIM115, ASYNC230
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+        with stream:
+            yield KeyReader(_file_chunks(stream))
+        return
+    stdin = sys.stdin
+    fd = _fd_of(stdin)
+    if fd is None:  # a stand-in stream (tests, embedding): plain reads
+        yield KeyReader(_file_chunks(stdin))
+        return
+    if is_terminal(stdin):
+        raise UsageError(
+            "--input - reads keys from stdin, but stdin is a terminal: "
+            "pipe the keys in (cat keys.txt | asyncgroups ...) or pass --input FILE"
+        )
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # `< keys.txt`: a file never blocks for long
+        yield KeyReader(_file_chunks(getattr(stdin, "buffer", stdin)))
+        return
+    async with _pipe_chunks(fd) as read:
+        yield KeyReader(read)
+
+
+def count_keys(path: str) -> int | None:
+    """How many keys a regular file holds (one streaming pass); None for stdin or a pipe."""
+    if path == "-":
+        return None
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        count = 0
+        with open(path, "rb") as stream:
+            for raw in stream:
+                if key_of_line(raw.decode("utf-8", "replace")) is not None:
+                    count += 1
+        return count
+    except OSError:
+        return None  # reported properly when the keys are opened

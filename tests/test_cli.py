@@ -1,0 +1,838 @@
+"""The `asyncgroups` command, driven as a user would, against a FakeGroupsServer.
+
+`main([...])` runs in a worker thread (it starts its own event loop) while the fake
+server answers on this test's loop; a few tests run `python -m asyncgroups` as a real
+subprocess for what only a process shows: signals, pipes, exit statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncgroups.cli import main
+from asyncgroups.testing import FakeGroupsServer, Faults
+
+MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ASYNCGROUPS_CONCURRENCY", "ASYNCGROUPS_RATE_LIMIT", "ASYNCGROUPS_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
+    """A fake API, with the environment pointing the command at it."""
+    async with FakeGroupsServer() as fake:
+        monkeypatch.setenv("ASYNCGROUPS_BASE_URL", fake.url)
+        monkeypatch.setenv("ASYNCGROUPS_API_KEY", fake.api_key)
+        yield fake
+
+
+class Run:
+    """What one command run left: its exit code, stdout as JSON objects, stderr lines."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines()]
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.splitlines()
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+async def python_m(*argv: str, stdin: bytes | None = None) -> Run:
+    """Run `python -m asyncgroups` to completion (the event loop keeps serving meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 20)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
+
+
+def deletes(server: FakeGroupsServer) -> list[str]:
+    """The keys of the DELETE requests the server received, in order."""
+    return [r.path.rsplit("/", 1)[-1] for r in server.requests if r.method == "DELETE"]
+
+
+def journal_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# get / list ---------------------------------------------------------------------------
+
+
+async def test_get_prints_each_group_as_json_in_the_order_given(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = server.add_group("First", events=2, public_event_overview=True)
+    second = server.add_group("Second", internal_note="note")
+
+    run = await cli(capsys, "get", second, first)
+
+    assert run.code == 0
+    assert [g["prokey"] for g in run.objects] == [second, first]
+    shown = run.objects[1]
+    assert shown["name"] == "First"
+    assert shown["status"] == "published"
+    assert shown["subscription"] == "no"
+    assert shown["event_prokeys"] == list(server.groups[first]["events"])
+    assert shown["extra"] == {"public_event_overview": True}
+    assert shown["date_created"].endswith("Z")
+    assert "T" in shown["date_created"]
+    assert run.err == ""
+
+
+async def test_get_missing_group_exits_1_and_names_it(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    present = server.add_group("Here")
+
+    run = await cli(capsys, "get", present, MISSING)
+
+    assert run.code == 1
+    assert [g["prokey"] for g in run.objects] == [present]
+    assert run.err_lines == [f"not found: {MISSING}"]
+
+
+async def test_get_malformed_key_is_one_line_usage_error_before_any_request(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = await cli(capsys, "get", "../group/all")
+
+    assert run.code == 2
+    assert run.out == ""
+    assert len(run.err_lines) == 1
+    assert "is not a prokey" in run.err
+    assert server.requests == []
+
+
+async def test_missing_api_key_is_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ASYNCGROUPS_API_KEY")
+
+    run = await cli(capsys, "list")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: no API key: pass --api-key KEY (before the command) or set "
+        "ASYNCGROUPS_API_KEY"
+    ]
+    assert server.requests == []
+
+
+async def test_refused_api_key_is_one_line_without_the_key(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = await cli(capsys, "--api-key", "wrong-secret", "list")
+
+    assert run.code == 1
+    assert len(run.err_lines) == 1
+    assert "401" in run.err
+    assert "API key was not accepted" in run.err
+    assert "wrong-secret" not in run.err
+
+
+async def test_bad_environment_value_names_the_variable(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_CONCURRENCY", "lots")
+
+    run = await cli(capsys, "list")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: ASYNCGROUPS_CONCURRENCY='lots': expected a positive integer, "
+        "not 'lots'"
+    ]
+
+
+async def test_unknown_option_is_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    run = await cli(capsys, "get", "--frobnicate", MISSING)
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: unrecognized arguments: --frobnicate (see asyncgroups --help)"
+    ]
+
+
+async def test_missing_required_option_names_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = await cli(capsys, "create", "--internal-note", "x")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: the following arguments are required: --name "
+        "(see asyncgroups create --help)"
+    ]
+
+
+async def test_list_prints_one_summary_per_group(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = [server.add_group(f"Group {n}") for n in range(3)]
+
+    run = await cli(capsys, "list")
+
+    assert run.code == 0
+    assert run.objects == [
+        {"prokey": key, "name": f"Group {n}", "extra": {}} for n, key in enumerate(keys)
+    ]
+
+
+# create / update / delete -------------------------------------------------------------
+
+
+async def test_create_prints_the_new_prokey(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = await cli(
+        capsys,
+        "create",
+        "--name",
+        "Team events",
+        "--internal-note",
+        "from the CLI",
+        "--subscription",
+        "external",
+        "--cal-url",
+        "https://example.com/team.ics",
+        "--no-cta",
+    )
+
+    assert run.code == 0
+    [created] = run.objects
+    stored = server.groups[created["prokey"]]
+    assert stored["name"] == "Team events"
+    assert stored["internal_note"] == "from the CLI"
+    assert stored["subscription_cal_url"] == "https://example.com/team.ics"
+    assert stored["cta"] is False
+
+
+async def test_create_external_without_url_is_refused_before_sending(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = await cli(capsys, "create", "--name", "X", "--subscription", "external")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        'asyncgroups: error: subscription "external" needs a subscription_cal_url'
+    ]
+    assert server.requests == []
+
+
+async def test_update_sends_only_the_given_fields_and_clear_sends_null(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("Old", internal_note="stale", layout="style-1")
+
+    run = await cli(capsys, "update", key, "--name", "New", "--clear", "internal-note")
+
+    assert run.code == 0
+    assert run.objects == [{"prokey": key, "updated": True}]
+    [patch] = [r for r in server.requests if r.method == "PATCH"]
+    assert patch.body == {"name": "New", "internal_note": None}
+    assert server.groups[key]["layout"] == "style-1"
+
+
+async def test_update_skip_unchanged_sends_no_patch_when_nothing_differs(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("Same")
+
+    run = await cli(capsys, "update", key, "--name", "Same", "--skip-unchanged")
+
+    assert run.objects == [{"prokey": key, "updated": False}]
+    assert [r.method for r in server.requests] == ["GET"]
+
+
+async def test_update_without_a_field_is_a_usage_error(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("G")
+
+    run = await cli(capsys, "update", key, "--skip-unchanged")
+
+    assert run.code == 2
+    assert "nothing to change" in run.err
+    assert server.requests == []
+
+
+async def test_update_of_locked_subscription_fails_in_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("With events", events=1)
+
+    run = await cli(
+        capsys, "update", key, "--subscription", "external", "--cal-url", "https://x.test/c.ics"
+    )
+
+    assert run.code == 1
+    assert len(run.err_lines) == 1
+    assert "cannot change while 1 event(s) are linked" in run.err
+    assert [r.method for r in server.requests] == ["GET"]
+
+
+async def test_delete_without_yes_refuses_when_stdin_is_not_a_terminal(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("Keep me")
+
+    run = await cli(capsys, "delete", key)
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: refusing to delete without --yes: stdin is not a terminal to ask on"
+    ]
+    assert key in server.groups
+    assert server.requests == []
+
+
+class _Terminal(io.StringIO):
+    """A stdin that says it is a terminal, with the user's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "code", "kept"), [("y\n", 0, False), ("n\n", 1, True)])
+async def test_delete_asks_on_a_terminal(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    code: int,
+    kept: bool,
+) -> None:
+    key = server.add_group("Maybe")
+    monkeypatch.setattr(sys, "stdin", _Terminal(answer))
+
+    run = await cli(capsys, "delete", key)
+
+    assert run.code == code
+    assert "Delete 1 group(s) and every event linked to them? [y/N]" in run.err
+    assert (key in server.groups) is kept
+
+
+async def test_delete_yes_reports_each_key(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("Gone soon", events=2)
+
+    run = await cli(capsys, "delete", "--yes", key, MISSING)
+
+    assert run.code == 0
+    assert run.objects == [
+        {"prokey": key, "outcome": "deleted"},
+        {"prokey": MISSING, "outcome": "missing"},
+    ]
+    assert server.groups == {}
+    assert server.events == {}
+
+
+# bulk-get -----------------------------------------------------------------------------
+
+
+async def test_bulk_get_reads_keys_skipping_blanks_and_comments(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(5)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("# groups to read\n\n" + "\n".join(f"  {k}  # g" for k in keys) + "\n")
+
+    run = await cli(capsys, "bulk-get", "--input", str(listing))
+
+    assert run.code == 0
+    assert sorted(g["prokey"] for g in run.objects) == sorted(keys)
+    [summary] = run.err_lines
+    assert re.fullmatch(r"bulk-get: 5 ok in \d+\.\d s", summary)
+
+
+async def test_bulk_get_lists_failures_on_stderr_and_exits_1(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    present = server.add_group("Here")
+    listing = tmp_path / "keys.txt"
+    listing.write_text(f"{present}\nnot-a-key\n{MISSING}\n")
+    output = tmp_path / "groups.jsonl"
+
+    run = await cli(capsys, "bulk-get", "--input", str(listing), "--output", str(output))
+
+    assert run.code == 1
+    assert run.out == ""
+    assert [json.loads(line)["prokey"] for line in output.read_text().splitlines()] == [present]
+    assert f"not found: {MISSING}" in run.err_lines
+    assert any(line.startswith("failed: not-a-key: ") for line in run.err_lines)
+    assert "1 ok, 1 not found, 1 failed" in run.err_lines[-1]
+
+
+async def test_bulk_get_reads_keys_from_stdin(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(3)]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(keys)))  # no final newline
+
+    run = await cli(capsys, "bulk-get", "--input", "-")
+
+    assert run.code == 0
+    assert sorted(g["prokey"] for g in run.objects) == sorted(keys)
+
+
+async def test_bulk_get_reads_a_real_pipe(server: FakeGroupsServer) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(20)]
+
+    run = await python_m("bulk-get", "--input", "-", stdin="\n".join(keys).encode())
+
+    assert run.code == 0, run.err
+    assert sorted(g["prokey"] for g in run.objects) == sorted(keys)
+
+
+async def test_bulk_get_missing_input_file_is_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = await cli(capsys, "bulk-get", "--input", str(tmp_path / "nope.txt"))
+
+    assert run.code == 2
+    assert run.err_lines == [
+        f"asyncgroups: error: cannot read {tmp_path / 'nope.txt'}: No such file or directory"
+    ]
+
+
+async def test_bulk_get_stops_at_a_refused_api_key(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(server.add_group(f"G{n}") for n in range(50)))
+
+    run = await cli(
+        capsys, "--api-key", "wrong", "--concurrency", "2", "bulk-get", "--input", str(listing)
+    )
+
+    assert run.code == 1
+    assert "API key was not accepted" in run.err_lines[-1]
+    assert len(server.requests) < 10
+
+
+# bulk-delete --------------------------------------------------------------------------
+
+
+async def test_bulk_delete_journals_every_outcome_and_a_rerun_sends_nothing(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(6)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join([*keys, MISSING, keys[0]]) + "\n")
+    journal = tmp_path / "journal.jsonl"
+
+    first = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert first.code == 0
+    assert first.objects == [{"deleted": 6, "missing": 1, "failed": 0, "skipped": 1}]
+    assert server.groups == {}
+    records = journal_lines(journal)
+    assert sorted(r["prokey"] for r in records) == sorted([*keys, MISSING])
+    assert {r["outcome"] for r in records if r["prokey"] == MISSING} == {"missing"}
+    assert all(r["timestamp"].endswith("Z") and r["error"] is None for r in records)
+
+    server.reset_stats()
+    again = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert again.objects == [{"deleted": 0, "missing": 0, "failed": 0, "skipped": 8}]
+    assert deletes(server) == []
+    assert "journal: resuming, 7 key(s) already done will be skipped" in again.err_lines
+
+
+async def test_bulk_delete_resumes_after_a_torn_last_line_and_retries_failures(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    deleted, missing, failed, torn, fresh = (server.add_group(f"G{n}") for n in range(5))
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join([deleted, missing, failed, torn, fresh]) + "\n")
+    journal = tmp_path / "journal.jsonl"
+    done = [
+        {"prokey": deleted, "outcome": "deleted", "error": None, "timestamp": "t"},
+        {"prokey": missing, "outcome": "missing", "error": None, "timestamp": "t"},
+        {"prokey": failed, "outcome": "failed", "error": "503", "timestamp": "t"},
+    ]
+    cut = json.dumps({"prokey": torn, "outcome": "deleted"})[:30]
+    journal.write_text("".join(json.dumps(r) + "\n" for r in done) + cut)
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert run.code == 0
+    assert run.objects == [{"deleted": 3, "missing": 0, "failed": 0, "skipped": 2}]
+    assert sorted(deletes(server)) == sorted([failed, torn, fresh])
+    assert any("dropped a torn last line" in line for line in run.err_lines)
+    records = journal_lines(journal)  # every line parses: the torn one is gone
+    assert [r["prokey"] for r in records[:3]] == [deleted, missing, failed]
+    assert sorted(r["prokey"] for r in records[3:]) == sorted([failed, torn, fresh])
+
+
+async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_delete(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(40)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(keys) + "\n")
+    journal = tmp_path / "journal.jsonl"
+    server.faults = Faults(latency=0.03)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        "--concurrency",
+        "2",
+        "bulk-delete",
+        "--input",
+        str(listing),
+        "--journal",
+        str(journal),
+        "--yes",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    while not journal.exists() or journal.read_text().count("\n") < 6:
+        await asyncio.sleep(0.02)
+    process.kill()
+    await process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done_before = {r["prokey"] for r in journal_lines(journal)}
+    assert 6 <= len(done_before) < len(keys)
+    server.faults = Faults()
+    server.reset_stats()
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert run.code == 0
+    assert not set(deletes(server)) & done_before
+    summary = run.objects[0]
+    assert summary["skipped"] == len(done_before)
+    assert summary["deleted"] + summary["missing"] + summary["skipped"] == len(keys)
+    assert server.groups == {}
+
+
+async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
+    server: FakeGroupsServer, tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(40)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(keys) + "\n")
+    journal = tmp_path / "journal.jsonl"
+    server.faults = Faults(latency=0.03)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        "--concurrency",
+        "2",
+        "bulk-delete",
+        "--input",
+        str(listing),
+        "--journal",
+        str(journal),
+        "--yes",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    while not journal.exists() or journal.read_text().count("\n") < 4:
+        await asyncio.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+
+    assert process.returncode == 130
+    assert err.decode().splitlines()[-1] == "asyncgroups: error: interrupted"
+    assert "Traceback" not in err.decode()
+    assert out == b""
+    records = journal_lines(journal)  # complete lines only
+    assert {r["prokey"] for r in records} <= set(keys)
+    assert not {r["prokey"] for r in records} & set(server.groups)
+    # The two deletes in flight at Ctrl-C may have reached the server unjournaled:
+    # a re-run sends them again and reports them missing.
+    assert len(keys) - len(records) - 2 <= len(server.groups) <= len(keys) - len(records)
+
+
+async def test_bulk_delete_refuses_without_yes_when_stdin_is_not_a_terminal(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key = server.add_group("Keep")
+    listing = tmp_path / "keys.txt"
+    listing.write_text(key + "\n")
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(tmp_path / "j")
+    )
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: refusing to delete without --yes: stdin is not a terminal to ask on"
+    ]
+    assert key in server.groups
+    assert not (tmp_path / "j").exists()
+
+
+async def test_bulk_delete_asks_on_a_terminal_naming_the_count(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(3)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(keys) + "\n")
+    monkeypatch.setattr(sys, "stdin", _Terminal("yes\n"))
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(tmp_path / "j")
+    )
+
+    assert run.code == 0
+    assert run.err.startswith(
+        f"Delete the 3 group(s) listed in {listing} and every event linked to them? [y/N] "
+    )
+    assert server.groups == {}
+
+
+async def test_bulk_delete_from_stdin_needs_yes_and_works_with_it(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(3)]
+    journal = str(tmp_path / "journal.jsonl")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(keys)))
+
+    refused = await cli(capsys, "bulk-delete", "--input", "-", "--journal", journal)
+    assert refused.code == 2
+    assert "the keys come from stdin" in refused.err
+    assert len(server.groups) == 3
+
+    done = await cli(capsys, "bulk-delete", "--input", "-", "--journal", journal, "--yes")
+    assert done.objects == [{"deleted": 3, "missing": 0, "failed": 0, "skipped": 0}]
+
+
+async def test_bulk_delete_dry_run_prints_what_it_would_delete_and_sends_nothing(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    done, todo = server.add_group("Done"), server.add_group("Todo")
+    listing = tmp_path / "keys.txt"
+    listing.write_text(f"{done}\n{todo}\n")
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(json.dumps({"prokey": done, "outcome": "deleted"}) + "\n")
+    before = journal.read_bytes()
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--dry-run"
+    )
+
+    assert run.code == 0
+    assert run.objects == [
+        {"prokey": todo, "would_delete": True},
+        {"would_delete": 1, "skipped": 1, "invalid": 0},
+    ]
+    assert server.requests == []
+    assert journal.read_bytes() == before
+
+
+async def test_bulk_delete_with_a_damaged_journal_is_refused(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key = server.add_group("Keep")
+    listing = tmp_path / "keys.txt"
+    listing.write_text(key + "\n")
+    journal = tmp_path / "journal.jsonl"
+    good = json.dumps({"prokey": MISSING, "outcome": "deleted"})
+    journal.write_text(f"{good}\nnot json\n{good}\n")
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert run.code == 2
+    assert len(run.err_lines) == 1
+    assert "damaged at line 2" in run.err
+    assert server.requests == []
+
+
+async def test_bulk_delete_stops_at_a_refused_api_key_without_journaling_it(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(server.add_group(f"G{n}") for n in range(50)))
+    journal = tmp_path / "journal.jsonl"
+
+    run = await cli(
+        capsys,
+        *("--api-key", "wrong", "--concurrency", "2"),
+        *("bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"),
+    )
+
+    assert run.code == 1
+    assert run.out == ""
+    assert run.err_lines[-1].startswith("asyncgroups: error: DELETE /group/")
+    assert "API key was not accepted" in run.err_lines[-1]
+    assert journal.read_text() == ""  # refused keys were not tried: a re-run does them
+    assert len(server.requests) <= 2
+    assert len(server.groups) == 50
+
+
+async def test_bulk_delete_failures_are_journaled_and_exit_1(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key = server.add_group("G")
+    listing = tmp_path / "keys.txt"
+    listing.write_text(f"{key}\nnot-a-key\n")
+    journal = tmp_path / "journal.jsonl"
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(journal), "--yes"
+    )
+
+    assert run.code == 1
+    assert run.objects == [{"deleted": 1, "missing": 0, "failed": 1, "skipped": 0}]
+    [failure] = [r for r in journal_lines(journal) if r["outcome"] == "failed"]
+    assert failure["prokey"] == "not-a-key"
+    assert "is not a prokey" in failure["error"]
+    assert any(line.startswith("failed: not-a-key: ") for line in run.err_lines)
+
+
+# demo, fake-server, process behaviour -----------------------------------------------------
+
+
+async def test_demo_proves_nothing_lost(capsys: pytest.CaptureFixture[str]) -> None:
+    run = await cli(capsys, "demo", "--groups", "200")
+
+    assert run.code == 0, run.err
+    [report] = run.objects
+    assert report["proof"] is True
+    assert report["groups"] == 200
+    assert report["retries"] > 0
+    faults = {kind for step in report["steps"] for kind in step["faults"]}
+    assert {"5xx", "reset", "lost_reply"} <= faults
+    assert "every check held" in run.err_lines[-1]
+    assert not any(line.lstrip().startswith("FAIL") for line in run.err_lines)
+
+
+async def test_fake_server_answers_and_stops_on_sigterm() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        "fake-server",
+        "--port",
+        "0",
+        "--groups",
+        "3",
+        "--api-key",
+        "k-123",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    started = json.loads(await asyncio.wait_for(process.stdout.readline(), 10))
+    assert started["api_key"] == "k-123"
+    env = {**os.environ, "ASYNCGROUPS_BASE_URL": started["url"], "ASYNCGROUPS_API_KEY": "k-123"}
+    listed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncgroups", "list", stdout=asyncio.subprocess.PIPE, env=env
+    )
+    out, _ = await listed.communicate()
+    assert [json.loads(line)["name"] for line in out.splitlines()] == [
+        "Group 1",
+        "Group 2",
+        "Group 3",
+    ]
+
+    process.send_signal(signal.SIGTERM)
+    err = await asyncio.wait_for(process.stderr.read(), 10)
+    await process.wait()
+
+    assert process.returncode == 0
+    assert f"export ASYNCGROUPS_BASE_URL={started['url']}" in err.decode()
+    assert err.decode().splitlines()[-1] == "fake server stopped"
+
+
+async def test_bad_key_in_a_real_process_is_one_line_without_traceback() -> None:
+    run = await python_m("--api-key", "k", "get", "31a17cce-bbbb")
+
+    assert run.code == 2
+    assert len(run.err_lines) == 1
+    assert run.err.startswith("asyncgroups: error: prokey '31a17cce-bbbb' is not a prokey")
+
+
+async def test_closed_stdout_ends_quietly(server: FakeGroupsServer) -> None:
+    for n in range(3000):  # more output than a pipe buffers
+        server.add_group(f"A group with a longish name, number {n}")
+
+    def list_then_hang_up() -> tuple[int, bytes, bytes]:
+        with subprocess.Popen(
+            [sys.executable, "-m", "asyncgroups", "list"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            first = process.stdout.readline()
+            process.stdout.close()  # the reader goes away, like `| head -1`
+            err = process.stderr.read()
+            return process.wait(10), first, err
+
+    code, first, err = await asyncio.to_thread(list_then_hang_up)
+
+    assert json.loads(first)["name"].startswith("A group")
+    assert code == 141
+    assert err == b""
+
+
+async def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    helped = await cli(capsys, "--help")
+    assert helped.code == 0
+    for command in ("get", "list", "create", "update", "delete", "bulk-get", "bulk-delete"):
+        assert command in helped.out
+    version = await cli(capsys, "--version")
+    assert version.code == 0
+    assert version.out.startswith("asyncgroups ")

@@ -1,0 +1,53 @@
+"""Progress on stderr: rich when installed, a plain line without it, nothing off a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from asyncgroups.cli._progress import progress_bar
+
+
+def test_no_bar_off_a_terminal_but_logged_lines_still_reach_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress_bar("bulk-get", 2) as bar:  # captured stderr is not a terminal
+        bar.advance("ok")
+        bar.log("failed: k: boom")
+        bar.advance("failed")
+
+    assert capsys.readouterr().err == "failed: k: boom\n"
+    assert bar.counts == {"ok": 1, "missing": 0, "failed": 1, "skipped": 0}
+
+
+def test_rich_bar_shows_progress_and_keeps_logged_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress_bar("bulk-get", 3, show=True) as bar:
+        for _ in range(3):
+            bar.advance("ok")
+        bar.log("not found: k")
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "not found: k" in captured.err
+    assert "bulk-get" in captured.err
+    assert "3/3" in captured.err
+
+
+def test_without_rich_a_plain_line_is_drawn(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("rich", "rich.console", "rich.progress"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+
+    with progress_bar("bulk-delete", None, show=True) as bar:
+        bar.advance("ok")
+        bar.log("failed: k: boom")
+        bar.advance("missing")
+
+    err = capsys.readouterr().err
+    assert "failed: k: boom\n" in err
+    assert err.rstrip("\n").rsplit("\r", 1)[-1].startswith("bulk-delete: 2/? (")
+    assert "1 missing" in err
