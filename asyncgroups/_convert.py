@@ -78,15 +78,26 @@ def _structure_datetime(value: object, _: object) -> datetime:
 
 
 def _lenient_enum(enum_type: type[Any]) -> Callable[[object, object], Any]:
+    # A dict lookup, not `enum_type(value)`: the same member for every known value, and
+    # no exception raised and caught for an unknown one (this runs on every read).
+    members = {member.value: member for member in enum_type}
+
     def structure(value: object, _: object) -> Any:
         if value is None:
             return None
         if not isinstance(value, str):
             raise ShapeError(f"expected a string, got {type(value).__name__}")
-        try:
-            return enum_type(value)
-        except ValueError:
-            return value  # a value newer than this library: kept, never fatal
+        # A value newer than this library is kept as the plain string, never fatal.
+        return members.get(value, value)
+
+    return structure
+
+
+def _optional(hook: Callable[[Any, object], T]) -> Callable[[Any, object], T | None]:
+    """`hook` for `X | None`, without cattrs' generic union dispatch on every field."""
+
+    def structure(value: Any, type_: object) -> T | None:
+        return None if value is None else hook(value, type_)
 
     return structure
 
@@ -110,7 +121,7 @@ def _structure_events(value: object, _: object) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list):
         raise ShapeError(f"expected a list of events, got {type(value).__name__}")
-    return tuple(_event_key(item) for item in value)
+    return tuple([_event_key(item) for item in value])
 
 
 for _enum in (Subscription, GroupStatus):
@@ -118,6 +129,9 @@ for _enum in (Subscription, GroupStatus):
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(datetime, _structure_datetime)
+converter.register_structure_hook(str | None, _optional(_structure_str))
+converter.register_structure_hook(bool | None, _optional(_structure_bool))
+converter.register_structure_hook(datetime | None, _optional(_structure_datetime))
 converter.register_structure_hook(GroupStatus | str | None, _lenient_enum(GroupStatus))
 converter.register_structure_hook(Subscription | str | None, _lenient_enum(Subscription))
 
@@ -137,9 +151,11 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     def structure(obj: Mapping[str, Any], _: object) -> T:
         if not isinstance(obj, Mapping):
             raise ShapeError(f"expected an object, got {type(obj).__name__}")
-        fields = {k: v for k, v in obj.items() if k in known}
-        fields["extra"] = {k: v for k, v in obj.items() if k not in known}
-        return base(fields, cls)
+        # `base` reads only the keys it knows, so `obj` goes in as it is; without
+        # unknown keys (the usual case) `extra` keeps its empty default.
+        if known.issuperset(obj):
+            return base(obj, cls)
+        return base({**obj, "extra": {k: v for k, v in obj.items() if k not in known}}, cls)
 
     return structure
 
