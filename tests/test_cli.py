@@ -201,6 +201,23 @@ async def test_missing_required_option_names_the_command(
     ]
 
 
+async def test_verbose_logs_every_request_to_stderr_without_the_key(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.add_group("G")
+
+    run = await cli(capsys, "-v", "list")
+    quiet = await cli(capsys, "list")
+
+    assert run.code == 0
+    assert len(run.objects) == 1  # stdout stays JSON Lines
+    assert any(
+        line.startswith("DEBUG asyncgroups: GET /group/all -> 200") for line in run.err_lines
+    )
+    assert server.api_key not in run.err
+    assert quiet.err == ""  # the next run without -v logs nothing
+
+
 async def test_list_prints_one_summary_per_group(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from typing import Final, TextIO
 
 from .. import AsyncGroupsError
 from ._args import Settings, parse
@@ -44,7 +44,7 @@ def _command(name: str) -> Callable[..., int]:
     return command
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Logs to whatever `sys.stderr` is at the time (a progress bar may redirect it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -54,11 +54,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 @contextlib.contextmanager
 def _logging(verbose: int) -> Iterator[None]:
-    """Library logs on stderr: warnings by default, -v info, -vv every request (debug)."""
+    """Library logs on stderr: warnings by default; -v every request and retry decision."""
     logger = logging.getLogger("asyncgroups")
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    level = logging.DEBUG if verbose > 0 else logging.WARNING
     previous = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -244,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="-v: more detail, -vv: every request"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log every request and retry decision to stderr",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
