@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import socket
 import ssl
@@ -407,12 +408,17 @@ async def test_client_caps_requests_in_flight_on_a_borrowed_session(
 ) -> None:
     session, _ = borrowed
     in_flight = peak = 0
+    full = asyncio.Event()  # the first requests wait for each other, so the cap is reached
 
     async def handler(request: web.Request) -> web.Response:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.02)
+        if in_flight == 2:
+            full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(full.wait(), 0.5)
+        await asyncio.sleep(0.01)
         in_flight -= 1
         return web.json_response(GROUP)
 

@@ -7,6 +7,7 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import socket
@@ -449,12 +450,17 @@ async def test_pipeline_429_pauses_the_client_even_when_the_call_gives_up(
 
 async def test_pipeline_caps_requests_in_flight_at_max_connections(serve: Serve) -> None:
     in_flight = peak = 0
+    full = asyncio.Event()  # the first requests wait for each other, so the cap is reached
 
     async def handler(request: web.Request) -> web.Response:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.03)
+        if in_flight == 3:
+            full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(full.wait(), 0.5)
+        await asyncio.sleep(0.01)
         in_flight -= 1
         return web.json_response(GROUP)
 
