@@ -1,0 +1,135 @@
+"""`python -m benchmarks`: run the suite, print the table, write the JSON and the chart."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import _report, _suite
+from ._workloads import CLIENTS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=(
+            "Compare asyncgroups' bulk reads with raw aiohttp, httpx and a session per "
+            "request, against a static server on 127.0.0.1 in a separate process."
+        ),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: a few hundred requests, 1 round, no chart (well under 30 s)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=["loopback", "tls", "latency", "streaming"],
+        help="run only this scenario (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--client",
+        action="append",
+        choices=list(CLIENTS),
+        help="measure only this client (repeatable; default: all that are installed)",
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 5, quick 1)")
+    parser.add_argument(
+        "--requests", type=int, help="requests per throughput run (default 5000, quick 300)"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="where to write the results (default benchmarks/results/latest.json, "
+        "quick: benchmarks/results/quick.json)",
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        help="where to draw the chart (default benchmarks/results/chart.png; "
+        "not drawn in quick mode unless given)",
+    )
+    parser.add_argument("--no-chart", action="store_true", help="draw no chart")
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _available_clients(wanted: list[str] | None) -> list[str]:
+    clients = wanted or list(CLIENTS)
+    if "httpx" in clients and importlib.util.find_spec("httpx") is None:
+        _say('httpx is not installed: skipping it (pip install -e ".[bench]")')
+        clients.remove("httpx")
+    return clients
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 5)
+    if rounds < 1:
+        _say("--rounds must be at least 1")
+        return 2
+    if args.requests is not None and args.requests < 1:
+        _say("--requests must be at least 1")
+        return 2
+    if importlib.util.find_spec("trustme") is None and (
+        args.scenario is None or "tls" in args.scenario
+    ):
+        _say('trustme is needed for the TLS scenario: pip install -e ".[bench]"')
+        return 2
+    clients = _available_clients(args.client)
+    suite = _suite.scenarios(quick=args.quick, requests=args.requests)
+    names = args.scenario or list(suite)
+    settings: dict[str, Any] = {
+        "quick": args.quick,
+        "rounds": rounds,
+        "scenarios": names,
+        "clients": clients,
+    }
+
+    started = time.monotonic()
+    summaries: dict[str, Any] = {}
+    targets: list[dict[str, Any]] = []
+    failed = False
+    for name in names:
+        scenario = suite[name]
+        _say(f"{name}: {scenario.title}")
+        measured = _suite.run_scenario(scenario, rounds=rounds, only=clients, say=_say)
+        summary = _report.summarise(scenario, measured)
+        summaries[name] = summary
+        targets += _report.evaluate(scenario, measured, summary)
+        failed |= any(m.errors for m in measured.values())
+    settings["seconds"] = round(time.monotonic() - started, 1)
+
+    results = _report.results_document(settings=settings, scenarios=summaries, targets=targets)
+    print(_report.table(results))
+    if args.quick:
+        _say("\nquick mode: a smoke run; its figures are too small to mean anything")
+    json_path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")
+    _report.write_json(results, json_path)
+    _say(f"\nresults: {json_path}  ({settings['seconds']} s)")
+    chart_path = args.chart or (None if args.quick else RESULTS / "chart.png")
+    if chart_path is not None and not args.no_chart:
+        if _report.chart(results, chart_path):
+            _say(f"chart: {chart_path}")
+        else:
+            _say('no chart: matplotlib is not installed (pip install -e ".[bench]")')
+    if failed:
+        _say("some runs failed: see the errors in the results")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # children are already stopped by the context managers
+        sys.exit(130)

@@ -1,0 +1,361 @@
+"""Summaries, the targets, the table, the JSON file and the chart."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from ._suite import Measured, Scenario
+from ._workloads import CLIENTS
+
+#: The reference every throughput ratio is taken against.
+REFERENCE: Final = "aiohttp"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _paired_ratios(runs: Measured, ref: Measured | None) -> list[float]:
+    """rps of `runs` over rps of `ref` in the same round, for every round both ran."""
+    if ref is None:
+        return []
+    by_round = {r["round"]: r["rps"] for r in ref.runs}
+    return [r["rps"] / by_round[r["round"]] for r in runs.runs if by_round.get(r["round"])]
+
+
+def summarise(scenario: Scenario, measured: Mapping[str, Measured]) -> dict[str, Any]:
+    """What the JSON keeps of one scenario: raw runs, medians, ratios."""
+    ref = measured.get(REFERENCE) if not scenario.streaming else None
+    variants: dict[str, Any] = {}
+    for name, m in measured.items():
+        client = m.runs[0]["client"] if m.runs else name.split("@")[0]
+        requests = m.runs[0]["requests"] if m.runs else None
+        rps = [r["rps"] for r in m.runs]
+        entry: dict[str, Any] = {
+            "client": client,
+            "label": CLIENTS.get(client, client),
+            "requests": requests,
+            "rounds": len(m.runs),
+            "rps": rps,
+            "median_rps": _median(rps),
+            "median_cpu_us_per_request": _median(
+                [r["cpu_seconds"] / r["requests"] * 1e6 for r in m.runs if r["requests"]]
+            ),
+            "peak_rss_mb": [r["peak_rss_mb"] for r in m.runs],
+            "median_peak_rss_mb": _median([r["peak_rss_mb"] for r in m.runs]),
+            "errors": m.errors,
+        }
+        if ref is not None:
+            ratios = _paired_ratios(m, ref)
+            entry["ratios_vs_aiohttp"] = ratios
+            entry["median_ratio_vs_aiohttp"] = _median(ratios)
+        if scenario.ideal_rps and entry["median_rps"]:
+            entry["fraction_of_ideal"] = entry["median_rps"] / scenario.ideal_rps
+        variants[name] = entry
+    return {
+        "title": scenario.title,
+        "requests": scenario.requests or None,
+        "concurrency": scenario.concurrency,
+        "latency_s": scenario.latency,
+        "tls": scenario.tls,
+        "ideal_rps": scenario.ideal_rps,
+        "variants": variants,
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    scenario: str
+    goal: str
+    threshold: float
+    #: True: measured must be >= threshold; False: <=.
+    at_least: bool = True
+
+
+TARGETS: Final = (
+    Target("asyncgroups get_many vs raw aiohttp, loopback", "loopback", "≥ 0.95 x", 0.95),
+    Target("asyncgroups get_many vs httpx, loopback", "loopback", "≥ 10 x", 10.0),
+    Target("asyncgroups get_many vs httpx, TLS", "tls", "≥ 10 x", 10.0),
+    Target(
+        "asyncgroups get_many vs a new aiohttp session per request, TLS",
+        "tls",
+        "≥ 5 x",
+        5.0,
+    ),
+    Target(
+        "asyncgroups get_many, latency-bound, share of concurrency / latency",
+        "latency",
+        "≥ 0.90",
+        0.90,
+    ),
+    Target(
+        "iter_many peak RSS: large run minus small run (MB)",
+        "streaming",
+        "≤ 30 MB",
+        30.0,
+        at_least=False,
+    ),
+)
+
+
+def _pair(measured: Mapping[str, Measured], a: str, b: str) -> float | None:
+    if a not in measured or b not in measured:
+        return None
+    return _median(_paired_ratios(measured[a], measured[b]))
+
+
+def evaluate(
+    scenario: Scenario, measured: Mapping[str, Measured], summary: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The targets of `scenario`, each with its measured figure (None: not measured)."""
+    out = []
+    for target in TARGETS:
+        if target.scenario != scenario.name:
+            continue
+        value: float | None
+        if target.name.endswith("raw aiohttp, loopback"):
+            value = _pair(measured, "asyncgroups", REFERENCE)
+        elif "httpx" in target.name:
+            value = _pair(measured, "asyncgroups", "httpx")
+        elif "session per request" in target.name:
+            value = _pair(measured, "asyncgroups", "aiohttp-per-request")
+        elif "latency-bound" in target.name:
+            value = summary["variants"].get("asyncgroups", {}).get("fraction_of_ideal")
+        else:
+            iters = [v for v in summary["variants"].values() if v["client"] == "asyncgroups-iter"]
+            iters.sort(key=lambda v: v["requests"] or 0)
+            value = None
+            small, large = (iters[0], iters[-1]) if len(iters) >= 2 else ({}, {})
+            if small.get("median_peak_rss_mb") and large.get("median_peak_rss_mb"):
+                value = large["median_peak_rss_mb"] - small["median_peak_rss_mb"]
+        met = None
+        if value is not None:
+            met = value >= target.threshold if target.at_least else value <= target.threshold
+        out.append(
+            {
+                "name": target.name,
+                "scenario": target.scenario,
+                "goal": target.goal,
+                "measured": value,
+                "met": met,
+            }
+        )
+    return out
+
+
+# Machine ------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "versions": {
+            name: _version(name)
+            for name in ("asyncgroups", "aiohttp", "httpx", "attrs", "cattrs", "orjson", "yarl")
+        },
+    }
+
+
+# Output -------------------------------------------------------------------------------
+
+
+def _fmt_ratio(entry: Mapping[str, Any]) -> str:
+    ratios = entry.get("ratios_vs_aiohttp") or []
+    if not ratios:
+        return "-"
+    median = entry["median_ratio_vs_aiohttp"]
+    if len(ratios) == 1:
+        return f"{median:.2f}x"
+    return f"{median:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def table(results: Mapping[str, Any]) -> str:
+    """The results as Markdown tables (throughput, then memory, then targets)."""
+    lines = [
+        "| scenario | client | req/s (median) | vs raw aiohttp (median, range) "
+        "| client CPU µs/req |",
+        "|---|---|---:|---:|---:|",
+    ]
+    memory = [
+        "| run | keys | peak RSS MB (median) | req/s (median) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, scenario in results["scenarios"].items():
+        for entry in scenario["variants"].values():
+            rps = f"{entry['median_rps']:,.0f}" if entry["median_rps"] else "-"
+            if name == "streaming":
+                rss = entry["median_peak_rss_mb"]
+                memory.append(
+                    f"| {entry['label']} | {entry['requests'] or 0:,} | {rss:.1f} | {rps} |"
+                    if rss
+                    else f"| {entry['label']} | - | - | - |"
+                )
+                continue
+            note = ""
+            if "fraction_of_ideal" in entry:
+                note = f" ({entry['fraction_of_ideal']:.0%} of ideal)"
+            cpu = entry["median_cpu_us_per_request"]
+            lines.append(
+                f"| {name} | {entry['label']} | {rps}{note} | {_fmt_ratio(entry)} | {cpu:.0f} |"
+                if cpu
+                else f"| {name} | {entry['label']} | - | - | - |"
+            )
+    out = "\n".join(lines)
+    if len(memory) > 2:
+        out += "\n\n" + "\n".join(memory)
+    if results["targets"]:
+        targets = ["| target | goal | measured | met |", "|---|---|---:|---|"]
+        for t in results["targets"]:
+            value = "not measured" if t["measured"] is None else f"{t['measured']:.2f}"
+            met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+            targets.append(f"| {t['name']} | {t['goal']} | {value} | {met} |")
+        out += "\n\n" + "\n".join(targets)
+    return out
+
+
+def write_json(results: Mapping[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def results_document(
+    *, settings: Mapping[str, Any], scenarios: Mapping[str, Any], targets: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "-m", "benchmarks", *sys.argv[1:]]),
+        "machine": machine(),
+        "settings": dict(settings),
+        "scenarios": dict(scenarios),
+        "targets": targets,
+    }
+
+
+# Chart --------------------------------------------------------------------------------
+
+_COLOURS: Final = {
+    "asyncgroups": "#1f6feb",
+    "asyncgroups-iter": "#58a6ff",
+    "aiohttp": "#6e7781",
+    "httpx": "#d29922",
+    "aiohttp-per-request": "#cf222e",
+}
+
+
+def chart(results: Mapping[str, Any], path: Path) -> bool:
+    """Draw throughput vs raw aiohttp and streaming memory into one PNG.
+
+    Returns False (and draws nothing) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+
+    scenarios = results["scenarios"]
+    throughput = [n for n in ("loopback", "tls", "latency") if n in scenarios]
+    streaming = scenarios.get("streaming")
+    panels = int(bool(throughput)) + int(bool(streaming))
+    if not panels:
+        return False
+    widths = [3, 1.3] if panels == 2 else [1]
+    fig, axes = plt.subplots(
+        1, panels, figsize=(12, 4.8), gridspec_kw={"width_ratios": widths}, squeeze=False
+    )
+    ax_iter = iter(axes[0])
+    if throughput:
+        ax = next(ax_iter)
+        clients = list(CLIENTS)
+        width = 0.8 / len(clients)
+        for i, client in enumerate(clients):
+            xs, ys = [], []
+            for j, name in enumerate(throughput):
+                entry = scenarios[name]["variants"].get(client)
+                if entry and entry.get("median_ratio_vs_aiohttp"):
+                    xs.append(j + (i - (len(clients) - 1) / 2) * width)
+                    ys.append(entry["median_ratio_vs_aiohttp"])
+            bars = ax.bar(xs, ys, width, label=CLIENTS[client], color=_COLOURS[client])
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+        ax.axhline(1.0, color="#444", linewidth=0.8, linestyle="--")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(throughput)))
+        ax.set_xticklabels([_short_title(scenarios[n], n) for n in throughput], fontsize=8)
+        ax.set_ylabel("throughput relative to raw aiohttp (log scale)")
+        ax.set_title("Throughput, median of rounds (higher is better)", fontsize=10)
+        ax.legend(fontsize=7, loc="lower left")
+    if streaming:
+        ax = next(ax_iter)
+        entries = [e for e in streaming["variants"].values() if e["median_peak_rss_mb"]]
+        labels = [f"{_short_client(e['client'])}\n{e['requests']:,} keys" for e in entries]
+        values = [e["median_peak_rss_mb"] for e in entries]
+        colours = [_COLOURS.get(e["client"], "#888") for e in entries]
+        bars = ax.bar(range(len(values)), values, color=colours)
+        ax.bar_label(bars, fmt="%.0f MB", fontsize=8, padding=1)
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("peak RSS of the client process (MB)")
+        ax.set_title("Streaming keys from a generator", fontsize=10)
+    machine_ = results["machine"]
+    fig.suptitle(
+        f"asyncgroups benchmarks — {machine_['nproc']} cores, {machine_['cpu']}, "
+        f"Python {machine_['python']}, aiohttp {machine_['versions']['aiohttp']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _short_client(client: str) -> str:
+    return {
+        "asyncgroups-iter": "iter_many",
+        "aiohttp": "raw aiohttp gather",
+    }.get(client, client)
+
+
+def _short_title(scenario: Mapping[str, Any], name: str) -> str:
+    if name == "latency":
+        return f"latency-bound\n(20 ms, concurrency {scenario['concurrency']})"
+    if name == "tls":
+        return f"TLS\n(concurrency {scenario['concurrency']})"
+    return f"loopback HTTP\n(concurrency {scenario['concurrency']})"
