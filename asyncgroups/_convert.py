@@ -102,6 +102,11 @@ def _optional(hook: Callable[[Any, object], T]) -> Callable[[Any, object], T | N
     return structure
 
 
+def _optional_datetime(value: Any, type_: object) -> datetime | None:
+    """A date that may be absent: null and an empty string both mean "no date"."""
+    return None if value is None or value == "" else _structure_datetime(value, type_)
+
+
 def _event_key(item: object) -> str:
     if isinstance(item, str):
         return item
@@ -131,7 +136,7 @@ converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_structure_hook(str | None, _optional(_structure_str))
 converter.register_structure_hook(bool | None, _optional(_structure_bool))
-converter.register_structure_hook(datetime | None, _optional(_structure_datetime))
+converter.register_structure_hook(datetime | None, _optional_datetime)
 converter.register_structure_hook(GroupStatus | str | None, _lenient_enum(GroupStatus))
 converter.register_structure_hook(Subscription | str | None, _lenient_enum(Subscription))
 

@@ -11,9 +11,11 @@ import enum
 import logging
 import math
 from collections.abc import Callable, Set
+from typing import Any
 
 import attrs
-from attrs import validators as v
+
+from .errors import ValidationError
 
 __all__ = [
     "Failure",
@@ -46,7 +48,50 @@ class Failure(enum.Enum):
 
 
 def _as_statuses(value: Set[int]) -> frozenset[int]:
-    return frozenset(value)
+    try:
+        statuses = frozenset(value)
+    except TypeError:
+        raise ValidationError(
+            "retry_statuses must be a set of HTTP statuses", field="retry_statuses"
+        ) from None
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValidationError(
+                f"retry_statuses must hold HTTP statuses (100-599), not {status!r}",
+                field="retry_statuses",
+            )
+    return statuses
+
+
+def _whole(*, minimum: int) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValidationError(
+                f"{attribute.name} must be an integer of at least {minimum}, not {value!r}",
+                field=attribute.name,
+            )
+
+    return check
+
+
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValidationError(
+            f"{attribute.name} must be a finite number of seconds >= 0, not {value!r}",
+            field=attribute.name,
+        )
+
+
+def _flag(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(
+            f"{attribute.name} must be True or False, not {value!r}", field=attribute.name
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -59,20 +104,19 @@ class RetryPolicy:
     """
 
     #: Attempts in all, the first included (1 means never retry).
-    max_attempts: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1)])
+    max_attempts: int = attrs.field(default=3, validator=_whole(minimum=1))
     #: The first backoff in seconds; doubles on each retry.
-    backoff_base: float = attrs.field(default=0.25, validator=[v.instance_of(float | int), v.ge(0)])
+    backoff_base: float = attrs.field(default=0.25, validator=_seconds)
     #: The longest backoff in seconds.
-    backoff_max: float = attrs.field(default=20.0, validator=[v.instance_of(float | int), v.ge(0)])
+    backoff_max: float = attrs.field(default=20.0, validator=_seconds)
     #: Full jitter: wait a random time between 0 and the backoff.
-    jitter: bool = attrs.field(default=True, validator=v.instance_of(bool))
+    jitter: bool = attrs.field(default=True, validator=_flag)
+    #: Statuses retried for GET and DELETE (POST and PATCH: only 429 of these).
     retry_statuses: frozenset[int] = attrs.field(
         default=DEFAULT_RETRY_STATUSES, converter=_as_statuses
     )
     #: A `Retry-After` longer than this is not waited for: the call raises at once.
-    max_retry_after: float = attrs.field(
-        default=60.0, validator=[v.instance_of(float | int), v.ge(0)]
-    )
+    max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

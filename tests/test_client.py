@@ -120,6 +120,7 @@ async def test_client_joins_paths_to_a_base_url_with_a_trailing_slash(mock_api: 
         "http://10.0.0.5:8080",
         "http://192.168.1.1",
         "http://localhost.evil.example",
+        "http://evil.localhost",
         "http://127.0.0.1.nip.io",
         "HTTP://API.EXAMPLE.COM",
     ],

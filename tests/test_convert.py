@@ -186,6 +186,11 @@ def test_decode_group_gives_dates_as_aware_utc(value: str, expected: datetime) -
     assert group.date_created.tzinfo is UTC
 
 
+@pytest.mark.parametrize("value", [None, ""])
+def test_decode_group_reads_a_null_or_empty_date_as_none(value: Any) -> None:
+    assert decode_group([_read(date_created=value)], prokey=KEY).date_created is None
+
+
 @pytest.mark.parametrize("value", ["yesterday", 1700000000, "2023-13-45T00:00:00Z"])
 def test_decode_group_rejects_a_date_it_cannot_read(value: Any) -> None:
     with pytest.raises(ShapeError, match="date_created"):

@@ -9,7 +9,7 @@ import math
 import attrs
 import pytest
 
-from asyncgroups import RetryPolicy
+from asyncgroups import RetryPolicy, ValidationError
 from asyncgroups._retry import (
     DEFAULT_RETRY_STATUSES,
     Failure,
@@ -48,11 +48,18 @@ def test_retry_policy_defaults_match_the_design() -> None:
         {"max_retry_after": -1},
         {"max_retry_after": None},
         {"jitter": "yes"},
+        {"max_attempts": True},
+        {"backoff_max": math.inf},
+        {"retry_statuses": {"503"}},
+        {"retry_statuses": {700}},
+        {"retry_statuses": 503},
     ],
 )
-def test_retry_policy_rejects_bad_values(kwargs: dict[str, object]) -> None:
-    with pytest.raises((TypeError, ValueError)):
+def test_retry_policy_rejects_bad_values_naming_the_field(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as info:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == next(iter(kwargs))
+    assert info.value.field in str(info.value)
 
 
 def test_retry_policy_accepts_no_backoff_and_a_single_attempt() -> None:
