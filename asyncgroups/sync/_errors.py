@@ -1,0 +1,103 @@
+"""The errors of `asyncgroups.sync`, all under `AsyncGroupsError`.
+
+```
+AsyncGroupsError
+├── ValidationError
+│   └── DesiredStateError      the desired records are invalid (line and field named)
+└── SyncError                  the sync itself cannot go on
+    ├── StateFileError         the state file is not usable (not ours, newer schema, …)
+    ├── StateLockedError       another apply holds the state file
+    ├── StalePlanError         the state changed since the plan was made
+    └── AmbiguousCreateError   an interrupted create may have made one of several groups
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from ..errors import AsyncGroupsError, ValidationError
+
+__all__ = [
+    "AmbiguousCreateError",
+    "DesiredStateError",
+    "Problem",
+    "StalePlanError",
+    "StateFileError",
+    "StateLockedError",
+    "SyncError",
+]
+
+#: How many problems a `DesiredStateError` message lists before "and N more".
+_SHOWN_PROBLEMS = 20
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with the desired records: where, which field, and what."""
+
+    #: Where the record came from: "desired.jsonl:12", or "item 3" for Python input.
+    where: str
+    message: str
+    #: The field at fault, or None when the record as a whole is (bad JSON, say).
+    field: str | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        field = f" field {self.field!r}:" if self.field else ""
+        return f"{self.where}:{field} {self.message}"
+
+
+class DesiredStateError(ValidationError):
+    """The desired records are not valid; `.problems` names each line and field.
+
+    Raised before any request, so a bad input file never half-applies.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        shown = [str(p) for p in self.problems[:_SHOWN_PROBLEMS]]
+        more = len(self.problems) - len(shown)
+        if more:
+            shown.append(f"… and {more} more problem(s)")
+        count = len(self.problems)
+        header = f"{count} problem(s) in the desired state:" if count != 1 else ""
+        text = "\n  ".join([header, *shown]) if header else shown[0]
+        first = self.problems[0].field if self.problems else None
+        super().__init__(text, field=first)
+
+
+class SyncError(AsyncGroupsError):
+    """A sync cannot go on (its state file, its lock, or its plan is the problem)."""
+
+
+class StateFileError(SyncError):
+    """The state file cannot be used: not a sync state, a newer schema, or unreadable."""
+
+
+class StateLockedError(SyncError):
+    """Another apply holds the state file's lock; nothing was changed."""
+
+
+class StalePlanError(SyncError):
+    """The state file changed after the plan was made: make a new plan and apply that."""
+
+
+class AmbiguousCreateError(SyncError):
+    """A create whose reply was lost may have made any of several same-named groups.
+
+    Nothing is guessed: the prokeys are listed so a person can keep one and delete the
+    others (or delete all of them); the next apply then finds at most one.
+    """
+
+    def __init__(self, key: str, name: str, prokeys: Sequence[str]) -> None:
+        self.key = key
+        self.name = name
+        self.prokeys = tuple(prokeys)
+        super().__init__(
+            f"key {key!r}: a create whose reply was lost may have made any of "
+            f"{len(self.prokeys)} groups named {name!r} ({', '.join(self.prokeys)}); "
+            "keep at most one of them and run the sync again"
+        )

@@ -1,0 +1,409 @@
+"""Plans: what an apply would do, computed from the desired records, the state and the
+live groups. Pure: `build_plan` does no I/O, so every decision is tested without a server.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from ..errors import AsyncGroupsError, ValidationError
+from ..models import UNSET, Group, GroupPatch, GroupStatus
+from ._desired import FIELDS, DesiredGroup, plain
+from ._state import StateRow, StateSnapshot
+
+__all__ = ["CREDIT_EVERY", "Action", "Change", "LiveView", "Plan", "PlanItem", "build_plan"]
+
+#: Every n-th update costs the account one event credit.
+CREDIT_EVERY: Final = 5
+
+
+class Action(enum.StrEnum):
+    """What an apply does with one key."""
+
+    #: Create the group (again, after drift, when `PlanItem.drift`).
+    CREATE = "create"
+    #: Take over an existing group found by its exact name, then patch what differs.
+    ADOPT = "adopt"
+    #: Send one PATCH with the fields that differ.
+    UPDATE = "update"
+    #: Delete the group (only with `prune`, only of a group the state owns).
+    DELETE = "delete"
+    #: Nothing to do: the group already matches.
+    UNCHANGED = "unchanged"
+    #: Something stops the change (`PlanItem.reason` says what); nothing is sent.
+    BLOCKED = "blocked"
+    #: Owned by the state but no longer desired; left alone because `prune` is off.
+    KEEP = "keep"
+
+
+@attrs.frozen
+class Change:
+    """One field that differs: its value now (`UNSET` when not known) and the one wanted."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@attrs.frozen
+class PlanItem:
+    """What the plan does with one key, and why."""
+
+    key: str
+    action: Action
+    #: The group's prokey: the one owned (or adopted, or deleted); for a drift create,
+    #: the prokey that went missing. None for a plain create.
+    prokey: str | None = None
+    #: The desired record (None for a delete or keep).
+    desired: DesiredGroup | None = None
+    #: For an update or adoption: the fields that differ, in field order.
+    changes: tuple[Change, ...] = ()
+    #: Why the item is blocked, kept or otherwise noteworthy.
+    reason: str | None = None
+    #: A create of a group the state owned but the account no longer has.
+    drift: bool = False
+    #: A create that an earlier, interrupted apply may already have made: apply looks
+    #: for that group before it creates anything.
+    resume: bool = False
+    #: For a blocked item: what it would have been.
+    intended: Action | None = None
+
+    def patch(self) -> GroupPatch:
+        """The PATCH this item sends: exactly the fields that differ."""
+        return GroupPatch(**{c.field: c.new for c in self.changes})
+
+    @property
+    def patches(self) -> int:
+        """How many PATCHes (updates, each counting toward credits) the item sends."""
+        if self.action is Action.UPDATE or (self.action is Action.ADOPT and self.changes):
+            return 1
+        if self.action is Action.CREATE and self.desired is not None:
+            return 0 if self.desired.followup().is_empty() else 1
+        return 0
+
+
+@attrs.frozen
+class LiveView:
+    """What a refresh read of the account found, by prokey."""
+
+    groups: Mapping[str, Group] = attrs.field(factory=dict)
+    #: Prokeys the account answered 404 for.
+    missing: frozenset[str] = frozenset()
+    #: Prokeys whose read failed after retries.
+    failed: Mapping[str, AsyncGroupsError] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Plan:
+    """What an apply of the desired records to the state would do.
+
+    Make it with `plan()`, look at it (or print it), then hand it to `apply()`. A plan
+    belongs to the state file and the moment it was made at: `apply()` refuses it if the
+    state has changed since.
+    """
+
+    items: tuple[PlanItem, ...]
+    state_id: str
+    state_generation: int
+    #: `client.stats.updates_sent` when the plan was made (credits count from there).
+    updates_before: int = 0
+    prune: bool = False
+    refresh: bool = True
+    adopt_by_name: bool = False
+
+    def of(self, action: Action) -> tuple[PlanItem, ...]:
+        """The items with `action`, in plan order."""
+        return tuple(item for item in self.items if item.action is action)
+
+    @property
+    def creates(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.CREATE)
+
+    @property
+    def adopts(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.ADOPT)
+
+    @property
+    def updates(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.UPDATE)
+
+    @property
+    def deletes(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.DELETE)
+
+    @property
+    def unchanged(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.UNCHANGED)
+
+    @property
+    def blocked(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.BLOCKED)
+
+    @property
+    def kept(self) -> tuple[PlanItem, ...]:
+        return self.of(Action.KEEP)
+
+    @property
+    def patches(self) -> int:
+        """How many PATCHes the apply is expected to send."""
+        return sum(item.patches for item in self.items)
+
+    @property
+    def estimated_credits(self) -> int:
+        """Event credits the apply's updates are expected to cost.
+
+        Every 5th update costs one credit, counted on from the client's running total,
+        so 4 updates on a client that has sent 3 cost one credit, and on a fresh client
+        none. A retried update (its reply lost) may add one; the account's own count
+        of updates made by other tools is unknown here.
+        """
+        before = self.updates_before
+        return (before + self.patches) // CREDIT_EVERY - before // CREDIT_EVERY
+
+    @property
+    def has_changes(self) -> bool:
+        """True when an apply would send any write."""
+        return any(
+            item.action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE)
+            for item in self.items
+        )
+
+    def summary(self) -> str:
+        """One line for a person: the counts, and the credits the updates should cost."""
+        counts = Counter(item.action for item in self.items)
+        drift = sum(1 for item in self.creates if item.drift)
+        parts = [f"{counts[Action.CREATE]} to create"]
+        if drift:
+            parts[0] += f" ({drift} after drift)"
+        parts += [
+            f"{counts[Action.UPDATE]} to update",
+            f"{counts[Action.DELETE]} to delete",
+        ]
+        if self.adopt_by_name or counts[Action.ADOPT]:
+            parts.append(f"{counts[Action.ADOPT]} to adopt")
+        parts += [f"{counts[Action.UNCHANGED]} unchanged", f"{counts[Action.BLOCKED]} blocked"]
+        if counts[Action.KEEP]:
+            parts.append(f"{counts[Action.KEEP]} kept (not desired; --prune deletes them)")
+        credits = self.estimated_credits
+        return (
+            f"plan: {', '.join(parts)}; {self.patches} update(s), "
+            f"estimated {credits} event credit{'' if credits == 1 else 's'}"
+        )
+
+
+def build_plan(
+    desired: Sequence[DesiredGroup],
+    snapshot: StateSnapshot,
+    *,
+    live: LiveView | None = None,
+    refresh: bool = True,
+    adoptable: Mapping[str, Sequence[str]] | None = None,
+    prune: bool = False,
+    updates_before: int = 0,
+) -> Plan:
+    """Decide what to do with every desired key and every key the state owns.
+
+    `desired` must hold unique keys (see `check_unique`). `live` holds the groups read
+    from the account: the owned ones when `refresh` is on (each desired group is then
+    compared with the group as it is), and the adoption candidates. With `refresh` off,
+    owned groups are compared with the fields last applied, unread. `adoptable` maps a
+    name to the prokeys of the groups with exactly that name that no row owns; None
+    turns adoption off.
+    """
+    if live is None:
+        live = LiveView()
+    rows = snapshot.rows
+    pending = snapshot.pending
+    items: list[PlanItem] = []
+    wanted = {d.key for d in desired}
+    seekers: Counter[str] = Counter()
+    if adoptable is not None:
+        seekers.update(d.name for d in desired if d.key not in rows and d.key not in pending)
+    pending_names = Counter(p.name for p in pending.values())
+
+    for d in desired:
+        row = rows.get(d.key)
+        if row is not None:
+            items.append(_owned(d, row, live if refresh else None))
+        elif d.key in pending:
+            items.append(
+                PlanItem(
+                    d.key,
+                    Action.CREATE,
+                    desired=d,
+                    resume=True,
+                    reason="an interrupted apply may have created this group; apply "
+                    "looks for what it made before creating anything",
+                )
+            )
+        elif adoptable is None:
+            items.append(PlanItem(d.key, Action.CREATE, desired=d))
+        else:
+            items.append(
+                _adoption(d, adoptable.get(d.name, ()), live, seekers[d.name], pending_names)
+            )
+
+    for key, row in rows.items():
+        if key in wanted:
+            continue
+        if not prune:
+            reason = "not in the desired state; --prune would delete it"
+            items.append(PlanItem(key, Action.KEEP, prokey=row.prokey, reason=reason))
+        elif refresh and row.prokey in live.missing:
+            reason = "already gone from the account; only the state row is dropped"
+            items.append(PlanItem(key, Action.DELETE, prokey=row.prokey, reason=reason))
+        else:
+            items.append(PlanItem(key, Action.DELETE, prokey=row.prokey))
+    for key in pending:
+        if key not in wanted and key not in rows:
+            reason = (
+                "an interrupted create of a key no longer desired; apply settles it, and "
+                "a later --prune deletes what it made"
+            )
+            items.append(PlanItem(key, Action.KEEP, reason=reason))
+
+    return Plan(
+        items=tuple(items),
+        state_id=snapshot.state_id,
+        state_generation=snapshot.generation,
+        updates_before=updates_before,
+        prune=prune,
+        refresh=refresh,
+        adopt_by_name=adoptable is not None,
+    )
+
+
+def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
+    if live is None:
+        return _compare(d, row.prokey, row.fields, None, row, Action.UPDATE)
+    group = live.groups.get(row.prokey)
+    if group is not None:
+        return _compare(d, row.prokey, _live_fields(group), group, row, Action.UPDATE)
+    if row.prokey in live.missing:
+        return PlanItem(
+            d.key,
+            Action.CREATE,
+            prokey=row.prokey,
+            desired=d,
+            drift=True,
+            reason=f"group {row.prokey} is gone from the account; it is created again",
+        )
+    error = live.failed.get(row.prokey, "it was not read")
+    return PlanItem(
+        d.key,
+        Action.BLOCKED,
+        prokey=row.prokey,
+        desired=d,
+        intended=Action.UPDATE,
+        reason=f"could not read group {row.prokey}: {error}",
+    )
+
+
+def _adoption(
+    d: DesiredGroup,
+    candidates: Sequence[str],
+    live: LiveView,
+    seekers: int,
+    pending_names: Counter[str],
+) -> PlanItem:
+    def blocked(reason: str) -> PlanItem:
+        return PlanItem(d.key, Action.BLOCKED, desired=d, intended=Action.ADOPT, reason=reason)
+
+    if not candidates:
+        return PlanItem(d.key, Action.CREATE, desired=d)
+    if pending_names[d.name]:
+        return blocked(
+            f"an interrupted create of another key used the name {d.name!r}; run an apply "
+            "without adoption first, so that its group is settled before any is adopted"
+        )
+    if seekers > 1:
+        return blocked(
+            f"{seekers} desired keys share the name {d.name!r}; adoption by name cannot "
+            "tell which existing group belongs to which key"
+        )
+    if len(candidates) > 1:
+        return blocked(
+            f"{len(candidates)} groups in the account are named {d.name!r} "
+            f"({', '.join(candidates)}); adoption never guesses: rename or delete all but one"
+        )
+    (prokey,) = candidates
+    group = live.groups.get(prokey)
+    if group is None:
+        if prokey in live.missing:  # deleted between the listing and the read
+            return PlanItem(d.key, Action.CREATE, desired=d)
+        error = live.failed.get(prokey, "it was not read")
+        return PlanItem(
+            d.key,
+            Action.BLOCKED,
+            prokey=prokey,
+            desired=d,
+            intended=Action.ADOPT,
+            reason=f"could not read group {prokey} to adopt it: {error}",
+        )
+    return _compare(d, prokey, _live_fields(group), group, None, Action.ADOPT)
+
+
+def _live_fields(group: Group) -> dict[str, Any]:
+    return {f: plain(getattr(group, f)) for f in FIELDS}
+
+
+def _compare(
+    d: DesiredGroup,
+    prokey: str,
+    current: Mapping[str, Any],
+    group: Group | None,
+    row: StateRow | None,
+    action: Action,
+) -> PlanItem:
+    """An update (or adoption) of the differing fields, unchanged, or blocked."""
+    changes = tuple(
+        Change(f, current.get(f, UNSET), new)
+        for f, new in d.values().items()
+        if f not in current or current[f] != new
+    )
+
+    def blocked(reason: str) -> PlanItem:
+        return PlanItem(
+            d.key,
+            Action.BLOCKED,
+            prokey=prokey,
+            desired=d,
+            changes=changes,
+            intended=action,
+            reason=reason,
+        )
+
+    fields = {c.field: c for c in changes}
+    if group is not None:
+        sub = fields.get("subscription")
+        if sub is not None and group.has_events:
+            return blocked(
+                f"the subscription cannot change from {sub.old!r} to {sub.new!r} while "
+                f"{len(group.event_prokeys)} event(s) are linked to the group (the API "
+                "refuses it); unlink the events first, or keep the subscription"
+            )
+        status = fields.get("status")
+        applied = row.fields.get("status") if row is not None else None
+        if (
+            status is not None
+            and status.new == GroupStatus.PUBLISHED.value
+            and status.old == GroupStatus.DRAFT.value
+            and applied != GroupStatus.DRAFT.value
+        ):
+            return blocked(
+                "the group was set to draft outside this sync (in the web application?), "
+                "and the API cannot publish a group drafted there; publish it in the web "
+                "application, or desire status draft"
+            )
+    try:
+        GroupPatch(**{c.field: c.new for c in changes})
+    except ValidationError as err:
+        return blocked(f"the change cannot be sent as a patch: {err}")
+    if action is Action.UPDATE and not changes:
+        return PlanItem(d.key, Action.UNCHANGED, prokey=prokey, desired=d)
+    return PlanItem(d.key, action, prokey=prokey, desired=d, changes=changes)

@@ -1,0 +1,126 @@
+"""What an apply did: one `ItemResult` per plan item, gathered in a `SyncReport`."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+
+import attrs
+
+from ..errors import AsyncGroupsError
+from ._plan import CREDIT_EVERY, Action
+
+__all__ = ["ItemOutcome", "ItemResult", "SyncProgress", "SyncReport"]
+
+
+class ItemOutcome(enum.StrEnum):
+    """How one plan item ended."""
+
+    #: It happened (or there was nothing to do: an unchanged group).
+    DONE = "done"
+    #: It was tried and did not work; `ItemResult.error` says why.
+    FAILED = "failed"
+    #: It was not tried on purpose (blocked, or kept without prune); the note says why.
+    SKIPPED = "skipped"
+
+
+@attrs.frozen
+class ItemResult:
+    """How one plan item ended, and the group's prokey afterwards (when it has one)."""
+
+    key: str
+    action: Action
+    outcome: ItemOutcome
+    prokey: str | None = None
+    error: AsyncGroupsError | None = None
+    #: Why it was skipped, or what was unusual (a lost reply found again, say).
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True unless the item failed."""
+        return self.outcome is not ItemOutcome.FAILED
+
+
+@attrs.frozen
+class SyncProgress:
+    """Where an apply stands, passed to `on_progress` after each item that does work."""
+
+    #: Items with work (create, adopt, update, delete) finished so far.
+    done: int
+    #: Items with work in all.
+    total: int
+    failed: int
+    #: The item that just finished.
+    last: ItemResult
+
+
+@attrs.frozen
+class SyncReport:
+    """What an apply did, item by item, in plan order.
+
+    Every plan item appears once, as done, failed or skipped. After the apply the state
+    file holds exactly the groups of the done creates and adoptions (plus those it held
+    before, minus the done deletes).
+    """
+
+    items: tuple[ItemResult, ...]
+    #: PATCHes the client sent during the apply (follow-ups and retries included).
+    updates_sent: int = 0
+    #: `client.stats.updates_sent` when the apply began.
+    updates_before: int = 0
+    #: Seconds the apply took.
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no item failed (skipped items are not failures)."""
+        return all(item.ok for item in self.items)
+
+    @property
+    def failed(self) -> tuple[ItemResult, ...]:
+        return self._with(ItemOutcome.FAILED)
+
+    @property
+    def skipped(self) -> tuple[ItemResult, ...]:
+        return self._with(ItemOutcome.SKIPPED)
+
+    @property
+    def done(self) -> tuple[ItemResult, ...]:
+        return self._with(ItemOutcome.DONE)
+
+    def _with(self, outcome: ItemOutcome) -> tuple[ItemResult, ...]:
+        return tuple(item for item in self.items if item.outcome is outcome)
+
+    def count(self, action: Action, outcome: ItemOutcome = ItemOutcome.DONE) -> int:
+        """How many items with `action` ended with `outcome`."""
+        return sum(1 for i in self.items if i.action is action and i.outcome is outcome)
+
+    @property
+    def estimated_credits(self) -> int:
+        """Event credits the updates sent during the apply are estimated to have cost."""
+        before = self.updates_before
+        return (before + self.updates_sent) // CREDIT_EVERY - before // CREDIT_EVERY
+
+    def summary(self) -> str:
+        """One line for a person: what was done, what was not, and what it cost."""
+        done = Counter(i.action for i in self.items if i.outcome is ItemOutcome.DONE)
+        parts = [
+            f"{done[Action.CREATE]} created",
+            f"{done[Action.UPDATE]} updated",
+            f"{done[Action.DELETE]} deleted",
+        ]
+        if done[Action.ADOPT]:
+            parts.append(f"{done[Action.ADOPT]} adopted")
+        parts.append(f"{done[Action.UNCHANGED]} unchanged")
+        blocked = self.count(Action.BLOCKED, ItemOutcome.SKIPPED)
+        kept = self.count(Action.KEEP, ItemOutcome.SKIPPED)
+        parts.append(f"{blocked} blocked")
+        if kept:
+            parts.append(f"{kept} kept")
+        parts.append(f"{len(self.failed)} failed")
+        credits = self.estimated_credits
+        return (
+            f"sync: {', '.join(parts)}; {self.updates_sent} update(s) sent, estimated "
+            f"{credits} event credit{'' if credits == 1 else 's'}, in {self.elapsed:.1f}s"
+        )

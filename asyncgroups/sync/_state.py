@@ -1,0 +1,523 @@
+"""The sync state file: an embedded SQLite database (stdlib `sqlite3`, WAL mode).
+
+It maps each desired `key` to the prokey of its group and the fields last applied, and
+keeps the intent of every create that may be in flight, so an apply that crashes or is
+interrupted loses nothing and the next one creates no duplicate. Every write is one
+short transaction, committed before the next request that depends on it is sent.
+
+Writes need the apply lock (`SyncState.locked()`): an exclusive `flock` on a sidecar
+file `<state>.lock`. The operating system drops that lock when its process exits, however
+it exits, so a crash never leaves a stale lock behind; the file only records who holds
+it, for the message a second apply gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import sys
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import IO, Any, Final, Literal, Self
+
+import attrs
+
+from ._errors import StateFileError, StateLockedError
+
+__all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState"]
+
+#: The version of the schema below; a file with a newer one is refused, not guessed at.
+SCHEMA_VERSION: Final = 1
+#: `PRAGMA application_id` of a state file ("AGS1"), so an unrelated database is refused.
+APPLICATION_ID: Final = 0x41475331
+
+#: How a group came to be owned by the state: made by a sync, or adopted by name.
+Origin = Literal["created", "adopted"]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    key        TEXT PRIMARY KEY,
+    prokey     TEXT NOT NULL UNIQUE,
+    origin     TEXT NOT NULL CHECK (origin IN ('created', 'adopted')),
+    fields     TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_creates (
+    key        TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    fields     TEXT NOT NULL,
+    baseline   INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS baselines (
+    baseline INTEGER NOT NULL,
+    prokey   TEXT NOT NULL,
+    PRIMARY KEY (baseline, prokey)
+) WITHOUT ROWID;
+"""
+
+
+@attrs.frozen
+class StateRow:
+    """A group the state owns: its key, prokey, origin and the fields last applied."""
+
+    key: str
+    prokey: str
+    origin: Origin
+    #: The managed fields as last applied, as plain JSON values.
+    fields: Mapping[str, Any]
+    updated_at: str
+
+
+@attrs.frozen
+class PendingCreate:
+    """A create that may have been sent and whose outcome is not known yet.
+
+    `baseline` names the account listing taken before it was sent: a group that was not
+    in that listing, that no row owns and that has this `name` may be what it made.
+    """
+
+    key: str
+    name: str
+    fields: Mapping[str, Any]
+    baseline: int
+    started_at: str
+
+
+@attrs.frozen
+class StateSnapshot:
+    """Everything a plan needs from the state, read in one transaction."""
+
+    state_id: str
+    generation: int
+    rows: Mapping[str, StateRow]
+    pending: Mapping[str, PendingCreate]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _fields(text: str) -> Mapping[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise StateFileError(f"a stored field set is not a JSON object: {text[:80]!r}")
+    return MappingProxyType(value)
+
+
+class SyncState:
+    """A sync state file, opened (and created with its schema when new).
+
+    Use it as `with SyncState(path) as state:`; `close()` is idempotent. Reading needs
+    no lock; writing (which `apply` does) needs `locked()`. Two processes, or two
+    `SyncState` objects, cannot hold the lock of one file at once.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._lock: _LockFile | None = None
+        self._lock_depth = 0
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StateFileError(f"cannot open the state file {self._path}: {err}") from err
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        db = self._check_open()
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            app_id, tables = self._identify()
+            if tables and app_id != APPLICATION_ID:
+                raise StateFileError(
+                    f"{self._path} is a SQLite database, but not an asyncgroups sync state "
+                    "file; give --state a new file name (it is created on first use)"
+                )
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StateFileError(
+                    f"{self._path}: SQLite could not switch the file to WAL mode (got "
+                    f"{mode!r}); keep the state file on a local disk"
+                )
+            # NORMAL: in WAL mode a commit survives the process being killed at any
+            # point; only the intents of creates (`new_baseline`) are synced to disk too.
+            db.execute("PRAGMA synchronous=NORMAL")
+            if not tables:
+                self._create_schema()
+            version = self._meta("schema_version")
+            if version is None or not version.isdigit():
+                raise StateFileError(f"{self._path}: the state file has no schema version")
+            if int(version) > SCHEMA_VERSION:
+                raise StateFileError(
+                    f"{self._path} was written by a newer asyncgroups (schema {version}, this "
+                    f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
+                )
+        except sqlite3.DatabaseError as err:
+            raise StateFileError(f"{self._path} is not a usable state file: {err}") from err
+
+    def _identify(self) -> tuple[int, int]:
+        db = self._check_open()
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        return int(app_id), int(tables)
+
+    def _create_schema(self) -> None:
+        db = self._check_open()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have created it while this one waited for the write lock.
+            app_id, tables = self._identify()
+            if not tables:
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.executemany(
+                    "INSERT INTO meta (name, value) VALUES (?, ?)",
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("state_id", str(uuid.uuid4())),
+                        ("generation", "0"),
+                        ("created_at", _now()),
+                        ("next_baseline", "1"),
+                    ],
+                )
+            elif app_id != APPLICATION_ID:
+                raise StateFileError(f"{self._path} is not an asyncgroups sync state file")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """Where the state file is."""
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._db is None
+
+    def close(self) -> None:
+        """Release the lock (if held) and close the database; calling it again does nothing."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+            self._lock_depth = 0
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("locked" if self.holds_lock else "open")
+        return f"SyncState({str(self._path)!r}, {state})"
+
+    # The apply lock -----------------------------------------------------------------
+
+    @property
+    def holds_lock(self) -> bool:
+        """True while this object holds the apply lock."""
+        return self._lock is not None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Self]:
+        """Hold the apply lock for the block; nested use by the same object is fine.
+
+        Raises `StateLockedError` at once (it does not wait) when another process or
+        another `SyncState` holds it, naming the holder's pid, host and start time.
+        """
+        self._check_open()
+        if self._lock is None:
+            lock = _LockFile(Path(f"{self._path}.lock"))
+            lock.acquire(self._path)
+            self._lock = lock
+        self._lock_depth += 1
+        try:
+            yield self
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0 and self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    # Reading ------------------------------------------------------------------------
+
+    @property
+    def state_id(self) -> str:
+        """A random id given to the file when it was created (a plan remembers it)."""
+        value = self._meta("state_id")
+        assert value is not None
+        return value
+
+    @property
+    def generation(self) -> int:
+        """A counter raised by every write; a plan remembers the one it was made at."""
+        return int(self._meta("generation") or 0)
+
+    def snapshot(self) -> StateSnapshot:
+        """The rows, the pending creates and the generation, as of one moment."""
+        db = self._check_open()
+        db.execute("BEGIN")
+        try:
+            snap = StateSnapshot(
+                state_id=self.state_id,
+                generation=self.generation,
+                rows=MappingProxyType(self._rows()),
+                pending=MappingProxyType(self._pending()),
+            )
+        finally:
+            db.execute("COMMIT")
+        return snap
+
+    def rows(self) -> dict[str, StateRow]:
+        """Every owned group, by key."""
+        return self._rows()
+
+    def pending(self) -> dict[str, PendingCreate]:
+        """Every create whose outcome is not known yet, by key."""
+        return self._pending()
+
+    def owned_prokeys(self) -> set[str]:
+        """The prokeys of every group the state owns."""
+        db = self._check_open()
+        return {prokey for (prokey,) in db.execute("SELECT prokey FROM groups")}
+
+    def baseline(self, baseline: int) -> frozenset[str]:
+        """The prokeys of the account listing stored as `baseline`."""
+        db = self._check_open()
+        rows = db.execute("SELECT prokey FROM baselines WHERE baseline = ?", (baseline,))
+        return frozenset(prokey for (prokey,) in rows)
+
+    def _rows(self) -> dict[str, StateRow]:
+        db = self._check_open()
+        query = "SELECT key, prokey, origin, fields, updated_at FROM groups ORDER BY rowid"
+        return {
+            key: StateRow(key, prokey, origin, _fields(fields), updated)
+            for key, prokey, origin, fields, updated in db.execute(query)
+        }
+
+    def _pending(self) -> dict[str, PendingCreate]:
+        db = self._check_open()
+        query = "SELECT key, name, fields, baseline, started_at FROM pending_creates ORDER BY rowid"
+        return {
+            key: PendingCreate(key, name, _fields(fields), baseline, started)
+            for key, name, fields, baseline, started in db.execute(query)
+        }
+
+    def _meta(self, name: str) -> str | None:
+        db = self._check_open()
+        row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _check_open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StateFileError(f"the state file {self._path} was closed")
+        return self._db
+
+    # Writing (each call is one committed transaction) -------------------------------
+
+    @contextlib.contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; `durable` syncs it (and all before it) to disk on commit."""
+        db = self._check_open()
+        if self._lock is None:
+            raise StateFileError(
+                "writing the state needs its apply lock: use `with state.locked():`"
+            )
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'"
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+
+    def forget_pending(self, key: str) -> None:
+        """Drop `key`'s create intent: it is known that the create made nothing."""
+        with self._write() as db:
+            db.execute("DELETE FROM pending_creates WHERE key = ?", (key,))
+
+    def record(self, key: str, prokey: str, fields: Mapping[str, Any], origin: Origin) -> None:
+        """Own `prokey` under `key` with `fields` applied (replacing any earlier row).
+
+        Drops `key`'s create intent in the same transaction.
+        """
+        with self._write() as db:
+            db.execute("DELETE FROM pending_creates WHERE key = ?", (key,))
+            db.execute(
+                "INSERT INTO groups (key, prokey, origin, fields, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET prokey = excluded.prokey,"
+                " origin = excluded.origin, fields = excluded.fields,"
+                " updated_at = excluded.updated_at",
+                (key, prokey, origin, json.dumps(dict(fields)), _now()),
+            )
+
+    def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
+        """Store `fields` as the fields last applied to `key`'s group."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE groups SET fields = ?, updated_at = ? WHERE key = ?",
+                (json.dumps(dict(fields)), _now(), key),
+            )
+
+    def forget(self, key: str, prokey: str) -> None:
+        """Stop owning `key`'s group `prokey` (after it was deleted).
+
+        A row that meanwhile names another group (an interrupted create of the same key,
+        settled since) is kept: that group still exists and stays owned.
+        """
+        with self._write() as db:
+            db.execute("DELETE FROM groups WHERE key = ? AND prokey = ?", (key, prokey))
+
+    def new_baseline(
+        self,
+        prokeys: Iterable[str],
+        intents: Iterable[tuple[str, str, Mapping[str, Any]]] = (),
+    ) -> int:
+        """Store an account listing as a new baseline, with creates about to be sent.
+
+        `intents` are `(key, name, fields)` of creates that may be sent from now on;
+        each becomes a pending create tied to this baseline. The transaction is synced
+        to disk before this returns (the one write that must survive a power cut too: a
+        create sent without its intent on disk could be made twice). Baselines no
+        pending create refers to any more are dropped. Returns the baseline's number.
+        """
+        with self._write(durable=True) as db:
+            (number,) = db.execute(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'next_baseline'"
+            ).fetchone()
+            db.execute("UPDATE meta SET value = ? WHERE name = 'next_baseline'", (str(number + 1),))
+            now = _now()
+            db.executemany(
+                "INSERT OR REPLACE INTO pending_creates (key, name, fields, baseline, started_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    (key, name, json.dumps(dict(fields)), number, now)
+                    for key, name, fields in intents
+                ),
+            )
+            db.execute(
+                "DELETE FROM baselines WHERE baseline NOT IN (SELECT baseline FROM pending_creates)"
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO baselines (baseline, prokey) VALUES (?, ?)",
+                ((number, prokey) for prokey in prokeys),
+            )
+        return int(number)
+
+
+class _LockFile:
+    """An exclusive, non-blocking lock on a sidecar file, released when the process ends."""
+
+    __slots__ = ("_file", "_path")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self, state_path: Path) -> None:
+        file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            if not _try_lock(file):
+                raise StateLockedError(
+                    f"the state file {state_path} is in use by another apply"
+                    f"{_holder(self._path)}; wait for it to finish. (The lock belongs to "
+                    "that process and ends with it: there is nothing to clean up.)"
+                )
+            file.seek(0)
+            file.truncate()
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+            file.write(json.dumps(holder))
+            file.flush()
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+
+    def release(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.seek(0)
+                file.truncate()
+                file.flush()
+            _unlock(file)
+            file.close()
+
+
+def _holder(path: Path) -> str:
+    """ " (pid 123 on host, since …)", or "" when the holder cannot be read."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(file: IO[str]) -> bool:
+        file.seek(0)
+        try:
+            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(file: IO[str]) -> None:
+        file.seek(0)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(file: IO[str]) -> bool:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(file: IO[str]) -> None:
+        fcntl.flock(file.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,167 @@
+"""Desired records: validation, the create they make, and reading JSON Lines. No I/O."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncgroups import UNSET, GroupPatch, GroupStatus, NewGroup, Subscription, ValidationError
+from asyncgroups.sync import DesiredGroup, DesiredStateError, read_desired
+from asyncgroups.sync._desired import check_unique, collect_desired
+
+CAL = "https://example.com/team.ics"
+
+
+def test_desired_group_leaves_fields_out_unmanaged() -> None:
+    d = DesiredGroup("42", "Team")
+    assert d.internal_note is UNSET
+    assert d.managed() == {"name": "Team"}
+    assert d.new_group() == NewGroup("Team")
+    assert d.followup().is_empty()
+
+
+def test_desired_group_accepts_an_integer_key_as_its_text() -> None:
+    assert DesiredGroup(42, "Team").key == "42"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["", "   ", True, None, 1.5, "k" * 513])
+def test_desired_group_refuses_a_bad_key(key: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        DesiredGroup(key, "Team")  # type: ignore[arg-type]
+    assert info.value.field == "key"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "  "}, "name"),
+        ({"name": 5}, "name"),
+        ({"subscription": "external"}, "subscription_cal_url"),
+        ({"subscription": "external", "subscription_cal_url": None}, "subscription_cal_url"),
+        ({"subscription_cal_url": CAL}, "subscription_cal_url"),
+        ({"subscription": "no", "subscription_cal_url": CAL}, "subscription_cal_url"),
+        (
+            {"subscription": "external", "subscription_cal_url": "ftp://x/y.ics"},
+            "subscription_cal_url",
+        ),
+        ({"subscription": "sometimes"}, "subscription"),
+        ({"subscription": None}, "subscription"),
+        ({"status": "archived"}, "status"),
+        ({"status": None}, "status"),
+        ({"cta": "yes"}, "cta"),
+        ({"internal_note": 3}, "internal_note"),
+    ],
+)
+def test_desired_group_applies_the_rules_of_a_create(fields: dict[str, object], field: str) -> None:
+    values: dict[str, object] = {"name": "Team", **fields}
+    with pytest.raises(ValidationError) as info:
+        DesiredGroup("k", **values)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_desired_group_builds_its_create_and_the_patch_a_create_cannot_say() -> None:
+    d = DesiredGroup(
+        "k",
+        "Team",
+        status="draft",
+        internal_note=None,
+        subscription="external",
+        subscription_cal_url=CAL,
+        cta=None,
+    )
+    assert d.status is GroupStatus.DRAFT
+    assert d.new_group() == NewGroup(
+        "Team", subscription=Subscription.EXTERNAL, subscription_cal_url=CAL
+    )
+    # a create cannot send a status or a null cta (it would become false)
+    assert d.followup() == GroupPatch(status=GroupStatus.DRAFT, cta=None)
+    assert d.values() == {
+        "name": "Team",
+        "status": "draft",
+        "internal_note": None,
+        "subscription": "external",
+        "subscription_cal_url": CAL,
+        "cta": None,
+    }
+    assert d.created_values() == {
+        "name": "Team",
+        "internal_note": None,
+        "subscription": "external",
+        "subscription_cal_url": CAL,
+    }
+
+
+def test_desired_group_published_status_needs_no_followup() -> None:
+    assert DesiredGroup("k", "Team", status="published", cta=False).followup().is_empty()
+
+
+def test_read_desired_reads_json_lines_and_skips_blank_lines() -> None:
+    text = (
+        '{"key": "a", "name": "A", "internal_note": null}\n'
+        "\n"
+        '{"key": 7, "name": "B", "subscription": "external", '
+        f'"subscription_cal_url": "{CAL}", "status": "draft"}}\n'
+    )
+    records = read_desired(io.StringIO(text))
+    assert [r.key for r in records] == ["a", "7"]
+    assert records[0].managed() == {"name": "A", "internal_note": None}
+    assert records[1].subscription is Subscription.EXTERNAL
+
+
+def test_read_desired_names_the_line_and_field_of_every_problem() -> None:
+    lines = [
+        '{"key": "a", "name": "A"}',
+        '{"key": "b", "nmae": "typo"}',
+        "not json",
+        '{"key": "c", "name": "C", "subscription_cal_url": "ftp://x"}',
+        '["a", "list"]',
+        '{"name": "no key"}',
+        '{"key": "a", "name": "again"}',
+    ]
+    with pytest.raises(DesiredStateError) as info:
+        read_desired(lines, source="groups.jsonl")
+    problems = info.value.problems
+    assert [(p.where, p.field) for p in problems] == [
+        ("groups.jsonl:2", "nmae"),
+        ("groups.jsonl:3", None),
+        ("groups.jsonl:4", "subscription_cal_url"),
+        ("groups.jsonl:5", None),
+        ("groups.jsonl:6", "key"),
+        ("groups.jsonl:7", "key"),
+    ]
+    assert "duplicate key 'a' (first at groups.jsonl:1)" in problems[-1].message
+    text = str(info.value)
+    assert "6 problem(s)" in text
+    assert "groups.jsonl:4: field 'subscription_cal_url':" in text
+    assert isinstance(info.value, ValidationError)  # callers may catch it as bad input
+
+
+def test_desired_state_error_lists_a_bounded_number_of_problems() -> None:
+    lines = ['{"key": "k", "name": ""}'] * 30
+    with pytest.raises(DesiredStateError) as info:
+        read_desired(lines)
+    assert len(info.value.problems) == 30  # invalid records are not checked for duplicates
+    assert "… and 10 more problem(s)" in str(info.value)
+
+
+def test_check_unique_refuses_duplicates_and_foreign_items() -> None:
+    with pytest.raises(DesiredStateError) as info:
+        check_unique([DesiredGroup("a", "A"), {"key": "b"}, DesiredGroup("a", "A2")])
+    assert [p.where for p in info.value.problems] == ["item 1", "item 2"]
+    assert "duplicate key 'a' (first at item 0)" in str(info.value)
+
+
+async def test_collect_desired_takes_an_async_iterable() -> None:
+    async def produce() -> AsyncIterator[DesiredGroup]:
+        for i in range(3):
+            yield DesiredGroup(str(i), f"G{i}")
+
+    assert [d.key for d in await collect_desired(produce())] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("value", [DesiredGroup("a", "A"), "a", 5])
+async def test_collect_desired_refuses_what_is_not_a_collection_of_records(value: object) -> None:
+    with pytest.raises(ValidationError):
+        await collect_desired(value)
