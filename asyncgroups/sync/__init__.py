@@ -16,6 +16,7 @@ through the client's limiter, writing the SQLite state file after every item, so
 interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
+from ._apply import CREATE_ATTEMPTS, UPDATE_ATTEMPTS, SyncProgressCallback, apply
 from ._desired import FIELDS, DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -27,13 +28,16 @@ from ._errors import (
     SyncError,
 )
 from ._plan import CREDIT_EVERY, Action, Change, LiveView, Plan, PlanItem, build_plan
+from ._planner import plan
 from ._records import plan_record, result_record
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
 from ._state import Origin, PendingCreate, StateRow, StateSnapshot, SyncState
 
 __all__ = [
+    "CREATE_ATTEMPTS",
     "CREDIT_EVERY",
     "FIELDS",
+    "UPDATE_ATTEMPTS",
     "Action",
     "AmbiguousCreateError",
     "Change",
@@ -55,9 +59,12 @@ __all__ = [
     "StateSnapshot",
     "SyncError",
     "SyncProgress",
+    "SyncProgressCallback",
     "SyncReport",
     "SyncState",
+    "apply",
     "build_plan",
+    "plan",
     "plan_record",
     "read_desired",
     "result_record",
