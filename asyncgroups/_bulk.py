@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -268,10 +269,11 @@ async def collect(
 
 async def stream(
     keys: Keys, op: Callable[[str], Awaitable[T]], *, concurrency: int
-) -> AsyncIterator[Outcome[T]]:
+) -> AsyncGenerator[Outcome[T], None]:
     """Yield one `Outcome` per input key as each completes; memory stays O(concurrency).
 
-    Leaving the `async for` early (or cancelling it) cancels the work in flight.
+    Closing the generator (`aclose()`, `contextlib.aclosing`, or its garbage collection
+    after leaving `async for`) cancels the work in flight.
     """
     source = _KeySource(keys)
     outcomes: asyncio.Queue[Outcome[T] | None] = asyncio.Queue(maxsize=concurrency)

@@ -7,7 +7,7 @@ module only builds paths and bodies from validated input and decodes the replies
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from ._bulk import (
@@ -142,14 +142,28 @@ class GroupsResource:
 
     def iter_many(
         self, prokeys: Keys, *, concurrency: int | None = None
-    ) -> AsyncIterator[Outcome[Group]]:
+    ) -> AsyncGenerator[Outcome[Group], None]:
         """Yield an `Outcome` per input key (duplicates included) as each read completes.
 
         Keys are pulled only as workers free up, so memory stays O(concurrency) however
-        long the input. Leaving the loop early cancels the reads still in flight.
+        long the input. Closing the generator cancels the reads still in flight: wrap it
+        in `contextlib.aclosing` to do that the moment you leave the loop.
         """
         limit = check_concurrency(concurrency, self._pipeline.max_connections)
         return stream(prokeys, self._get, concurrency=limit)
+
+    def iter_delete_many(
+        self, prokeys: Keys, *, concurrency: int | None = None
+    ) -> AsyncGenerator[Outcome[None], None]:
+        """Delete groups, yielding an `Outcome` per input key as each delete completes.
+
+        The streaming twin of `delete_many`, for jobs that record each outcome as it
+        happens (a journal, say): memory stays O(concurrency), duplicates are deleted
+        again (a 404 then: `outcome.missing`), and closing the generator cancels the
+        deletes still in flight.
+        """
+        limit = check_concurrency(concurrency, self._pipeline.max_connections)
+        return stream(prokeys, self._delete, concurrency=limit)
 
     async def delete_many(
         self,

@@ -733,7 +733,8 @@ async def test_bulk_delete_stops_at_a_refused_api_key_without_journaling_it(
     assert run.err_lines[-1].startswith("asyncgroups: error: DELETE /group/")
     assert "API key was not accepted" in run.err_lines[-1]
     assert journal.read_text() == ""  # refused keys were not tried: a re-run does them
-    assert len(server.requests) <= 2
+    # at most the deletes in flight and those finished but not yet reported
+    assert len(server.requests) <= 2 * 2
     assert len(server.groups) == 50
 
 

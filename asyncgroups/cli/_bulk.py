@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from .. import (
-    AsyncGroupsError,
     Group,
     GroupsClient,
     NotFoundError,
@@ -40,12 +40,6 @@ DeleteKind = Literal["deleted", "missing", "failed", "skipped"]
 DeleteReport = Callable[[str, DeleteKind, str | None], None]
 
 
-async def _close(iterator: AsyncIterator[Any]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 async def read_many(
     client: GroupsClient,
     keys: Iterable[str] | AsyncIterable[str],
@@ -57,32 +51,13 @@ async def read_many(
 
     A refused API key raises `CommandError` and cancels the reads in flight.
     """
-    outcomes = client.groups.iter_many(keys, concurrency=concurrency)
-    try:
+    async with contextlib.aclosing(
+        client.groups.iter_many(keys, concurrency=concurrency)
+    ) as outcomes:
         async for outcome in outcomes:
             if outcome.error is not None and fatal(outcome.error):
                 raise CommandError(describe(outcome.error))
             report(outcome)
-    finally:
-        await _close(outcomes)
-
-
-class _Keys:
-    """Hands out keys to many workers, one at a time, from a sync or async iterable."""
-
-    __slots__ = ("_aiter", "_iter", "_lock")
-
-    def __init__(self, keys: Iterable[str] | AsyncIterable[str]) -> None:
-        self._lock = asyncio.Lock()
-        self._aiter = aiter(keys) if isinstance(keys, AsyncIterable) else None
-        self._iter = iter(keys) if isinstance(keys, Iterable) else None
-
-    async def next(self) -> str | None:
-        if self._iter is not None:
-            return next(self._iter, None)
-        assert self._aiter is not None
-        async with self._lock:
-            return await anext(self._aiter, None)
 
 
 async def delete_journaled(
@@ -97,44 +72,42 @@ async def delete_journaled(
 
     A key the journal has as done (or seen earlier in this run) is reported `skipped`
     and not sent. At most `concurrency` deletes are in flight and only as many keys are
-    pulled from `keys`. A delete cancelled midway (Ctrl-C) is not journaled: a re-run
-    sends it again, and a 404 then reports it `missing`. A refused API key raises
-    `CommandError` once the deletes in flight have ended.
+    pulled from `keys`. A delete cancelled midway (Ctrl-C, or a refused API key, which
+    raises `CommandError`) is not journaled: a re-run sends it again, and a 404 then
+    reports it `missing`.
     """
-    source = _Keys(keys)
     seen: set[str] = set()
-    stop: list[CommandError] = []
 
-    async def delete(key: str) -> tuple[JournalOutcome, str | None] | None:
-        """How the delete ended; None when the API key was refused (nothing to journal)."""
-        try:
-            await client.groups.delete(validate_prokey(key))
-        except NotFoundError:
-            return "missing", None
-        except AsyncGroupsError as err:
-            if fatal(err):
-                stop.append(CommandError(describe(err)))
-                return None
-            return "failed", describe(err)
-        return "deleted", None
+    def fresh(key: str) -> bool:
+        if key in journal.done or key in seen:
+            report(key, "skipped", None)
+            return False
+        seen.add(key)
+        return True
 
-    async def worker() -> None:
-        while not stop and (key := await source.next()) is not None:
-            if key in journal.done or key in seen:
-                report(key, "skipped", None)
-                continue
-            seen.add(key)
-            ended = await delete(key)
-            if ended is None:
-                return
-            journal.record(key, *ended)
-            report(key, *ended)
+    async def pending() -> AsyncIterator[str]:
+        if isinstance(keys, AsyncIterable):
+            async for key in keys:
+                if fresh(key):
+                    yield key
+        else:
+            for key in keys:
+                if fresh(key):
+                    yield key
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
-    if stop:
-        raise stop[0]
+    async with contextlib.aclosing(
+        client.groups.iter_delete_many(pending(), concurrency=concurrency)
+    ) as outcomes:
+        async for outcome in outcomes:
+            error = outcome.error
+            if error is not None and fatal(error):
+                raise CommandError(describe(error))
+            kind: JournalOutcome = (
+                "deleted" if error is None else "missing" if outcome.missing else "failed"
+            )
+            detail = describe(error) if kind == "failed" and error is not None else None
+            journal.record(outcome.prokey, kind, detail)
+            report(outcome.prokey, kind, detail)
 
 
 def _summary(name: str, counts: dict[str, int], started: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -246,3 +247,27 @@ async def test_bulk_delete_soak_accounts_for_every_key_and_agrees_with_the_serve
         assert all(isinstance(e, ServerError | TransportError) for e in result.failed.values())
         assert client.stats.retries > 0
         assert len(result.ok) > 4000
+
+
+async def test_iter_delete_many_streams_each_outcome_and_closing_cancels_the_rest() -> None:
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(name=f"g{i}") for i in range(3)]
+        async with _client(server) as client:
+            stream = client.groups.iter_delete_many([*keys, keys[0]], concurrency=1)
+            outcomes = [o async for o in stream]
+            assert [o.prokey for o in outcomes] == [*keys, keys[0]]
+            assert [o.ok for o in outcomes] == [True, True, True, False]
+            assert outcomes[-1].missing  # the duplicate found its group gone
+
+            more = [server.add_group(name=f"h{i}") for i in range(50)]
+            server.faults = Faults(latency=0.05)
+            async with contextlib.aclosing(
+                client.groups.iter_delete_many(more, concurrency=4)
+            ) as streaming:
+                async for outcome in streaming:
+                    assert outcome.ok
+                    break
+            assert client.limiter.in_flight == 0  # type: ignore[attr-defined]
+            assert _client_tasks() == {asyncio.current_task()}
+        # the deletes in flight when the stream closed were cancelled, not all 50 sent
+        assert len(server.groups) > 40
