@@ -154,6 +154,25 @@ async def test_missing_api_key_is_one_line(
     assert server.requests == []
 
 
+async def test_plain_http_to_a_remote_host_is_refused_unless_allowed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 0.0.0.0 is not loopback by address, yet a connection to it stays on this machine
+    remote = ("--api-key", "k", "--timeout", "2", "--base-url", "http://0.0.0.0:9/v1")
+    run = await cli(capsys, *remote, "list")
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: base_url http://0.0.0.0:9 is plain http to a host that is "
+        "not loopback: the API key would cross the network unencrypted. Use https, or pass "
+        "--allow-insecure-http if you really mean it"
+    ]
+
+    allowed = await cli(capsys, "--allow-insecure-http", *remote, "list")
+    assert allowed.code == 1  # accepted, then nothing listens there: one line, no traceback
+    assert len(allowed.err_lines) == 1
+    assert "Traceback" not in allowed.err
+
+
 async def test_refused_api_key_is_one_line_without_the_key(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -92,7 +92,15 @@ class Settings:
     A bad environment value is a `UsageError` naming the variable.
     """
 
-    __slots__ = ("api_key", "base_url", "concurrency", "rate_limit", "timeout", "verbose")
+    __slots__ = (
+        "allow_insecure_http",
+        "api_key",
+        "base_url",
+        "concurrency",
+        "rate_limit",
+        "timeout",
+        "verbose",
+    )
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
@@ -101,6 +109,7 @@ class Settings:
         self.rate_limit: float | None = _setting(args, "rate_limit", _positive_float, None)
         self.timeout: float = _setting(args, "timeout", _positive_float, DEFAULT_TIMEOUT)
         self.verbose: int = args.verbose
+        self.allow_insecure_http: bool = args.allow_insecure_http
 
 
 def _setting(
@@ -135,9 +144,11 @@ def make_client(
             max_connections=settings.concurrency,
             rate_limit=settings.rate_limit,
             retry=RetryPolicy(),
+            allow_insecure_http=settings.allow_insecure_http,
         )
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        message = str(err).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
+        raise UsageError(message) from None
 
 
 def _field_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
@@ -242,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="S",
         help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --base-url to a host that is not loopback (sends the "
+        "API key unencrypted)",
     )
     parser.add_argument(
         "-v",
