@@ -34,6 +34,7 @@ _COMMANDS: Final = {
     "bulk-get": ("_bulk", "cmd_bulk_get"),
     "bulk-delete": ("_bulk", "cmd_bulk_delete"),
     "fake-server": ("_fake_server", "cmd_fake_server"),
+    "sync": ("_sync", "cmd_sync"),
     "demo": ("_demo", "cmd_demo"),
 }
 

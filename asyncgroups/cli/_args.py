@@ -348,6 +348,39 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--seed", type=int, default=0, help="seed of keys and random faults")
     _fault_options(server)
 
+    sync = command(
+        "sync", "make the account match desired groups: plan (default), or apply with --apply"
+    )
+    sync.add_argument(
+        "--desired",
+        required=True,
+        metavar="FILE",
+        help='desired groups, one JSON object per line ({"key": ..., "name": ..., ...}); '
+        "- reads stdin",
+    )
+    sync.add_argument(
+        "--state",
+        required=True,
+        metavar="FILE",
+        help="the sync state (SQLite), created on first use: keep it for the next run",
+    )
+    sync.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete groups this state created or adopted that are no longer desired",
+    )
+    sync.add_argument(
+        "--adopt-by-name",
+        action="store_true",
+        help="take over an existing group named exactly like a new key (never a guess)",
+    )
+    mode = sync.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--plan", action="store_true", help="print what would change; change nothing (default)"
+    )
+    mode.add_argument("--apply", action="store_true", help="make the changes")
+    sync.add_argument("-y", "--yes", action="store_true", help="apply without asking")
+
     demo = command("demo", "a bulk run against a local fake API with faults; no account needed")
     demo.add_argument(
         "--groups", type=_positive_int, default=3000, metavar="N", help="groups (default 3000)"

@@ -29,7 +29,16 @@ from ._args import CLEARABLE, ENV, Settings, make_client
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import ask, is_terminal, open_output, say
 
-__all__ = ["cmd_create", "cmd_delete", "cmd_get", "cmd_list", "cmd_update", "describe", "fatal"]
+__all__ = [
+    "cmd_create",
+    "cmd_delete",
+    "cmd_get",
+    "cmd_list",
+    "cmd_update",
+    "confirm",
+    "describe",
+    "fatal",
+]
 
 
 def describe(error: BaseException) -> str:
@@ -154,19 +163,30 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-def confirm_delete(what: str, *, yes: bool) -> None:
+def confirm(question: str, *, yes: bool, action: str, nothing: str) -> None:
     """Go on only with `--yes` or a "y" typed on a terminal.
 
     Without `--yes`, stdin that is not a terminal is a `UsageError` (a script must say
-    `--yes`), and any answer but y/yes is a `CommandError`. Called before the event loop
-    starts, so Ctrl-C at the question interrupts at once.
+    `--yes`; the message says it refuses to `action`), and any answer but y/yes is a
+    `CommandError` saying `nothing`. Called before (or between) event loops, so Ctrl-C
+    at the question interrupts at once.
     """
     if yes:
         return
     if not is_terminal(sys.stdin):
-        raise UsageError("refusing to delete without --yes: stdin is not a terminal to ask on")
-    if not ask(f"Delete {what} and every event linked to them?"):
-        raise CommandError("not confirmed: nothing was deleted")
+        raise UsageError(f"refusing to {action} without --yes: stdin is not a terminal to ask on")
+    if not ask(question):
+        raise CommandError(f"not confirmed: {nothing}")
+
+
+def confirm_delete(what: str, *, yes: bool) -> None:
+    """`confirm` a delete of `what` (and the events linked to it)."""
+    confirm(
+        f"Delete {what} and every event linked to them?",
+        yes=yes,
+        action="delete",
+        nothing="nothing was deleted",
+    )
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,6 +10,11 @@ after the server acted would leave a group the client never heard of. The create
 proves none was duplicated or lost by comparing the server's groups with the keys the
 client got back. Reads and deletes then meet 5xx pages, dropped connections, replies
 lost after the server acted, and 429s with Retry-After.
+
+The last round is a declarative sync (`asyncgroups.sync`, the `sync` command's code):
+plan a desired set, apply it under those same faults (creates included: a sync looks up
+a create whose reply was lost instead of sending it again), then run it again and find
+nothing left to do.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ._exits import FAILED, OK
 from ._io import open_output, say
 from ._journal import Journal, read_journal
 from ._progress import progress_bar
+from ._sync import SyncRound
 
 __all__ = ["STEPS", "Check", "Demo", "Finding", "Step", "cmd_demo"]
 
@@ -97,6 +103,8 @@ class Demo:
     created: list[str] = attrs.Factory(list)
     #: Keys that never existed, mixed into the read.
     unknown: list[str] = attrs.Factory(list)
+    #: The sync round's desired groups, state file, plan and report.
+    sync: SyncRound = attrs.Factory(SyncRound)
 
     @property
     def journal(self) -> str:
@@ -289,12 +297,37 @@ async def bulk_delete_resumed(demo: Demo) -> Finding:
     )
 
 
+def _finding(found: tuple[str, list[tuple[str, bool]]]) -> Finding:
+    said, claims = found
+    return Finding(said, [Check(claim, holds) for claim, holds in claims])
+
+
+async def sync_plan(demo: Demo) -> Finding:
+    """Plan a declarative sync of a third as many groups; prove planning changed nothing."""
+    demo.server.faults = BULK_FAULTS
+    count = max(1, demo.groups // 3)
+    return _finding(await demo.sync.plan_step(demo.server, demo.client, demo.workdir, count))
+
+
+async def sync_apply(demo: Demo) -> Finding:
+    """Apply the plan, creates included, under faults; prove report, state and server agree."""
+    return _finding(await demo.sync.apply_step(demo.server, demo.client))
+
+
+async def sync_rerun(demo: Demo) -> Finding:
+    """Run the same sync again; prove it has nothing left to do and sends nothing."""
+    return _finding(await demo.sync.rerun_step(demo.server, demo.client))
+
+
 #: The demo, in order. Each step sees what the earlier ones left in `Demo`.
 STEPS: tuple[Step, ...] = (
     ("create", create_groups),
     ("bulk-get", bulk_get),
     ("bulk-delete, interrupted midway", bulk_delete_interrupted),
     ("bulk-delete, resumed from its journal", bulk_delete_resumed),
+    ("sync: plan a desired set of groups", sync_plan),
+    ("sync: apply it, creates included, under faults", sync_apply),
+    ("sync: run it again", sync_rerun),
 )
 
 

@@ -1,0 +1,366 @@
+"""sync: make the account match a desired set of groups, from a JSON Lines file or stdin.
+
+`--plan` (the default) prints the plan as JSON Lines and a summary on stderr, and
+changes nothing. `--apply` takes the state file's lock, plans, asks (unless `--yes`),
+applies with a progress bar, and prints one JSON line per item that did something, then
+a summary line. The work is `asyncgroups.sync`'s; this module only talks to the user.
+`SyncRound` is the same flow as a round of `asyncgroups demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from .. import GroupsClient, Subscription
+from ..sync import (
+    Action,
+    DesiredGroup,
+    DesiredStateError,
+    ItemOutcome,
+    Plan,
+    StateFileError,
+    StateLockedError,
+    SyncProgress,
+    SyncReport,
+    SyncState,
+    apply,
+    plan,
+    plan_record,
+    read_desired,
+    result_record,
+)
+from ._args import Settings, make_client
+from ._commands import confirm, describe
+from ._exits import FAILED, OK, CommandError, UsageError
+from ._io import is_terminal, open_output, say
+from ._progress import progress_bar
+
+if TYPE_CHECKING:
+    from ..testing import FakeGroupsServer
+
+__all__ = ["SyncRound", "cmd_sync", "report_summary"]
+
+#: Problems of the desired file shown one per line before the command gives up.
+_SHOWN_PROBLEMS: Final = 50
+
+
+def _read_desired(path: str) -> list[DesiredGroup]:
+    """The desired records of `path` (`-`: stdin); any problem is a `UsageError`."""
+    if path == "-":
+        if is_terminal(sys.stdin):
+            raise UsageError(
+                "--desired - reads JSON Lines from stdin, but stdin is a terminal: pipe them "
+                "in (... | asyncgroups sync --desired - ...) or pass --desired FILE"
+            )
+        return _parse(sys.stdin, "<stdin>")
+    try:
+        with open(path, encoding="utf-8") as lines:
+            return _parse(lines, path)
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _parse(lines: Iterable[str], source: str) -> list[DesiredGroup]:
+    try:
+        return read_desired(lines, source=source)
+    except DesiredStateError as err:
+        for problem in err.problems[:_SHOWN_PROBLEMS]:
+            say(f"invalid: {problem}")
+        more = len(err.problems) - _SHOWN_PROBLEMS
+        if more > 0:
+            say(f"invalid: … and {more} more")
+        raise UsageError(
+            f"{len(err.problems)} problem(s) in the desired groups of {source}; nothing was sent"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{source} is not UTF-8 text: {err}") from None
+
+
+def _open_state(path: str) -> SyncState:
+    try:
+        return SyncState(path)
+    except StateFileError as err:
+        raise UsageError(str(err)) from None
+
+
+async def _plan(
+    client: GroupsClient, desired: list[DesiredGroup], state: SyncState, args: argparse.Namespace
+) -> Plan:
+    async with client:
+        return await plan(
+            client, desired, state, prune=args.prune, adopt_by_name=args.adopt_by_name
+        )
+
+
+def _show_blocked(the_plan: Plan) -> None:
+    for item in the_plan.blocked:
+        say(f"blocked: {item.key}: {item.reason}")
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """`sync --desired FILE|- --state FILE [--prune] [--adopt-by-name] [--plan|--apply] [--yes]`."""
+    desired = _read_desired(args.desired)
+    if args.apply and not args.yes and args.desired == "-":
+        raise UsageError(
+            "refusing to apply without --yes: the desired groups come from stdin, so there "
+            "is no terminal to ask on"
+        )
+    make_client(settings)  # a missing API key or a bad URL is reported before anything else
+    with _open_state(args.state) as state:
+        if not args.apply:
+            the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+            with open_output(None) as out:
+                for item in the_plan.items:
+                    out.write(plan_record(item))
+            _show_blocked(the_plan)
+            say(the_plan.summary())
+            return OK
+        try:
+            with state.locked():
+                return _apply(args, settings, desired, state)
+        except StateLockedError as err:
+            raise CommandError(str(err)) from None
+
+
+def _question(the_plan: Plan) -> str:
+    counts = collections.Counter(item.action for item in the_plan.items)
+    parts = [
+        f"{counts[action]} {label}"
+        for action, label in (
+            (Action.CREATE, "create(s)"),
+            (Action.ADOPT, "adoption(s)"),
+            (Action.UPDATE, "update(s)"),
+            (Action.DELETE, "delete(s), with every event linked to them"),
+        )
+        if counts[action]
+    ]
+    credits = the_plan.estimated_credits
+    return (
+        f"Apply {', '.join(parts)} to the account "
+        f"(estimated {credits} event credit{'' if credits == 1 else 's'})?"
+    )
+
+
+def _apply(
+    args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup], state: SyncState
+) -> int:
+    """Plan under the lock, ask, apply with a bar; the lock is held from plan to end."""
+    the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+    _show_blocked(the_plan)
+    say(the_plan.summary())
+    if the_plan.has_changes:
+        # Asked between two event loops, so Ctrl-C at the question interrupts at once.
+        confirm(
+            _question(the_plan),
+            yes=args.yes,
+            action="apply the plan",
+            nothing="nothing was changed",
+        )
+    total = sum(1 for item in the_plan.items if item.action in _WORK)
+    with progress_bar("sync", total) as bar:
+
+        def on_progress(progress: SyncProgress) -> None:
+            last = progress.last
+            if last.outcome is ItemOutcome.FAILED:
+                bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
+                bar.advance("failed")
+            else:
+                bar.advance("ok")
+
+        async def run() -> SyncReport:
+            async with make_client(settings) as client:
+                return await apply(
+                    client,
+                    the_plan,
+                    state,
+                    concurrency=settings.concurrency,
+                    on_progress=on_progress,
+                )
+
+        try:
+            report = asyncio.run(run())
+        except KeyboardInterrupt:
+            say(
+                f"sync: interrupted; {state.path} keeps every item finished: run the same "
+                "command again to resume (nothing is created twice)"
+            )
+            raise
+    with open_output(None) as out:
+        for result in report.items:
+            if result.action is not Action.UNCHANGED:
+                out.write(result_record(result))
+        out.write(report_summary(report))
+    say(report.summary())
+    return OK if report.ok else FAILED
+
+
+_WORK: Final = frozenset({Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE})
+
+
+def report_summary(report: SyncReport) -> dict[str, Any]:
+    """The summary line of an apply, as a JSON-able dict."""
+    return {
+        "created": report.count(Action.CREATE),
+        "adopted": report.count(Action.ADOPT),
+        "updated": report.count(Action.UPDATE),
+        "deleted": report.count(Action.DELETE),
+        "unchanged": report.count(Action.UNCHANGED),
+        "blocked": report.count(Action.BLOCKED, ItemOutcome.SKIPPED),
+        "kept": report.count(Action.KEEP, ItemOutcome.SKIPPED),
+        "failed": len(report.failed),
+        "updates_sent": report.updates_sent,
+        "estimated_credits": report.estimated_credits,
+    }
+
+
+# The demo's sync round -----------------------------------------------------------------
+
+#: A claim a demo step proves, and whether it held.
+Claim = tuple[str, bool]
+_CAL: Final = "https://calendar.example.com/crm/{}.ics"
+#: Every this many desired groups, one already exists in the account, made by hand.
+_BY_HAND_EVERY: Final = 50
+
+
+@attrs.define
+class SyncRound:
+    """The demo's sync round: plan a desired set, apply it under faults, re-run it.
+
+    Each step returns what it did (one line) and the claims it proved against the fake
+    server's state. The state file lives in the demo's working directory.
+    """
+
+    desired: list[DesiredGroup] = attrs.Factory(list)
+    state_path: Path | None = None
+    plan: Plan | None = None
+    report: SyncReport | None = None
+    #: Prokeys of groups the sync must leave alone (not desired, not owned).
+    foreign: set[str] = attrs.Factory(set)
+    #: Prokeys of the groups made by hand whose names the desired set uses.
+    by_hand: set[str] = attrs.Factory(set)
+
+    def _desired_set(self, count: int) -> list[DesiredGroup]:
+        """Records as a CRM export would give them: every 10th has a calendar feed."""
+        records = []
+        for n in range(1, count + 1):
+            key, name, note = f"crm-{n:05d}", f"CRM calendar {n:05d}", f"CRM record {n}"
+            if n % 10 == 0:
+                feed = _CAL.format(n)
+                records.append(
+                    DesiredGroup(
+                        key,
+                        name,
+                        internal_note=note,
+                        subscription=Subscription.EXTERNAL,
+                        subscription_cal_url=feed,
+                    )
+                )
+            else:
+                records.append(DesiredGroup(key, name, internal_note=note))
+        return records
+
+    async def plan_step(
+        self, server: FakeGroupsServer, client: GroupsClient, workdir: Path, count: int
+    ) -> tuple[str, list[Claim]]:
+        """Plan a fresh desired set (adopting same-named groups made by hand)."""
+        self.desired = self._desired_set(count)
+        for n, record in enumerate(self.desired):
+            if n % _BY_HAND_EVERY == 0:  # the account was partly filled by hand before
+                self.by_hand.add(server.add_group(record.name, internal_note="typed by hand"))
+        server.add_group("A group nobody desires")
+        self.foreign = set(server.groups) - self.by_hand
+        self.state_path = workdir / "sync-state.db"
+        writes = _writes(server)
+        with SyncState(self.state_path) as state:
+            self.plan = await plan(client, self.desired, state, prune=True, adopt_by_name=True)
+        adopts = {item.prokey for item in self.plan.adopts}
+        return self.plan.summary(), [
+            ("planning sent no write", _writes(server) == writes),
+            (
+                f"the {len(self.by_hand)} groups made by hand with a desired name are adopted, "
+                "the rest created",
+                adopts == self.by_hand
+                and len(self.plan.creates) == len(self.desired) - len(self.by_hand),
+            ),
+        ]
+
+    async def apply_step(
+        self, server: FakeGroupsServer, client: GroupsClient
+    ) -> tuple[str, list[Claim]]:
+        """Apply the plan under faults; prove the report, the state and the server agree."""
+        assert self.plan is not None
+        assert self.state_path is not None
+        with SyncState(self.state_path) as state:
+            self.report = report = await apply(client, self.plan, state)
+            rows = state.rows()
+            pending = state.pending()
+        held = server.groups
+        owned = {row.prokey: key for key, row in rows.items()}
+        wanted = {d.key: d for d in self.desired}
+        done = {r.key: r.prokey for r in report.done if r.action in (Action.CREATE, Action.ADOPT)}
+        found = sum(1 for r in report.items if "found the group it made" in (r.note or ""))
+        names = collections.Counter(held[p]["name"] for p in held if p not in self.foreign)
+        said = (
+            f"{report.summary().removeprefix('sync: ')}; {found} create repl"
+            f"{'y' if found == 1 else 'ies'} lost on the way, each group found again"
+        )
+        finished = set(wanted) - {r.key for r in report.failed}
+        return said, [
+            (
+                "every item the report calls done is in the state under the same prokey",
+                all(rows[key].prokey == prokey for key, prokey in done.items()),
+            ),
+            (
+                "every group the state owns exists, with exactly the desired fields",
+                all(
+                    key in wanted
+                    and prokey in held
+                    and all(held[prokey][f] == v for f, v in wanted[key].values().items())
+                    for prokey, key in owned.items()
+                )
+                and finished <= set(rows),
+            ),
+            (
+                "no group was created twice (a lost reply is looked up, never re-sent blindly)",
+                all(n == 1 for n in names.values()) and not pending,
+            ),
+            ("groups the state does not own were left alone", self.foreign <= set(held)),
+        ]
+
+    async def rerun_step(
+        self, server: FakeGroupsServer, client: GroupsClient
+    ) -> tuple[str, list[Claim]]:
+        """Plan and apply the same desired set again: nothing left to do, nothing sent."""
+        assert self.report is not None
+        assert self.state_path is not None
+        failed = {r.key for r in self.report.failed}
+        writes, credits = _writes(server), server.credits
+        with SyncState(self.state_path) as state:
+            again = await plan(client, self.desired, state, prune=True, adopt_by_name=True)
+            report = await apply(client, again, state)
+        sent = _writes(server)[len(writes) :]
+        if failed:
+            claim = f"the re-run only finished the {len(failed)} item(s) the apply could not"
+            holds = {i.key for i in again.items if i.action in _WORK} <= failed
+        else:
+            claim = "the re-run found nothing to do: no write sent, no credit spent"
+            holds = not again.has_changes and not sent and server.credits == credits
+        return f"re-run: {again.summary().removeprefix('plan: ')}", [
+            (claim, holds),
+            ("the re-run ended with every item done", report.ok),
+        ]
+
+
+def _writes(server: FakeGroupsServer) -> list[str]:
+    return [f"{r.method} {r.path}" for r in server.requests if r.method in _WRITE_METHODS]
+
+
+_WRITE_METHODS: Final = frozenset({"POST", "PATCH", "DELETE"})

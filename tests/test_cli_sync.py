@@ -1,0 +1,422 @@
+"""`asyncgroups sync`, driven as a user would, against a FakeGroupsServer."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncgroups.cli import main
+from asyncgroups.sync import SyncState
+from asyncgroups.testing import FakeGroupsServer, Faults
+
+CAL = "https://example.com/team.ics"
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ASYNCGROUPS_CONCURRENCY", "ASYNCGROUPS_RATE_LIMIT", "ASYNCGROUPS_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
+    """A fake API, with the environment pointing the command at it."""
+    async with FakeGroupsServer() as fake:
+        monkeypatch.setenv("ASYNCGROUPS_BASE_URL", fake.url)
+        monkeypatch.setenv("ASYNCGROUPS_API_KEY", fake.api_key)
+        yield fake
+
+
+class Run:
+    """What one command run left: its exit code, stdout as JSON objects, stderr lines."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines()]
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.splitlines()
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    """Run the command in a thread (it starts its own loop) while the server answers here."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+class _Terminal(io.StringIO):
+    """A stdin that says it is a terminal, with the user's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def desired_file(tmp_path: Path, *records: dict[str, Any]) -> Path:
+    path = tmp_path / "desired.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+RECORDS = [
+    {"key": "crm-1", "name": "Team A", "internal_note": "a"},
+    {"key": "crm-2", "name": "Team B", "subscription": "external", "subscription_cal_url": CAL},
+    {"key": 3, "name": "Team C", "status": "draft"},
+]
+
+
+def writes(server: FakeGroupsServer) -> list[str]:
+    return [f"{r.method} {r.path}" for r in server.requests if r.method != "GET"]
+
+
+async def test_sync_plan_prints_json_lines_and_a_summary_and_changes_nothing(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s.db"))
+
+    assert run.code == 0, run.err
+    assert [(o["key"], o["action"]) for o in run.objects] == [
+        ("crm-1", "create"),
+        ("crm-2", "create"),
+        ("3", "create"),
+    ]
+    assert run.objects[2]["fields"] == {"name": "Team C", "status": "draft"}
+    assert run.err_lines == [
+        "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged, 0 blocked; "
+        "1 update(s), estimated 0 event credits"
+    ]
+    assert server.requests == []  # an empty state owns nothing to read
+    assert server.groups == {}
+
+
+async def test_sync_apply_yes_creates_and_a_second_run_sends_no_write(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = str(tmp_path / "s.db")
+
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", state, "--apply", "-y")
+
+    assert run.code == 0, run.err
+    *items, summary = run.objects
+    assert [(i["key"], i["action"], i["outcome"]) for i in items] == [
+        ("crm-1", "create", "done"),
+        ("crm-2", "create", "done"),
+        ("3", "create", "done"),
+    ]
+    assert {i["prokey"] for i in items} == set(server.groups)
+    assert summary["created"] == 3
+    assert summary["failed"] == 0
+    assert summary["updates_sent"] == 1  # the draft's status, which a create cannot carry
+    assert run.err_lines[-1].startswith("sync: 3 created, 0 updated, 0 deleted, 0 unchanged")
+    sent = writes(server)
+
+    again = await cli(capsys, "sync", "--desired", str(desired), "--state", state, "--apply")
+
+    assert again.code == 0, again.err  # nothing to change: nothing to ask either
+    assert again.objects == [
+        {
+            "created": 0,
+            "adopted": 0,
+            "updated": 0,
+            "deleted": 0,
+            "unchanged": 3,
+            "blocked": 0,
+            "kept": 0,
+            "failed": 0,
+            "updates_sent": 0,
+            "estimated_credits": 0,
+        }
+    ]
+    assert writes(server) == sent
+
+
+async def test_sync_apply_without_yes_refuses_when_stdin_is_not_a_terminal(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+
+    run = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"), "--apply"
+    )
+
+    assert run.code == 2
+    assert run.err_lines[-1] == (
+        "asyncgroups: error: refusing to apply the plan without --yes: stdin is not a "
+        "terminal to ask on"
+    )
+    assert server.groups == {}
+    assert writes(server) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "created", "last"),
+    [
+        ("y\n", 0, 1, "sync: 1 created"),
+        ("\n", 1, 0, "asyncgroups: error: not confirmed: nothing was changed"),
+    ],
+)
+async def test_sync_apply_asks_on_a_terminal_naming_the_changes_and_credits(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    answer: str,
+    code: int,
+    created: int,
+    last: str,
+) -> None:
+    desired = desired_file(tmp_path, {"key": "k", "name": "Team"})
+    monkeypatch.setattr(sys, "stdin", _Terminal(answer))
+
+    run = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"), "--apply"
+    )
+
+    assert run.code == code
+    assert "Apply 1 create(s) to the account (estimated 0 event credits)? [y/N] " in run.err
+    assert len(server.groups) == created
+    assert last in run.err_lines[-1]
+
+
+async def test_sync_invalid_desired_names_line_and_field_and_sends_nothing(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(
+        tmp_path,
+        {"key": "a", "name": "A"},
+        {"key": "b", "name": "B", "subscription_cal_url": "ftp://nope"},
+        {"key": "a", "name": "A again"},
+    )
+
+    run = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"), "--apply", "-y"
+    )
+
+    assert run.code == 2
+    assert run.err_lines[0].startswith(f"invalid: {desired}:2: field 'subscription_cal_url': ")
+    assert run.err_lines[1] == (
+        f"invalid: {desired}:3: field 'key': duplicate key 'a' (first at {desired}:1)"
+    )
+    assert run.err_lines[2] == (
+        f"asyncgroups: error: 2 problem(s) in the desired groups of {desired}; nothing was sent"
+    )
+    assert server.requests == []
+    assert not (tmp_path / "s").exists()
+
+
+async def test_sync_reads_the_desired_groups_from_stdin(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(RECORDS[0]) + "\n"))
+
+    run = await cli(
+        capsys, "sync", "--desired", "-", "--state", str(tmp_path / "s"), "--apply", "--yes"
+    )
+
+    assert run.code == 0, run.err
+    assert [g["name"] for g in server.groups.values()] == ["Team A"]
+
+
+async def test_sync_from_stdin_needs_yes_to_apply(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(RECORDS[0]) + "\n"))
+
+    run = await cli(capsys, "sync", "--desired", "-", "--state", str(tmp_path / "s"), "--apply")
+
+    assert run.code == 2
+    assert "the desired groups come from stdin" in run.err
+    assert server.requests == []
+
+
+async def test_sync_prune_and_blocked_items_are_reported(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    state = str(tmp_path / "s.db")
+    first = desired_file(tmp_path, *RECORDS[:2])
+    assert (
+        await cli(capsys, "sync", "--desired", str(first), "--state", state, "--apply", "-y")
+    ).code == 0
+    with SyncState(state) as sync_state:
+        rows = sync_state.rows()
+    server.link_event(rows["crm-1"].prokey)
+    by_hand = server.add_group("Made by hand")
+    second = desired_file(
+        tmp_path,
+        {"key": "crm-1", "name": "Team A", "subscription": "external", "subscription_cal_url": CAL},
+    )
+
+    run = await cli(
+        capsys, "sync", "--desired", str(second), "--state", state, "--prune", "--apply", "-y"
+    )
+
+    assert run.code == 0, run.err
+    *items, summary = run.objects
+    assert [(i["key"], i["action"], i["outcome"]) for i in items] == [
+        ("crm-1", "blocked", "skipped"),
+        ("crm-2", "delete", "done"),
+    ]
+    assert summary["blocked"] == 1
+    assert summary["deleted"] == 1
+    assert any(
+        line.startswith("blocked: crm-1: the subscription cannot change") for line in run.err_lines
+    )
+    assert set(server.groups) == {rows["crm-1"].prokey, by_hand}
+
+
+async def test_sync_failed_item_exits_1_and_says_why(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS[:2])
+    server.inject(method="POST", status=400, body={"message": "Name not allowed"})
+
+    run = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"), "--apply", "-y"
+    )
+
+    assert run.code == 1
+    assert any(
+        line.startswith("failed: crm-1: ") and "Name not allowed" in line for line in run.err_lines
+    )
+    *items, summary = run.objects
+    assert items[0]["outcome"] == "failed"
+    assert items[0]["error_type"] == "BadRequestError"
+    assert summary["failed"] == 1
+    assert summary["created"] == 1
+
+
+async def test_sync_apply_refuses_while_another_apply_holds_the_state(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = tmp_path / "s.db"
+    with SyncState(state) as other, other.locked():
+        run = await cli(
+            capsys, "sync", "--desired", str(desired), "--state", str(state), "--apply", "-y"
+        )
+        plan = await cli(capsys, "sync", "--desired", str(desired), "--state", str(state))
+
+    assert run.code == 1
+    [line] = run.err_lines
+    assert line.startswith(
+        f"asyncgroups: error: the state file {state} is in use by another apply "
+        f"(pid {os.getpid()} on "
+    )
+    assert line.endswith("there is nothing to clean up.)")
+    assert writes(server) == []
+    assert plan.code == 0  # planning reads only, so it needs no lock
+
+
+async def test_sync_bad_state_file_is_a_usage_error(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = tmp_path / "notes.txt"
+    state.write_text("not a database " * 200)
+
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", str(state))
+
+    assert run.code == 2
+    assert "is not a usable state file" in run.err
+    assert server.requests == []
+
+
+async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates(
+    server: FakeGroupsServer, tmp_path: Path
+) -> None:
+    records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(60)]
+    desired = desired_file(tmp_path, *records)
+    state = str(tmp_path / "s.db")
+    server.faults = Faults(latency=0.02)
+    argv = [
+        "--concurrency",
+        "4",
+        "sync",
+        "--desired",
+        str(desired),
+        "--state",
+        state,
+        "--apply",
+        "-y",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    while len(server.groups) < 8:
+        await asyncio.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+
+    assert process.returncode == 130, err.decode()
+    lines = err.decode().splitlines()
+    assert lines[-1] == "asyncgroups: error: interrupted"
+    assert "run the same command again to resume" in lines[-2]
+    assert "Traceback" not in err.decode()
+    assert out == b""
+    await asyncio.sleep(0.05)  # the requests in flight at Ctrl-C finish on the server
+    assert len(server.groups) < len(records)
+
+    server.faults = Faults()
+    resumed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(resumed.communicate(), 20)
+    assert resumed.returncode == 0, err.decode()
+    assert json.loads(out.decode().splitlines()[-1])["failed"] == 0
+    names = sorted(g["name"] for g in server.groups.values())
+    assert names == sorted(r["name"] for r in records)  # each once: nothing created twice
+
+
+async def test_demo_ends_with_a_sync_round_whose_checks_hold(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = await cli(capsys, "demo", "--groups", "150")
+
+    assert run.code == 0, run.err
+    [report] = run.objects
+    steps = {step["step"]: step for step in report["steps"]}
+    sync_steps = [name for name in steps if name.startswith("sync: ")]
+    assert sync_steps == [
+        "sync: plan a desired set of groups",
+        "sync: apply it, creates included, under faults",
+        "sync: run it again",
+    ]
+    assert all(steps[name]["proof"] for name in sync_steps)
+    assert "the re-run found nothing to do: no write sent, no credit spent" in run.err
