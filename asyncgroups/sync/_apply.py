@@ -35,7 +35,7 @@ from ..errors import AsyncGroupsError, ValidationError
 from ..models import GroupPatch
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError, StalePlanError
-from ._live import FreshListing, fresh_candidates, may_have_acted
+from ._live import FreshListing, NewGroups, may_have_acted
 from ._plan import Action, Plan, PlanItem
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
 from ._state import StateSnapshot, SyncState
@@ -114,6 +114,8 @@ class _Apply:
         self._name_locks: dict[str, asyncio.Lock] = {}
         self._baseline_id = 0
         self._baseline: frozenset[str] = frozenset()
+        #: Names learnt by reading groups the account lists by id only: prokey -> name.
+        self._names: dict[str, str] = {}
         #: Why creates cannot be sent safely this run (the baseline listing failed).
         self._no_creates: AsyncGroupsError | None = None
         #: Keys whose interrupted create was found at the start: key -> prokey.
@@ -209,14 +211,20 @@ class _Apply:
             self._unsettled.update(dict.fromkeys(snapshot.pending, err))
             return
         owned = self._state.owned_prokeys()
+        indexes: dict[int, NewGroups | AsyncGroupsError] = {}
         for pending in snapshot.pending.values():
-            try:
-                found = await self._candidates(
-                    listing, pending.name, self._state.baseline(pending.baseline), owned
-                )
-            except AsyncGroupsError as err:
-                self._unsettled[pending.key] = err
+            if pending.baseline not in indexes:  # usually one: that of the interrupted run
+                try:
+                    indexes[pending.baseline] = await self._new_groups(
+                        listing, self._state.baseline(pending.baseline), owned
+                    )
+                except AsyncGroupsError as err:
+                    indexes[pending.baseline] = err
+            index = indexes[pending.baseline]
+            if isinstance(index, AsyncGroupsError):
+                self._unsettled[pending.key] = index
                 continue
+            found = index.named(pending.name, owned)
             if len(found) == 1:
                 self._state.record(pending.key, found[0], pending.fields, "created")
                 owned.add(found[0])
@@ -238,15 +246,15 @@ class _Apply:
         self._baseline = frozenset(summary.prokey for summary in listing)
         self._baseline_id = self._state.new_baseline(self._baseline, intents)
 
-    async def _candidates(
-        self, listing: list[GroupSummary], name: str, baseline: frozenset[str], owned: set[str]
-    ) -> list[str]:
-        return await fresh_candidates(
+    async def _new_groups(
+        self, listing: list[GroupSummary], baseline: frozenset[str], owned: set[str]
+    ) -> NewGroups:
+        return await NewGroups.build(
             self._client,
             listing,
-            name,
             baseline=baseline,
             owned=owned,
+            names=self._names,
             concurrency=self._concurrency,
         )
 
@@ -315,9 +323,9 @@ class _Apply:
                 failed_at = loop.time()
                 try:
                     listing = await self._listing.after(failed_at)
-                    found = await self._candidates(
-                        listing, desired.name, self._baseline, self._state.owned_prokeys()
-                    )
+                    owned = self._state.owned_prokeys()
+                    index = await self._new_groups(listing, self._baseline, owned)
+                    found = index.named(desired.name)
                 except AsyncGroupsError as lookup:
                     note = (
                         f"could not check whether the create went through ({lookup}); the "

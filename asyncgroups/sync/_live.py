@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from ..errors import AsyncGroupsError, ServerError, TransportError, UnexpectedResponseError
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "READ_PASSES",
     "FreshListing",
-    "fresh_candidates",
+    "NewGroups",
     "list_groups",
     "may_have_acted",
     "read_live",
@@ -74,31 +74,52 @@ async def read_live(
     return LiveView(groups=groups, missing=frozenset(missing), failed=failed)
 
 
-async def fresh_candidates(
-    client: GroupsClient,
-    listing: Iterable[GroupSummary],
-    name: str,
-    *,
-    baseline: Collection[str],
-    owned: Collection[str],
-    concurrency: int | None,
-) -> list[str]:
-    """Prokeys of listed groups named exactly `name` that are new since `baseline`.
+class NewGroups:
+    """The groups of a listing that are new since a baseline and unowned, by exact name.
 
-    "New" means not in the baseline listing and not owned by the state: what a create
-    whose reply was lost would have made. Groups the listing gives without a name (the
-    API may list ids only) are read to learn theirs. Raises the error of a read that
-    still fails, since guessing here could duplicate or steal a group.
+    That is what a create whose reply was lost would have made. Groups the listing gives
+    without a name (the API may list ids only) are read to learn theirs, once per apply:
+    `names` is a cache shared by every index built in that apply.
     """
-    fresh = [s for s in listing if s.prokey not in baseline and s.prokey not in owned]
-    found = [s.prokey for s in fresh if s.name == name]
-    unnamed = [s.prokey for s in fresh if s.name is None]
-    if unnamed:
-        live = await read_live(client, unnamed, concurrency=concurrency)
-        if live.failed:
-            raise next(iter(live.failed.values()))
-        found += [key for key, group in live.groups.items() if group.name == name]
-    return found
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_name: Mapping[str, list[str]]) -> None:
+        self._by_name = by_name
+
+    @classmethod
+    async def build(
+        cls,
+        client: GroupsClient,
+        listing: Iterable[GroupSummary],
+        *,
+        baseline: Collection[str],
+        owned: Collection[str],
+        names: dict[str, str],
+        concurrency: int | None,
+    ) -> NewGroups:
+        """Index `listing`; raises the error of a name read that still fails.
+
+        Guessing a name here could make a duplicate or take another key's group, so a
+        read that fails ends the lookup instead.
+        """
+        fresh = [s for s in listing if s.prokey not in baseline and s.prokey not in owned]
+        unnamed = [s.prokey for s in fresh if s.name is None and s.prokey not in names]
+        if unnamed:
+            live = await read_live(client, unnamed, concurrency=concurrency)
+            if live.failed:
+                raise next(iter(live.failed.values()))
+            names.update((key, group.name) for key, group in live.groups.items())
+        by_name: dict[str, list[str]] = {}
+        for summary in fresh:
+            name = summary.name if summary.name is not None else names.get(summary.prokey)
+            if name is not None:  # None: deleted between the listing and the read
+                by_name.setdefault(name, []).append(summary.prokey)
+        return cls(by_name)
+
+    def named(self, name: str, owned: Collection[str] = ()) -> list[str]:
+        """Prokeys of the new groups named exactly `name`, leaving out `owned` ones."""
+        return [key for key in self._by_name.get(name, ()) if key not in owned]
 
 
 class FreshListing:

@@ -353,9 +353,9 @@ class SyncState:
             raise StateFileError(
                 "writing the state needs its apply lock: use `with state.locked():`"
             )
-        if durable:
-            db.execute("PRAGMA synchronous=FULL")
         try:
+            if durable:
+                db.execute("PRAGMA synchronous=FULL")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -364,11 +364,15 @@ class SyncState:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+        except sqlite3.Error as err:  # a full disk, a file removed underneath, …
+            raise StateFileError(f"cannot write the state file {self._path}: {err}") from err
         finally:
             if durable:
-                db.execute("PRAGMA synchronous=NORMAL")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA synchronous=NORMAL")
 
     def forget_pending(self, key: str) -> None:
         """Drop `key`'s create intent: it is known that the create made nothing."""

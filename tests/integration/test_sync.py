@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from asyncgroups import GroupsClient, RetryPolicy, SubscriptionLockedError
+from asyncgroups.cli._demo import BULK_FAULTS
 from asyncgroups.sync import (
     Action,
     AmbiguousCreateError,
@@ -32,17 +33,8 @@ from asyncgroups.testing import FakeGroupsServer, Faults
 FAST_RETRY = RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.01)
 CAL = "https://example.com/team.ics"
 WRITES = ("POST", "PATCH", "DELETE")
-#: The faults `asyncgroups demo` puts on its bulk reads and deletes (asyncgroups/cli).
-DEMO_FAULTS = Faults(
-    latency=0.001,
-    jitter=0.003,
-    error_rate=0.03,
-    reset_rate=0.01,
-    lost_reply_rate=0.01,
-    rate_limit=1200.0,
-    burst=150.0,
-    retry_after=0.1,
-)
+#: The faults `asyncgroups demo` puts on its bulk work and its sync round.
+DEMO_FAULTS = BULK_FAULTS
 
 
 def _client(server: FakeGroupsServer, **kwargs: Any) -> GroupsClient:
@@ -311,6 +303,35 @@ async def test_sync_create_with_a_lost_reply_makes_no_duplicate(
         post_count = sum(1 for m, _, _ in _writes(server) if m == "POST")
         assert post_count == 4 + 2 * (posts - 1)
         assert server.groups[state_prokey(report, "draft")]["status"] == "draft"
+
+
+async def test_sync_lost_create_in_an_id_only_listing_reads_only_unowned_new_groups(
+    tmp_path: Path,
+) -> None:
+    # The newer API lists ids only, so the lookup must read names: only of groups that
+    # are new since the baseline and owned by no row, never the whole account.
+    desired = _desired(30)
+    async with FakeGroupsServer(shape="object") as server, _client(server) as client:
+        for n in range(10):
+            server.add_group(f"Made by hand {n}")
+        with SyncState(tmp_path / "sync.db") as state:
+            the_plan = await plan(client, desired, state)
+            posts = 0
+
+            def lose_the_20th(progress: SyncProgress) -> None:
+                nonlocal posts
+                posts += 1
+                if posts == 19:
+                    server.inject(method="POST", lost_reply=True)
+
+            server.reset_stats()
+            report = await apply(client, the_plan, state, concurrency=1, on_progress=lose_the_20th)
+            assert report.ok
+            assert "found the group it made" in (report.items[19].note or "")
+            _assert_agreement(server, state, desired)
+        reads = [r.path for r in server.requests if r.method == "GET"]
+        assert reads == ["/v1/group/all", "/v1/group/all", f"/v1/group/{report.items[19].prokey}"]
+        assert len(server.groups) == 40
 
 
 def state_prokey(report: SyncReport, key: str) -> str:

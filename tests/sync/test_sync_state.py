@@ -187,3 +187,13 @@ def test_state_close_is_idempotent_and_final(tmp_path: Path) -> None:
     assert "closed" in repr(state)
     with pytest.raises(StateFileError, match="closed"):
         state.rows()
+
+
+def test_state_write_failure_is_a_state_file_error_and_rolls_back(tmp_path: Path) -> None:
+    with SyncState(tmp_path / "s.db") as state, state.locked():
+        state.record("a", P1, {"name": "A"}, "created")
+        generation = state.generation
+        with pytest.raises(StateFileError, match="cannot write the state file"):
+            state.record("b", P1, {"name": "B"}, "created")  # P1 is owned by "a" already
+        assert list(state.rows()) == ["a"]
+        assert state.generation == generation
