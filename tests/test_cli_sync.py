@@ -105,6 +105,7 @@ async def test_sync_plan_prints_json_lines_and_a_summary_and_changes_nothing(
     ]
     assert server.requests == []  # an empty state owns nothing to read
     assert server.groups == {}
+    assert list(tmp_path.iterdir()) == [desired]  # not even the state file was created
 
 
 async def test_sync_apply_yes_creates_and_a_second_run_sends_no_write(

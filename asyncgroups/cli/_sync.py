@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -114,20 +116,34 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             "is no terminal to ask on"
         )
     make_client(settings)  # a missing API key or a bad URL is reported before anything else
+    if not args.apply:
+        return _show_plan(args, settings, desired)
     with _open_state(args.state) as state:
-        if not args.apply:
-            the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
-            with open_output(None) as out:
-                for item in the_plan.items:
-                    out.write(plan_record(item))
-            _show_blocked(the_plan)
-            say(the_plan.summary())
-            return OK
         try:
             with state.locked():
                 return _apply(args, settings, desired, state)
         except StateLockedError as err:
             raise CommandError(str(err)) from None
+
+
+def _show_plan(args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup]) -> int:
+    """Print the plan; change nothing, not even the local disk.
+
+    Without a state file yet (a first run), the plan is made against an empty state
+    in a temporary directory, so `--plan` never creates the file it was given.
+    """
+    with contextlib.ExitStack() as stack:
+        path = Path(args.state)
+        if not path.exists():
+            path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "empty.db"
+        state = stack.enter_context(_open_state(str(path)))
+        the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+    with open_output(None) as out:
+        for item in the_plan.items:
+            out.write(plan_record(item))
+    _show_blocked(the_plan)
+    say(the_plan.summary())
+    return OK
 
 
 def _question(the_plan: Plan) -> str:

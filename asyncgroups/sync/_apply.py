@@ -419,4 +419,4 @@ class _Apply:
         except AsyncGroupsError as err:
             return self._failed_result(item, err, item.prokey)
         self._state.forget(item.key, item.prokey)
-        return self._done_result(item, None, item.reason)
+        return self._done_result(item, item.prokey, item.reason)

@@ -26,7 +26,7 @@ class ItemOutcome(enum.StrEnum):
 
 @attrs.frozen
 class ItemResult:
-    """How one plan item ended, and the group's prokey afterwards (when it has one)."""
+    """How one plan item ended, and its group's prokey (for a delete: the one deleted)."""
 
     key: str
     action: Action
