@@ -8,6 +8,7 @@ here, so the rest of the library sees only models.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -30,7 +31,36 @@ __all__ = [
     "loads",
 ]
 
-loads: Final[Callable[[bytes | str], Any]] = json.loads
+
+def _json_loads() -> Callable[[bytes | str], Any]:
+    """`json.loads`, or the same decoding done by orjson where it is installed.
+
+    orjson (`pip install "asyncgroups[speedups]"`) reads a reply about three times as
+    fast. The results stay `json`'s: orjson turns integers past 64 bits into floats, so
+    a body with a run of 19 or more digits goes to `json`, and so does whatever orjson
+    refuses but `json` reads (NaN, huge exponents, a BOM, UTF-16, lone surrogates).
+    """
+    try:
+        orjson = importlib.import_module("orjson")
+    except ImportError:
+        return json.loads
+    fast = orjson.loads
+    digits_only = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+    long_number = b"0" * 19
+
+    def loads(data: bytes | str) -> Any:
+        if isinstance(data, str) or long_number in data.translate(digits_only):
+            return json.loads(data)
+        try:
+            return fast(data)
+        except ValueError:
+            return json.loads(data)
+
+    return loads
+
+
+#: Parse a JSON reply body.
+loads: Final[Callable[[bytes | str], Any]] = _json_loads()
 
 converter = cattrs.Converter(detailed_validation=True)
 
