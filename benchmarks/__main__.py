@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(CLIENTS),
         help="measure only this client (repeatable; default: all that are installed)",
     )
-    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 5, quick 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds per scenario (default 5, streaming 3; quick: 1)",
+    )
     parser.add_argument(
         "--requests", type=int, help="requests per throughput run (default 5000, quick 300)"
     )
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.scenario or list(suite)
     settings: dict[str, Any] = {
         "quick": args.quick,
-        "rounds": rounds,
+        "rounds": {name: args.rounds or suite[name].default_rounds or rounds for name in names},
         "scenarios": names,
         "clients": clients,
     }
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         scenario = suite[name]
         _say(f"{name}: {scenario.title}")
-        measured = _suite.run_scenario(scenario, rounds=rounds, only=clients, say=_say)
+        scenario_rounds = args.rounds or scenario.default_rounds or rounds
+        measured = _suite.run_scenario(scenario, rounds=scenario_rounds, only=clients, say=_say)
         summary = _report.summarise(scenario, measured)
         summaries[name] = summary
         targets += _report.evaluate(scenario, measured, summary)

@@ -54,6 +54,8 @@ class Scenario:
     #: Streaming: keys come from a generator; (client, key count) pairs are measured.
     streaming: tuple[tuple[str, int], ...] = ()
     clients: tuple[str, ...] = THROUGHPUT_CLIENTS
+    #: Rounds when --rounds is not given (None: the suite's default).
+    default_rounds: int | None = None
 
     def variants(self, only: Sequence[str] | None) -> list[Variant]:
         if self.streaming:
@@ -71,6 +73,8 @@ class Scenario:
 def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario]:
     """The suite; `quick` shrinks every workload to a smoke run."""
     n = requests or (300 if quick else 5000)
+    # Latency-bound: 3,200 requests take one second at the ideal rate.
+    n_latency = requests or (300 if quick else 3200)
     small, large = (300, 3000) if quick else (20_000, 200_000)
     return {
         "loopback": Scenario(
@@ -81,8 +85,8 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
         ),
         "latency": Scenario(
             "latency",
-            f"{n:,} GETs, concurrency 64, 20 ms server latency (ideal 3,200 req/s)",
-            n,
+            f"{n_latency:,} GETs, concurrency 64, 20 ms server latency (ideal 3,200 req/s)",
+            n_latency,
             64,
             latency=0.020,
         ),
@@ -96,6 +100,8 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
                 ("asyncgroups-iter", large),
                 ("aiohttp", large),
             ),
+            # Peak RSS barely moves between rounds, and a round takes about a minute.
+            default_rounds=None if quick else 3,
         ),
     }
 
