@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import ssl
@@ -11,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import SplitResult, urlsplit
 
-from ._http import AIOHTTP_VERSION, Pipeline, proxy_from_env
+from ._http import AIOHTTP_VERSION, Pipeline, check_proxy, is_loopback, proxy_from_env
 from ._limiter import ClientLimiter, Limiter
 from ._retry import RetryPolicy
 from ._stats import ClientStats
@@ -77,7 +76,7 @@ class GroupsClient:
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise ValidationError("ssl_context must be an ssl.SSLContext", field="ssl_context")
         if proxy is not None:
-            _check_proxy(proxy)
+            check_proxy(proxy)
         if not isinstance(max_body_size, int) or max_body_size < 1:
             raise ValidationError("max_body_size must be a positive integer", field="max_body_size")
         agent = f"asyncgroups/{__version__} aiohttp/{AIOHTTP_VERSION}"
@@ -88,8 +87,13 @@ class GroupsClient:
         self.rate_limit = rate_limit
         self.timeout = float(timeout)
         self.stats = ClientStats()
+        if session is not None:
+            _check_borrowed(session)
         if limiter is None:
-            limiter = ClientLimiter(max_connections, rate_limit)
+            # A borrowed pool smaller than the cap would make requests queue inside
+            # aiohttp, where the wait would count against their timeout.
+            pool = session.connector.limit if session is not None and session.connector else 0
+            limiter = ClientLimiter(min(max_connections, pool or max_connections), rate_limit)
         self._limiter = limiter
         self._pipeline = Pipeline(
             base_url=self._base_url,
@@ -166,21 +170,13 @@ def _api_key(api_key: str | None) -> str:
     key = key.strip()
     if not key:
         raise ValidationError("the API key is empty", field="api_key")
-    if any(ch in key for ch in "\r\n\0"):
+    if not all(" " <= ch <= "~" or ch == "\t" for ch in key):
         raise ValidationError(
-            "the API key contains a line break or NUL and cannot be sent as a header",
+            "the API key contains a control or non-ASCII character and cannot be sent as "
+            "a header (was it pasted with a stray character?)",
             field="api_key",
         )
     return key
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
@@ -199,7 +195,7 @@ def _base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
         raise ValidationError("base_url must not carry credentials", field="base_url")
     if parts.query or parts.fragment:
         raise ValidationError("base_url must not have a query or fragment", field="base_url")
-    if scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ValidationError(
             f"base_url {parts.scheme}://{parts.netloc} is plain http to a host that is not "
             "loopback: the API key would cross the network unencrypted. Use https, or pass "
@@ -226,12 +222,16 @@ def _check_number(field: str, value: object, *, positive: bool) -> None:
         raise ValidationError(f"{field} must be a positive, finite number", field=field)
 
 
-def _check_proxy(proxy: str) -> None:
-    parts = _split(proxy)
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValidationError("proxy must be an http(s) URL with a host", field="proxy")
-
-
 def _check_header_value(field: str, value: str) -> None:
-    if not isinstance(value, str) or any(ch in value for ch in "\r\n\0"):
+    if not isinstance(value, str) or not all(" " <= ch <= "~" or ch == "\t" for ch in value):
         raise ValidationError(f"{field} must be a single-line string", field=field)
+
+
+def _check_borrowed(session: aiohttp.ClientSession) -> None:
+    """Refuse a borrowed session whose settings would fight the client's own."""
+    if session.auth is not None:
+        raise ValidationError(
+            "the borrowed session has auth= set, which aiohttp cannot combine with the "
+            "API key's Authorization header; pass a session without auth",
+            field="session",
+        )

@@ -8,6 +8,8 @@ size cap, and maps every aiohttp and asyncio failure to the library's errors, on
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import json
 import logging
 import random
@@ -29,9 +31,11 @@ from ._stats import ClientStats
 from .errors import (
     APIError,
     ClientStateError,
+    NotFoundError,
     RequestTimeout,
     TransportError,
     UnexpectedResponseError,
+    ValidationError,
     make_status_error,
 )
 
@@ -47,20 +51,73 @@ AIOHTTP_VERSION = aiohttp.__version__
 #: limit common on servers and load balancers, so a reused connection is rarely stale.
 KEEPALIVE_TIMEOUT = 4.0
 
+#: Failures after which the server may have acted on the request.
+_UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
+
 #: The longest 429 cool-down taken when the client has no retry policy.
 _MAX_RETRY_AFTER = RetryPolicy().max_retry_after
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def proxy_from_env(url: str) -> str | None:
-    """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for `url`, unless `NO_PROXY` excludes it."""
+    """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for `url`, unless `NO_PROXY` excludes it.
+
+    Loopback hosts never go through a proxy (a local fake server must stay local). A
+    proxy given without a scheme (`proxy.corp:3128`, common in corporate settings) is
+    taken as `http://`; a scheme aiohttp cannot use (`socks5://`) is a `ValidationError`
+    rather than a proxy silently misused.
+    """
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(parts.scheme)
-    if not proxy or not parts.hostname:
+    if not proxy or not parts.hostname or is_loopback(parts.hostname):
         return None
     if proxy_bypass_environment(parts.hostname, proxies):
         return None
+    return check_proxy(proxy if "://" in proxy else f"http://{proxy}", source="environment")
+
+
+def check_proxy(proxy: str, *, source: str = "proxy") -> str:
+    """`proxy` if it is an http(s) URL with a host, else `ValidationError`."""
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        shown = _mask_userinfo(proxy)
+        raise ValidationError(
+            f"the proxy from the {source} must be an http(s) URL with a host, not {shown!r}"
+            if source == "environment"
+            else f"proxy must be an http(s) URL with a host, not {shown!r}",
+            field="proxy",
+        )
     return proxy
+
+
+def _mask_userinfo(url: str) -> str:
+    """`url` with any password in it replaced by `***`."""
+    scheme, sep, rest = url.rpartition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """The system's verifying TLS context, made once (loading the CA store is slow)."""
+    return ssl.create_default_context()
 
 
 class Pipeline:
@@ -99,8 +156,13 @@ class Pipeline:
         self.stats = stats
         self._session = session
         self._owns_session = session is None
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        # An explicit context on every request: a borrowed session's connector built with
+        # ssl=False must not switch verification off behind this client's back.
+        self._ssl = ssl_context if ssl_context is not None else _default_ssl_context()
         self._proxy = proxy
+        self._secrets = [api_key]
+        if proxy and (password := urlsplit(proxy).password):
+            self._secrets.append(password)
         self._trace_configs = list(trace_configs)
         self._max_body = max_body_size
         self._rand = rand
@@ -221,11 +283,15 @@ class Pipeline:
             headers = self._json_headers
         limiter = self.limiter
         attempt = 0
+        # True once an attempt failed after it may have reached the server.
+        uncertain = False
         while True:
             attempt += 1
             failure: int | Failure
             error: Exception
             retry_after: float | None = None
+            if self.closed:
+                raise ClientStateError("this GroupsClient was closed while the call was retrying")
             await limiter.acquire()
             started = loop.time()
             try:
@@ -239,6 +305,7 @@ class Pipeline:
                         data=data,
                         headers=headers,
                         allow_redirects=False,
+                        raise_for_status=False,
                         proxy=self._proxy,
                         ssl=self._ssl,
                     ) as resp:
@@ -314,7 +381,10 @@ class Pipeline:
                 # The whole client pauses, whether or not this call tries again.
                 self._cool_down(delay if retrying else retry_after)
             if not retrying:
+                if uncertain and isinstance(error, NotFoundError):
+                    error.after_uncertain_attempt = True
                 raise error
+            uncertain = uncertain or failure in _UNCERTAIN
             if delay > 0:
                 await asyncio.sleep(delay)
 
@@ -348,15 +418,20 @@ class Pipeline:
     # Errors and logs ----------------------------------------------------------------
 
     def _clean(self, text: object) -> str:
-        """`text` as a string with the API key masked, wherever it came from."""
-        return str(text).replace(self._api_key, "***")
+        """`text` as a string with the API key (and a proxy password) masked."""
+        cleaned = str(text)
+        for secret in self._secrets:
+            cleaned = cleaned.replace(secret, "***")
+        return cleaned
 
     def _transport_error(
         self, method: str, path: str, url: str, what: str, err: BaseException
     ) -> TransportError:
         detail = self._clean(err) or type(err).__name__
         error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
-        error.__cause__ = err
+        # A ClientResponseError carries the request's headers, the key among them.
+        if not isinstance(err, aiohttp.ClientResponseError):
+            error.__cause__ = err
         return error
 
     def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:

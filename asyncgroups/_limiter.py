@@ -73,6 +73,10 @@ class ClientLimiter:
         if seconds > 0:
             until = asyncio.get_running_loop().time() + seconds
             self._paused_until = max(self._paused_until, until)
+            # The rate's schedule restarts at the end of the pause, so the requests
+            # that waited through it leave one interval apart, not in a burst.
+            if self._interval:
+                self._next_at = max(self._next_at, self._paused_until)
 
     def paused_for(self) -> float:
         """Seconds left of the current cool-down (0 when none)."""
@@ -85,6 +89,7 @@ class ClientLimiter:
             now = loop.time()
             if now < self._paused_until:
                 await asyncio.sleep(self._paused_until - now)
+                reserved = not self._interval  # a slot taken before the pause is void
                 continue
             if not reserved:
                 at = max(now, self._next_at)

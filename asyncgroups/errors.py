@@ -163,6 +163,11 @@ class PermissionDeniedError(APIError):
 class NotFoundError(APIError):
     """No group has that prokey (404)."""
 
+    #: True when an earlier attempt of the same call failed after it may have reached
+    #: the server (a DELETE whose reply was lost): the 404 then most likely means that
+    #: attempt did the work.
+    after_uncertain_attempt: bool = False
+
 
 class ConflictError(APIError):
     """The request conflicts with the group's state (409)."""

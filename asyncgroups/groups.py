@@ -115,8 +115,9 @@ class GroupsResource:
         """
         try:
             await self._delete(validate_prokey(prokey))
-        except NotFoundError:
-            if not missing_ok:
+        except NotFoundError as err:
+            # A 404 after an attempt whose reply was lost: that attempt deleted it.
+            if not (missing_ok or err.after_uncertain_attempt):
                 raise
 
     async def _delete(self, key: str) -> None:

@@ -480,3 +480,11 @@ async def test_client_uses_a_given_ssl_context(serve: Serve) -> None:
         assert session is not None
         assert isinstance(session.connector, aiohttp.TCPConnector)
         assert session.connector._ssl is context
+
+
+@pytest.mark.parametrize("key", ["abc\x7f", "abc\x1b[0m", "clé", "a\tb\x00"])
+def test_client_refuses_an_api_key_that_cannot_be_a_header(key: str) -> None:
+    with pytest.raises(ValidationError, match="control or non-ASCII") as info:
+        GroupsClient(key)
+    assert info.value.field == "api_key"
+    assert key not in str(info.value)

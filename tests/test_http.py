@@ -32,6 +32,7 @@ from asyncgroups import (
     ServerError,
     TransportError,
     UnexpectedResponseError,
+    ValidationError,
 )
 from asyncgroups._http import proxy_from_env
 
@@ -561,7 +562,10 @@ async def test_pipeline_logs_method_path_status_attempt_and_time(
         ({"HTTPS_PROXY": "http://proxy:3128"}, "https://api.example.com/v1", "http://proxy:3128"),
         ({"https_proxy": "http://proxy:3128"}, "https://api.example.com/v1", "http://proxy:3128"),
         ({"HTTP_PROXY": "http://proxy:3128"}, "https://api.example.com/v1", None),
-        ({"HTTP_PROXY": "http://proxy:3128"}, "http://127.0.0.1:8080/v1", "http://proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "http://groups.test:8080/v1", "http://proxy:3128"),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "http://127.0.0.1:8080/v1", None),
+        ({"HTTP_PROXY": "http://proxy:3128"}, "http://localhost:8080/v1", None),
+        ({"HTTPS_PROXY": "proxy.corp:3128"}, "https://api.example.com/v1", "http://proxy.corp:3128"),
         (
             {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "api.example.com"},
             "https://api.example.com/v1",
@@ -592,6 +596,24 @@ def test_proxy_from_env_honours_https_proxy_and_no_proxy(
     assert proxy_from_env(url) == expected
 
 
+def test_proxy_from_env_refuses_a_scheme_it_cannot_use_without_showing_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://user:s3cret@proxy:1080")
+    with pytest.raises(ValidationError, match="proxy from the environment") as info:
+        GroupsClient(API_KEY)
+    assert "s3cret" not in str(info.value)
+    assert info.value.field == "proxy"
+
+
+async def test_client_masks_the_proxy_password_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:s3cret@127.0.0.1:{_unused_port()}")
+    async with _client("http://groups.test:8080", allow_insecure_http=True) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(KEY)
+    assert "s3cret" not in str(info.value)
+
+
 @pytest.fixture
 async def proxy(serve: Serve) -> tuple[str, list[str]]:
     """A forward proxy for plain http: answers every request itself and records its URL."""
@@ -608,9 +630,11 @@ async def test_client_sends_through_the_proxy_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, proxy: tuple[str, list[str]]
 ) -> None:
     proxy_url, seen = proxy
-    target = f"http://127.0.0.1:{_unused_port()}"  # nothing listens here: only the proxy can answer
+    target = "http://groups.test:8080"  # never resolved: only the proxy can answer
     monkeypatch.setenv("HTTP_PROXY", proxy_url)
-    async with _client(target, ssl_context=ssl.create_default_context()) as client:
+    async with _client(
+        target, ssl_context=ssl.create_default_context(), allow_insecure_http=True
+    ) as client:
         assert (await client.groups.get(KEY)).prokey == KEY
     assert seen == [f"{target}/v1/group/{KEY}"]
 

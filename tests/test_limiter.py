@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Awaitable
 
@@ -208,3 +209,27 @@ async def test_limiter_cool_down_applies_to_a_request_waiting_for_its_rate_turn(
     assert not waiting.done()
     await clock.advance(1.5)
     assert waiting.done()
+
+
+async def test_limiter_spaces_the_requests_held_by_a_cool_down_at_the_rate(
+    clock: FakeClock,
+) -> None:
+    limiter = ClientLimiter(32, rate=10.0)
+    started = clock.now
+    done_at: dict[int, float] = {}
+
+    async def take(n: int) -> None:
+        await limiter.acquire()
+        done_at[n] = clock.now - started
+
+    tasks = [asyncio.create_task(take(n)) for n in range(6)]
+    await settle()
+    limiter.cool_down(1.0)  # a 429 while the queue waits for its rate turns
+    for _ in range(40):
+        await clock.advance(0.05)
+    await asyncio.gather(*tasks)
+    after = sorted(t for t in done_at.values() if t >= 1.0)
+    assert after, "the held requests went out after the pause"
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    # one interval apart, never a burst at the end of the pause
+    assert all(gap >= 0.1 - 1e-9 for gap in gaps)

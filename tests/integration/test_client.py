@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 
 import aiohttp
 import pytest
@@ -386,3 +387,91 @@ def test_client_used_from_a_second_event_loop_fails_at_once() -> None:
 
     asyncio.run(scenario())
 
+
+
+async def test_borrowed_session_raising_for_status_still_gets_typed_errors(
+    server: FakeGroupsServer,
+) -> None:
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        _client(server, session=session) as client,
+    ):
+        with pytest.raises(NotFoundError) as info:
+            await client.groups.get("31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa")
+    assert len(server.requests) == 1  # a 404 is an answer, not a dropped connection
+    chain = [info.value, info.value.__cause__, info.value.__context__]
+    assert all(server.api_key not in repr(getattr(e, "__dict__", e)) for e in chain if e)
+
+
+async def test_borrowed_session_with_auth_is_refused(server: FakeGroupsServer) -> None:
+    from asyncgroups import ValidationError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # auth=, in newer aiohttp
+        session = aiohttp.ClientSession(auth=aiohttp.BasicAuth("u", "p"))
+    async with session:
+        with pytest.raises(ValidationError, match="auth") as info:
+            _client(server, session=session)
+    assert info.value.field == "session"
+
+
+async def test_borrowed_session_cannot_switch_tls_verification_off() -> None:
+    async with FakeGroupsServer(tls=True) as fake:
+        key = fake.add_group(name="secure")
+        connector = aiohttp.TCPConnector(ssl=False)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            _client(fake, session=session) as client,
+        ):
+            with pytest.raises(TransportError, match="certificate"):
+                await client.groups.get(key)
+
+
+async def test_borrowed_pool_smaller_than_the_cap_does_not_eat_the_timeout(
+    server: FakeGroupsServer,
+) -> None:
+    keys = [server.add_group(name=f"g{i}") for i in range(3)]
+    server.inject(delay=0.2, method="GET", times=3)
+    connector = aiohttp.TCPConnector(limit=1)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        _client(server, session=session, timeout=0.35) as client,
+    ):
+        groups = await asyncio.gather(*(client.groups.get(k) for k in keys))
+    assert [g.prokey for g in groups] == keys
+    assert client.stats.retries == 0
+
+
+async def test_delete_whose_reply_was_lost_succeeds_on_the_retry_404(
+    server: FakeGroupsServer,
+) -> None:
+    key = server.add_group(name="g")
+    server.inject(lost_reply=True, method="DELETE")
+    async with _client(server) as client:
+        await client.groups.delete(key)  # the retry's 404: the first attempt did it
+    assert not server.groups
+    assert [r.method for r in server.requests] == ["DELETE", "DELETE"]
+
+
+async def test_plain_404_on_delete_still_raises_after_a_5xx_retry(
+    server: FakeGroupsServer,
+) -> None:
+    server.inject(status=503, method="DELETE")  # refused without acting: proves nothing
+    async with _client(server) as client:
+        with pytest.raises(NotFoundError):
+            await client.groups.delete("31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa")
+
+
+async def test_closing_the_client_stops_a_call_between_retries(server: FakeGroupsServer) -> None:
+    from asyncgroups import ClientStateError
+
+    key = server.add_group(name="g")
+    server.inject(status=503, method="GET")
+    client = _client(server, retry=RetryPolicy(max_attempts=3, backoff_base=0.2, jitter=False))
+    async with client:
+        call = asyncio.create_task(client.groups.get(key))
+        while not server.requests:
+            await asyncio.sleep(0.005)
+        await client.close()
+        with pytest.raises(ClientStateError, match="closed"):
+            await call
