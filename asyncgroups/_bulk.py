@@ -141,9 +141,11 @@ class _Collector(Generic[T]):
                 failed=len(self._failed),
                 missing=len(self._missing),
             )
-            result = self._callback(progress)
+            callback, self._callback = self._callback, None  # not again if it raises
+            result = callback(progress)
             if inspect.isawaitable(result):
                 await result
+            self._callback = callback
 
     def result(self) -> BulkResult[T]:
         order = self._order.__getitem__
@@ -229,9 +231,17 @@ class _KeySource:
             self.error = err
 
 
+def key_name(key: object) -> str:
+    """How a result names an input key: itself, or a tagged repr for a key of another type.
+
+    The tag keeps `1` and `"1"` apart, so no input key is ever folded into another.
+    """
+    return key if isinstance(key, str) else f"<{type(key).__name__} {key!r}>"
+
+
 async def run_one(key: object, op: Callable[[str], Awaitable[T]]) -> Outcome[T]:
     """Run `op` for one key, turning an invalid key or a failure into an `Outcome`."""
-    name = key if isinstance(key, str) else repr(key)
+    name = key_name(key)
     try:
         valid = validate_prokey(key)
         return Outcome(name, value=await op(valid))
@@ -249,19 +259,26 @@ async def collect(
     """Run `op` once per distinct key with at most `concurrency` at once; gather a result."""
     source = _KeySource(keys)
     collector: _Collector[T] = _Collector(distinct_total(keys), on_progress)
+    started = 0
+
+    def grow() -> None:
+        """Start one more worker while under the cap: workers never outnumber the keys."""
+        nonlocal started
+        if started < concurrency and not source.exhausted:
+            started += 1
+            group.create_task(worker())
 
     async def worker() -> None:
         try:
             while (key := await source.next()) is not _END:
-                name = key if isinstance(key, str) else repr(key)
-                if collector.claim(name):
+                grow()
+                if collector.claim(key_name(key)):
                     await collector.add(await run_one(key, op))
         except Exception as err:  # not a key's failure: misuse, or the callback raised
             source.fail(err)
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
+        grow()
     if source.error is not None:
         raise source.error
     return collector.result()
@@ -277,12 +294,21 @@ async def stream(
     """
     source = _KeySource(keys)
     outcomes: asyncio.Queue[Outcome[T] | None] = asyncio.Queue(maxsize=concurrency)
-    live = concurrency
+    workers: list[asyncio.Task[None]] = []
+    live = 0
+
+    def grow() -> None:
+        """Start one more worker while under the cap: workers never outnumber the keys."""
+        nonlocal live
+        if len(workers) < concurrency and not source.exhausted:
+            live += 1
+            workers.append(asyncio.create_task(worker()))
 
     async def worker() -> None:
         nonlocal live
         try:
             while (key := await source.next()) is not _END:
+                grow()
                 await outcomes.put(await run_one(key, op))
         except Exception as err:  # not a key's failure: misuse of the client, say
             source.fail(err)
@@ -290,7 +316,7 @@ async def stream(
         if live == 0:
             await outcomes.put(None)
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    grow()
     try:
         while (outcome := await outcomes.get()) is not None:
             yield outcome

@@ -276,3 +276,50 @@ async def test_iter_delete_many_streams_each_outcome_and_closing_cancels_the_res
             assert _client_tasks() == {asyncio.current_task()}
         # the deletes in flight when the stream closed were cancelled, not all 50 sent
         assert len(server.groups) > 40
+
+
+async def test_a_huge_concurrency_starts_no_more_workers_than_there_are_keys() -> None:
+    async with FakeGroupsServer() as server:
+        key = server.add_group(name="g")
+        async with _client(server) as client:
+            tasks_before = len(asyncio.all_tasks())
+            peak = 0
+
+            def watch(_: BulkProgress) -> None:
+                nonlocal peak
+                peak = max(peak, len(asyncio.all_tasks()) - tasks_before)
+
+            result = await client.groups.get_many([key], concurrency=1_000_000, on_progress=watch)
+            streamed = [o async for o in client.groups.iter_many([key], concurrency=1_000_000)]
+        assert list(result.ok) == [key]
+        assert [o.ok for o in streamed] == [True]
+        assert peak <= 4  # a worker or two, and the server's handler
+
+
+async def test_keys_of_other_types_are_failed_under_names_that_never_collide() -> None:
+    async with FakeGroupsServer() as server:
+        key = server.add_group(name="g")
+        async with _client(server) as client:
+            result = await client.groups.get_many([1, "1", key, None])  # type: ignore[list-item]
+        assert list(result.ok) == [key]
+        assert list(result.failed) == ["<int 1>", "1", "<NoneType None>"]
+        assert len(result) == 4
+
+
+async def test_a_progress_callback_that_raises_stops_the_batch_and_is_not_called_again() -> None:
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(name=f"g{i}") for i in range(20)]
+        calls = 0
+
+        def explode(_: BulkProgress) -> None:
+            nonlocal calls
+            calls += 1
+            raise RuntimeError("the callback broke")
+
+        async with _client(server) as client:
+            with pytest.raises(RuntimeError, match="callback broke"):
+                await client.groups.get_many(keys, concurrency=4, on_progress=explode)
+            assert (await client.groups.get(keys[0])).name == "g0"
+        assert calls == 1
+        # pulling stopped at once: only the 4 reads in flight finished, then the one get
+        assert len(server.requests) <= 4 + 1
