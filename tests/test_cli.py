@@ -873,3 +873,34 @@ async def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> No
     version = await cli(capsys, "--version")
     assert version.code == 0
     assert version.out.startswith("asyncgroups ")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+async def test_a_full_disk_on_stdout_is_one_line_and_exit_1(server: FakeGroupsServer) -> None:
+    key = server.add_group("G")
+    with open("/dev/full", "wb") as full:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "asyncgroups",
+            *("--api-key", server.api_key, "--base-url", server.url, "get", key),
+            stdout=full,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 1
+    assert err.decode().strip() == "asyncgroups: error: No space left on device"
+
+
+async def test_bulk_get_refuses_to_write_over_its_own_input(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text(server.add_group("G") + "\n")
+
+    run = await cli(capsys, "bulk-get", "--input", str(keys), "--output", str(keys))
+
+    assert run.code == 2
+    assert "would destroy the keys" in run.err
+    assert keys.read_text().strip() in server.groups
+    assert server.requests == []

@@ -57,7 +57,6 @@ def test_record_is_on_disk_before_close(tmp_path: Path) -> None:
     "tail",
     [
         '{"prokey": "31a17cce-cccc',  # cut short mid-write
-        "{broken}\n",  # a complete line that is not a record
         "\x00\x00\x00",  # what a power cut can leave
     ],
 )
@@ -71,6 +70,19 @@ def test_open_drops_a_torn_last_line_and_appends_cleanly(tmp_path: Path, tail: s
         journal.record(C, "deleted")
 
     assert [json.loads(x)["prokey"] for x in path.read_text().splitlines()] == [A, C]
+
+
+@pytest.mark.parametrize("content", ["my precious notes\n", line(A, "deleted") + "{broken}\n"])
+def test_a_whole_line_that_is_no_record_is_refused_and_the_file_kept(
+    tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text(content)
+
+    with pytest.raises(UsageError, match="is it the right file"):
+        Journal.open(str(path))
+
+    assert path.read_text() == content
 
 
 def test_a_broken_line_before_intact_ones_is_refused(tmp_path: Path) -> None:

@@ -115,3 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE
+    except OSError as err:  # reading or writing a file failed: a full disk, say
+        where = f" ({err.filename})" if err.filename else ""
+        _error(f"{err.strerror or err}{where}")
+        _silence_stdout()
+        return FAILED

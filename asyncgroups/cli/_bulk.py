@@ -27,7 +27,7 @@ from ..contrib.jsonable import to_jsonable
 from ._args import Settings, make_client
 from ._commands import confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import count_keys, is_terminal, open_keys, open_output, say
+from ._io import count_keys, is_terminal, open_keys, open_output, refuse_same_file, say
 from ._journal import Journal, read_journal
 from ._journal import Outcome as JournalOutcome
 from ._progress import progress_bar
@@ -119,6 +119,7 @@ def _summary(name: str, counts: dict[str, int], started: float) -> str:
 
 def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
     """`bulk-get --input FILE|-`: groups as JSON Lines as they arrive; failures on stderr."""
+    refuse_same_file(args.input, args.output)
     client = make_client(settings)
     total = count_keys(args.input) if is_terminal(sys.stderr) else None
     started = time.monotonic()

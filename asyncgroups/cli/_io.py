@@ -98,6 +98,20 @@ def open_output(path: str | None) -> Iterator[JsonLines]:
         yield JsonLines(stream)
 
 
+def refuse_same_file(input_path: str, output_path: str | None) -> None:
+    """A `UsageError` when the output would overwrite the input before it is read."""
+    if input_path == "-" or output_path is None or output_path == "-":
+        return
+    try:
+        same = os.path.samefile(input_path, output_path)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return
+    if same:
+        raise UsageError(
+            f"--output {output_path} is the --input file: writing it would destroy the keys"
+        )
+
+
 def key_of_line(line: str) -> str | None:
     """The key on one input line; None for a blank line or a `#` comment."""
     key = line.split("#", 1)[0].strip()

@@ -71,8 +71,15 @@ def read_journal(path: str) -> JournalState:
             if record is None:
                 if complete and not raw.strip(b"\x00 \t\r\n"):
                     state.end = offset  # a blank line carries nothing
+                elif complete:
+                    # A whole line that is no record: another file, never a torn write.
+                    raise UsageError(
+                        f"the journal {path} is damaged at line {number} (not a journal "
+                        "record); is it the right file? Fix or remove that line, or use "
+                        "another journal"
+                    )
                 else:
-                    bad_line = number  # cut short, or not a record: torn if it is the last
+                    bad_line = number  # cut short by a crash: torn if it is the last
                     state.torn = True
                 continue
             key, outcome = record
