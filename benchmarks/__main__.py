@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         scenario = suite[name]
         _say(f"{name}: {scenario.title}")
         scenario_rounds = args.rounds or scenario.default_rounds or rounds
-        measured = _suite.run_scenario(scenario, rounds=scenario_rounds, only=clients, say=_say)
-        summary = _report.summarise(scenario, measured)
+        run = _suite.run_scenario(scenario, rounds=scenario_rounds, only=clients, say=_say)
+        measured = run.variants
+        summary = _report.summarise(scenario, measured, probed_latency_s=run.probed_latency_s)
         summaries[name] = summary
         targets += _report.evaluate(scenario, measured, summary)
         failed |= any(m.errors for m in measured.values())

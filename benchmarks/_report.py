@@ -33,8 +33,16 @@ def _paired_ratios(runs: Measured, ref: Measured | None) -> list[float]:
     return [r["rps"] / by_round[r["round"]] for r in runs.runs if by_round.get(r["round"])]
 
 
-def summarise(scenario: Scenario, measured: Mapping[str, Measured]) -> dict[str, Any]:
+def summarise(
+    scenario: Scenario,
+    measured: Mapping[str, Measured],
+    *,
+    probed_latency_s: float | None = None,
+) -> dict[str, Any]:
     """What the JSON keeps of one scenario: raw runs, medians, ratios."""
+    # The best any client can do when latency-bound: the concurrency over what one
+    # request alone really takes (the nominal delay plus timer rounding and transport).
+    ceiling = scenario.concurrency / probed_latency_s if probed_latency_s else None
     ref = measured.get(REFERENCE) if not scenario.streaming else None
     variants: dict[str, Any] = {}
     for name, m in measured.items():
@@ -61,6 +69,8 @@ def summarise(scenario: Scenario, measured: Mapping[str, Measured]) -> dict[str,
             entry["median_ratio_vs_aiohttp"] = _median(ratios)
         if scenario.ideal_rps and entry["median_rps"]:
             entry["fraction_of_ideal"] = entry["median_rps"] / scenario.ideal_rps
+        if ceiling and entry["median_rps"]:
+            entry["fraction_of_ceiling"] = entry["median_rps"] / ceiling
         variants[name] = entry
     return {
         "title": scenario.title,
@@ -69,6 +79,8 @@ def summarise(scenario: Scenario, measured: Mapping[str, Measured]) -> dict[str,
         "latency_s": scenario.latency,
         "tls": scenario.tls,
         "ideal_rps": scenario.ideal_rps,
+        "probed_latency_s": probed_latency_s,
+        "ceiling_rps": ceiling,
         "variants": variants,
     }
 
@@ -226,7 +238,10 @@ def table(results: Mapping[str, Any]) -> str:
                 continue
             note = ""
             if "fraction_of_ideal" in entry:
-                note = f" ({entry['fraction_of_ideal']:.0%} of ideal)"
+                note = f" ({entry['fraction_of_ideal']:.0%} of ideal"
+                if "fraction_of_ceiling" in entry:
+                    note += f", {entry['fraction_of_ceiling']:.0%} of ceiling"
+                note += ")"
             cpu = entry["median_cpu_us_per_request"]
             lines.append(
                 f"| {name} | {entry['label']} | {rps}{note} | {_fmt_ratio(entry)} | {cpu:.0f} |"
@@ -234,6 +249,15 @@ def table(results: Mapping[str, Any]) -> str:
                 else f"| {name} | {entry['label']} | - | - | - |"
             )
     out = "\n".join(lines)
+    latency = results["scenarios"].get("latency")
+    if latency and latency.get("ceiling_rps"):
+        out += (
+            f"\n\nLatency-bound: ideal = concurrency / nominal latency = "
+            f"{latency['ideal_rps']:,.0f} req/s. One request alone took "
+            f"{latency['probed_latency_s'] * 1000:.2f} ms at this server (its 20 ms sleep, "
+            f"timer rounding, loopback), so no client can exceed a ceiling of "
+            f"{latency['ceiling_rps']:,.0f} req/s."
+        )
     if len(memory) > 2:
         out += "\n\n" + "\n".join(memory)
     if results["targets"]:

@@ -73,8 +73,8 @@ class Scenario:
 def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario]:
     """The suite; `quick` shrinks every workload to a smoke run."""
     n = requests or (300 if quick else 5000)
-    # Latency-bound: 3,200 requests take one second at the ideal rate.
-    n_latency = requests or (300 if quick else 3200)
+    # Latency-bound: 6,400 requests take two seconds at the ideal rate.
+    n_latency = requests or (300 if quick else 6400)
     small, large = (300, 3000) if quick else (20_000, 200_000)
     return {
         "loopback": Scenario(
@@ -112,6 +112,15 @@ class Measured:
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioRun:
+    """What running one scenario produced."""
+
+    variants: dict[str, Measured]
+    #: Median time of one request alone (latency-bound scenarios only).
+    probed_latency_s: float | None = None
 
 
 # Servers -------------------------------------------------------------------------------
@@ -215,16 +224,21 @@ def run_scenario(
     rounds: int,
     only: Sequence[str] | None,
     say: Callable[[str], None],
-) -> dict[str, Measured]:
+) -> ScenarioRun:
     """Every variant of `scenario`, `rounds` times, alternating; one child per run."""
     variants = scenario.variants(only)
     results = {v.name: Measured() for v in variants}
+    run = ScenarioRun(results)
     if not variants:
-        return results
+        return run
     with server(scenario) as (base_url, cafile):
         base = {"base_url": base_url, "cafile": cafile, "concurrency": scenario.concurrency}
         # Warm the server (its first requests pay for lazy set-up); not measured.
         run_child({**base, "client": "asyncgroups", "requests": min(200, scenario.requests or 200)})
+        if scenario.latency > 0:
+            probe = run_child({**base, "probe": True, "requests": 50})
+            run.probed_latency_s = probe["latency_s"]
+            say(f"  {scenario.name:<9} one request alone takes {probe['latency_s'] * 1000:.2f} ms")
         for round_ in range(rounds):
             for variant in rotated(variants, round_):
                 job = {
@@ -251,4 +265,4 @@ def run_scenario(
                     f"{result['rps']:>9,.0f} req/s  {result['seconds']:6.2f} s  "
                     f"peak RSS {result['peak_rss_mb']:6.1f} MB"
                 )
-    return results
+    return run

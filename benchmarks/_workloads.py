@@ -16,6 +16,7 @@ import importlib
 import json
 import resource
 import ssl
+import statistics
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -144,6 +145,26 @@ async def run_aiohttp_per_request(job: dict[str, Any]) -> int:
     return sum(results)
 
 
+async def probe_latency(job: dict[str, Any]) -> float:
+    """The server's own latency: the median of sequential requests on one connection.
+
+    With nothing else in flight this is what one request costs end to end (the server's
+    delay, its timer's rounding, loopback and parsing), so `concurrency / probe` is the
+    best any client can reach.
+    """
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=1, ssl=_ssl_context(job["cafile"]) or True)
+    times = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for prokey in keys(job["requests"]):
+            start = time.perf_counter()
+            async with session.get(f"{job['base_url']}/group/{prokey}") as resp:
+                await resp.read()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:] or times)  # the first one also connects
+
+
 WORKLOADS: Final[dict[str, Workload]] = {
     "asyncgroups": run_asyncgroups,
     "asyncgroups-iter": run_asyncgroups_iter,
@@ -189,7 +210,10 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     job = json.loads(sys.argv[1])
-    print(json.dumps(measure(job)), flush=True)
+    if job.get("probe"):
+        print(json.dumps({"latency_s": asyncio.run(probe_latency(job))}), flush=True)
+    else:
+        print(json.dumps(measure(job)), flush=True)
 
 
 if __name__ == "__main__":
