@@ -250,8 +250,8 @@ class NewGroup:
         _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
 
 
-# The fields a patch may carry, in the order they are sent.
-PATCH_FIELDS: Final = (
+#: The fields of a group a client may write (create or patch), in the order they are sent.
+WRITABLE_FIELDS: Final = (
     "name",
     "status",
     "internal_note",
@@ -298,7 +298,7 @@ class GroupPatch:
 
     def changes(self) -> dict[str, Any]:
         """The fields this patch carries, by name (`None` values included)."""
-        return {f: v for f in PATCH_FIELDS if (v := getattr(self, f)) is not UNSET}
+        return {f: v for f in WRITABLE_FIELDS if (v := getattr(self, f)) is not UNSET}
 
     def is_empty(self) -> bool:
         """True when the patch carries no field (updating with it sends nothing)."""

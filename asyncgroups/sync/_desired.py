@@ -17,6 +17,7 @@ import attrs
 from ..errors import ValidationError
 from ..models import (
     UNSET,
+    WRITABLE_FIELDS,
     GroupPatch,
     GroupStatus,
     NewGroup,
@@ -37,16 +38,7 @@ __all__ = [
 ]
 
 #: The group fields a desired record may manage, in the order they are shown.
-FIELDS: Final = (
-    "name",
-    "status",
-    "internal_note",
-    "subscription",
-    "subscription_cal_url",
-    "layout",
-    "cta",
-    "cta_block",
-)
+FIELDS: Final = WRITABLE_FIELDS
 
 #: The longest `key` accepted: keys are ids, and a runaway value is a bug upstream.
 MAX_KEY_LENGTH: Final = 512

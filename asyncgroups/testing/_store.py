@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from ..models import WRITABLE_FIELDS
+
 __all__ = ["CREDIT_EVERY", "Reply", "Shape", "Store", "timestamp"]
 
 #: The answer shapes: the documented list-wrapped read, or the newer bare object.
@@ -32,18 +34,7 @@ _SUBSCRIPTIONS: Final = ("no", "external", "children")
 _STATUSES: Final = ("published", "draft")
 _OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block")
 #: The fields a create or update may carry; anything else is refused with a 400.
-WRITABLE: Final = frozenset(
-    {
-        "name",
-        "status",
-        "internal_note",
-        "subscription",
-        "subscription_cal_url",
-        "layout",
-        "cta",
-        "cta_block",
-    }
-)
+WRITABLE: Final = frozenset(WRITABLE_FIELDS)
 # The documented order of a read's fields (before `events`).
 _READ_ORDER: Final = (
     "name",
