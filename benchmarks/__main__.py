@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds per scenario (default 5, streaming 3; quick: 1)",
+        help="rounds per scenario (default: loopback and tls 7, latency 5, streaming 3; quick 1)",
     )
     parser.add_argument(
         "--requests", type=int, help="requests per throughput run (default 5000, quick 300)"

@@ -25,6 +25,9 @@ CHILD_TIMEOUT: Final = 300.0
 SERVER_START_TIMEOUT: Final = 30.0
 
 THROUGHPUT_CLIENTS: Final = tuple(CLIENTS)
+#: The clients within a few percent of each other: each round runs them back to back,
+#: before the slow ones, so their ratios compare runs seconds apart, not tens.
+CLOSE_RACE: Final = frozenset({"asyncgroups", "asyncgroups-iter", "aiohttp"})
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,19 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
     small, large = (300, 3000) if quick else (20_000, 200_000)
     return {
         "loopback": Scenario(
-            "loopback", f"{n:,} GETs, concurrency 32, plain HTTP over loopback", n, 32
+            "loopback",
+            f"{n:,} GETs, concurrency 32, plain HTTP over loopback",
+            n,
+            32,
+            default_rounds=None if quick else 7,
         ),
         "tls": Scenario(
-            "tls", f"{n:,} GETs, concurrency 32, TLS (trustme certificate)", n, 32, tls=True
+            "tls",
+            f"{n:,} GETs, concurrency 32, TLS (trustme certificate)",
+            n,
+            32,
+            tls=True,
+            default_rounds=None if quick else 7,
         ),
         "latency": Scenario(
             "latency",
@@ -218,6 +230,13 @@ def rotated(items: Sequence[Variant], by: int) -> list[Variant]:
     return [*items[k:], *items[:k]]
 
 
+def round_order(variants: Sequence[Variant], round_: int) -> list[Variant]:
+    """The order of one round: the close race first, then the rest, each rotated."""
+    close = [v for v in variants if v.client in CLOSE_RACE and not v.streaming]
+    rest = [v for v in variants if v not in close]
+    return [*rotated(close, round_), *rotated(rest, round_)]
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -240,7 +259,7 @@ def run_scenario(
             run.probed_latency_s = probe["latency_s"]
             say(f"  {scenario.name:<9} one request alone takes {probe['latency_s'] * 1000:.2f} ms")
         for round_ in range(rounds):
-            for variant in rotated(variants, round_):
+            for variant in round_order(variants, round_):
                 job = {
                     **base,
                     "client": variant.client,
