@@ -168,8 +168,15 @@ def _check_subscription(subscription: object, cal_url: object, *, in_patch: bool
         )
 
 
+#: The `extra` of every model that has none. Read-only, so one is shared by all: a bulk
+#: read of 100,000 groups then holds 200,000 fewer objects for the garbage collector.
+_NO_EXTRA: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
+    if not mapping:
+        return _NO_EXTRA
+    return MappingProxyType(dict(mapping))
 
 
 _WithExtra = TypeVar("_WithExtra", "Group", "GroupSummary")
