@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "not drawn in quick mode unless given)",
     )
     parser.add_argument("--no-chart", action="store_true", help="draw no chart")
+    parser.add_argument(
+        "--replot",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: print the table and draw the chart of an earlier results file",
+    )
     return parser
 
 
@@ -76,8 +84,19 @@ def _available_clients(wanted: list[str] | None) -> list[str]:
     return clients
 
 
+def _replot(args: argparse.Namespace) -> int:
+    results = json.loads(args.replot.read_text(encoding="utf-8"))
+    print(_report.table(results))
+    chart_path = args.chart or RESULTS / "chart.png"
+    if not args.no_chart and _report.chart(results, chart_path):
+        _say(f"chart: {chart_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.replot is not None:
+        return _replot(args)
     rounds = args.rounds or (1 if args.quick else 5)
     if rounds < 1:
         _say("--rounds must be at least 1")
@@ -134,8 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # SIGTERM, and SIGINT even where a shell started us with it ignored, unwind like
+    # Ctrl-C: every `finally` runs, so no server or workload process outlives the run.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     try:
         sys.exit(main())
-    except KeyboardInterrupt:  # children are already stopped by the context managers
+    except KeyboardInterrupt:  # children were stopped on the way out
+        _say("interrupted")
         sys.exit(130)

@@ -322,7 +322,7 @@ def chart(results: Mapping[str, Any], path: Path) -> bool:
         return False
     widths = [3, 1.3] if panels == 2 else [1]
     fig, axes = plt.subplots(
-        1, panels, figsize=(12, 4.8), gridspec_kw={"width_ratios": widths}, squeeze=False
+        1, panels, figsize=(12, 5.4), gridspec_kw={"width_ratios": widths}, squeeze=False
     )
     ax_iter = iter(axes[0])
     if throughput:
@@ -344,7 +344,7 @@ def chart(results: Mapping[str, Any], path: Path) -> bool:
         ax.set_xticklabels([_short_title(scenarios[n], n) for n in throughput], fontsize=8)
         ax.set_ylabel("throughput relative to raw aiohttp (log scale)")
         ax.set_title("Throughput, median of rounds (higher is better)", fontsize=10)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     if streaming:
         ax = next(ax_iter)
         entries = [e for e in streaming["variants"].values() if e["median_peak_rss_mb"]]
