@@ -36,18 +36,7 @@ _OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block")
 #: The fields a create or update may carry; anything else is refused with a 400.
 WRITABLE: Final = frozenset(WRITABLE_FIELDS)
 # The documented order of a read's fields (before `events`).
-_READ_ORDER: Final = (
-    "name",
-    "status",
-    "internal_note",
-    "subscription",
-    "subscription_cal_url",
-    "layout",
-    "cta",
-    "cta_block",
-    "date_updated",
-    "date_created",
-)
+_READ_ORDER: Final = (*WRITABLE_FIELDS, "date_updated", "date_created")
 
 
 def timestamp(moment: datetime | None = None) -> str:
