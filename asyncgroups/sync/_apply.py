@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._bulk import check_concurrency
-from ..errors import AsyncGroupsError, ValidationError
+from ..errors import AsyncGroupsError, RequestTimeout, ValidationError
 from ..models import GroupPatch
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError, StalePlanError
@@ -79,7 +79,7 @@ async def apply(
             f"state must be a SyncState, not {type(state).__name__}", field="state"
         )
     limit = check_concurrency(concurrency, client.max_connections)
-    with state.locked():
+    with state.applying():
         snapshot = state.snapshot()
         if snapshot.state_id != plan.state_id:
             raise StalePlanError(
@@ -342,6 +342,14 @@ class _Apply:
                     return await self._complete(
                         item, desired, found[0], desired.followup(), note, reread=True
                     )
+                if isinstance(err, RequestTimeout):
+                    # A POST that timed out may still be running on the server: an empty
+                    # listing now proves nothing, and sending again could make two.
+                    note = (
+                        "the create timed out and the server may still be making the group; "
+                        "it was not sent again: the next apply looks for it before creating"
+                    )
+                    return self._failed_result(item, err, note=note)
                 last = err  # provably nothing was made: sending again cannot duplicate
                 continue
             self._state.record(item.key, prokey, fields, "created")

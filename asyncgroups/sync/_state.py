@@ -127,6 +127,9 @@ class SyncState:
         self._path = Path(path)
         self._lock: _LockFile | None = None
         self._lock_depth = 0
+        #: True while an `apply` runs on this object (the lock alone nests, so it
+        #: cannot tell a second apply of the same object from the first one).
+        self._applying = False
         self._db: sqlite3.Connection | None = None
         try:
             self._db = sqlite3.connect(self._path, isolation_level=None)
@@ -268,6 +271,28 @@ class SyncState:
             if self._lock_depth == 0 and self._lock is not None:
                 self._lock.release()
                 self._lock = None
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[Self]:
+        """Hold the apply lock for one apply; a second apply at once is refused.
+
+        The lock nests for one object (so a caller may hold it around its plan and
+        apply), which would let two concurrent applies through the same object (two
+        tasks sharing it) run together and send the same creates twice. This refuses
+        the second with `StateLockedError`, as another process would be refused.
+        """
+        self._check_open()
+        if self._applying:
+            raise StateLockedError(
+                f"the state file {self._path} is in use by another apply running in this "
+                "process on the same SyncState; wait for it to finish"
+            )
+        with self.locked():
+            self._applying = True
+            try:
+                yield self
+            finally:
+                self._applying = False
 
     # Reading ------------------------------------------------------------------------
 

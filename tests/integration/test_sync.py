@@ -636,3 +636,45 @@ def _assert_report_state_server(
     # no group exists twice: every name the desired set uses appears once
     names = [g["name"] for g in groups.values()]
     assert len(names) == len(set(names))
+
+
+async def test_sync_timed_out_create_is_not_sent_again_while_it_may_still_run(
+    tmp_path: Path,
+) -> None:
+    # A POST that timed out may still be running on the server: a listing right after
+    # it shows nothing yet, and sending the create again would make two groups.
+    async with FakeGroupsServer() as server, _client(server, timeout=0.2) as client:
+        server.inject(method="POST", delay=0.5)
+        with SyncState(tmp_path / "sync.db") as state:
+            report = await _sync(client, _desired(1), state)
+            (failed,) = report.failed
+            assert "timed out" in (failed.note or "")
+            assert set(state.pending()) == {"id-0"}
+            await asyncio.sleep(0.5)  # the slow create ends on the server
+            again = await _sync(client, _desired(1), state)
+            assert again.ok, again.failed
+            _assert_agreement(server, state, _desired(1))
+        assert [g["name"] for g in server.groups.values()] == ["Group 0"]
+        assert sum(1 for m, _, _ in _writes(server) if m == "POST") == 1
+
+
+async def test_sync_second_apply_through_the_same_state_object_is_refused(
+    tmp_path: Path,
+) -> None:
+    # Two tasks sharing one SyncState: the lock nests for one object, so without a
+    # guard both applies ran and each created the group.
+    async with FakeGroupsServer() as server, _client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            the_plan = await plan(client, _desired(2), state)
+            first, second = await asyncio.gather(
+                apply(client, the_plan, state),
+                apply(client, the_plan, state),
+                return_exceptions=True,
+            )
+            assert isinstance(first, SyncReport) and first.ok
+            assert isinstance(second, StateLockedError)
+            _assert_agreement(server, state, _desired(2))
+            assert not state.holds_lock
+            # Once the first has ended, the object applies again (a fresh plan).
+            assert (await _sync(client, _desired(2), state)).ok
+        assert len(server.groups) == 2
