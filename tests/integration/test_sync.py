@@ -671,7 +671,8 @@ async def test_sync_second_apply_through_the_same_state_object_is_refused(
                 apply(client, the_plan, state),
                 return_exceptions=True,
             )
-            assert isinstance(first, SyncReport) and first.ok
+            assert isinstance(first, SyncReport)
+            assert first.ok
             assert isinstance(second, StateLockedError)
             _assert_agreement(server, state, _desired(2))
             assert not state.holds_lock
