@@ -109,7 +109,10 @@ def _now() -> str:
 
 
 def _fields(text: str) -> Mapping[str, Any]:
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise StateFileError(f"a stored field set is not valid JSON ({err}): {text!r:.80}") from err
     if not isinstance(value, dict):
         raise StateFileError(f"a stored field set is not a JSON object: {text[:80]!r}")
     return MappingProxyType(value)
@@ -311,36 +314,49 @@ class SyncState:
     def snapshot(self) -> StateSnapshot:
         """The rows, the pending creates and the generation, as of one moment."""
         db = self._check_open()
-        db.execute("BEGIN")
-        try:
-            snap = StateSnapshot(
-                state_id=self.state_id,
-                generation=self.generation,
-                rows=MappingProxyType(self._rows()),
-                pending=MappingProxyType(self._pending()),
-            )
-        finally:
-            db.execute("COMMIT")
+        with self._reading():
+            db.execute("BEGIN")
+            try:
+                snap = StateSnapshot(
+                    state_id=self.state_id,
+                    generation=self.generation,
+                    rows=MappingProxyType(self._rows()),
+                    pending=MappingProxyType(self._pending()),
+                )
+            finally:
+                db.execute("COMMIT")
         return snap
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A damaged file (a table missing, a locked database) is a `StateFileError`."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise StateFileError(f"cannot read the state file {self._path}: {err}") from err
 
     def rows(self) -> dict[str, StateRow]:
         """Every owned group, by key."""
-        return self._rows()
+        with self._reading():
+            return self._rows()
 
     def pending(self) -> dict[str, PendingCreate]:
         """Every create whose outcome is not known yet, by key."""
-        return self._pending()
+        with self._reading():
+            return self._pending()
 
     def owned_prokeys(self) -> set[str]:
         """The prokeys of every group the state owns."""
         db = self._check_open()
-        return {prokey for (prokey,) in db.execute("SELECT prokey FROM groups")}
+        with self._reading():
+            return {prokey for (prokey,) in db.execute("SELECT prokey FROM groups")}
 
     def baseline(self, baseline: int) -> frozenset[str]:
         """The prokeys of the account listing stored as `baseline`."""
         db = self._check_open()
-        rows = db.execute("SELECT prokey FROM baselines WHERE baseline = ?", (baseline,))
-        return frozenset(prokey for (prokey,) in rows)
+        with self._reading():
+            rows = db.execute("SELECT prokey FROM baselines WHERE baseline = ?", (baseline,))
+            return frozenset(prokey for (prokey,) in rows)
 
     def _rows(self) -> dict[str, StateRow]:
         db = self._check_open()

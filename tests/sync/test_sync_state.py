@@ -197,3 +197,24 @@ def test_state_write_failure_is_a_state_file_error_and_rolls_back(tmp_path: Path
             state.record("b", P1, {"name": "B"}, "created")  # P1 is owned by "a" already
         assert list(state.rows()) == ["a"]
         assert state.generation == generation
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["UPDATE groups SET fields = '{broken'", "DROP TABLE pending_creates"],
+)
+def test_state_damaged_file_is_a_state_file_error_not_a_traceback(
+    tmp_path: Path, damage: str
+) -> None:
+    path = tmp_path / "sync.db"
+    with SyncState(path) as state, state.locked():
+        state.record("a", "fe598303-ef68-4e1f-8992-642d4270829c", {"name": "A"}, "created")
+    db = sqlite3.connect(path)
+    db.execute(damage)
+    db.commit()
+    db.close()
+    with SyncState(path) as state:
+        with pytest.raises(StateFileError):
+            state.snapshot()
+        with pytest.raises(StateFileError):
+            state.rows() if "fields" in damage else state.pending()
