@@ -141,12 +141,18 @@ class _Apply:
                     item.key, item.action, ItemOutcome.DONE, prokey=item.prokey
                 )
             elif item.action not in _WORK:
+                # An interrupted create of a key no longer desired, found at the start:
+                # the state owns its group now, and the report says which one.
+                settled = self._settled.get(item.key)
+                note = item.reason
+                if settled is not None:
+                    note = "an interrupted apply had created it; it is owned now, and kept"
                 self._results[item.key] = ItemResult(
                     item.key,
                     item.action,
                     ItemOutcome.SKIPPED,
-                    prokey=item.prokey,
-                    note=item.reason,
+                    prokey=item.prokey or settled,
+                    note=note,
                 )
         queue = iter(work)
         fatal: list[BaseException] = []

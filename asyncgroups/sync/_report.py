@@ -60,8 +60,9 @@ class SyncReport:
     """What an apply did, item by item, in plan order.
 
     Every plan item appears once, as done, failed or skipped. After the apply the state
-    file holds exactly the groups of the done creates and adoptions (plus those it held
-    before, minus the done deletes).
+    file owns every group an item names by `prokey` (done creates and adoptions, and
+    failed ones whose group exists but whose follow-up patch failed; a kept key whose
+    interrupted create was found), plus those it held before, minus the done deletes.
     """
 
     items: tuple[ItemResult, ...]

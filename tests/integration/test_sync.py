@@ -679,3 +679,21 @@ async def test_sync_second_apply_through_the_same_state_object_is_refused(
             # Once the first has ended, the object applies again (a fresh plan).
             assert (await _sync(client, _desired(2), state)).ok
         assert len(server.groups) == 2
+
+
+async def test_sync_report_names_the_group_of_a_settled_create_no_longer_desired(
+    tmp_path: Path,
+) -> None:
+    # A crash left a pending create for "gone", which is no longer desired: the apply
+    # finds the group it made and owns it; the report must say which group that is.
+    async with FakeGroupsServer() as server, _client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            with state.locked():
+                state.new_baseline([], [("gone", "Gone", {"name": "Gone"})])
+            made = server.add_group("Gone")
+            report = await _sync(client, [], state)
+            (item,) = report.items
+            assert item.action is Action.KEEP
+            assert item.outcome is ItemOutcome.SKIPPED
+            assert state.rows()["gone"].prokey == made
+            assert item.prokey == made
