@@ -28,6 +28,9 @@ _ENV = (
     "all_proxy",
     "no_proxy",
     "REQUEST_METHOD",
+    "ASYNCGROUPS_CONCURRENCY",
+    "ASYNCGROUPS_RATE_LIMIT",
+    "ASYNCGROUPS_TIMEOUT",
 )
 
 

@@ -20,50 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import Run, cli, fake_api
 
-from asyncgroups.cli import main
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ASYNCGROUPS_CONCURRENCY", "ASYNCGROUPS_RATE_LIMIT", "ASYNCGROUPS_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
-    """A fake API, with the environment pointing the command at it."""
-    async with FakeGroupsServer() as fake:
-        monkeypatch.setenv("ASYNCGROUPS_BASE_URL", fake.url)
-        monkeypatch.setenv("ASYNCGROUPS_API_KEY", fake.api_key)
+    async with fake_api(monkeypatch) as fake:
         yield fake
-
-
-class Run:
-    """What one command run left: its exit code, stdout as JSON objects, stderr lines."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-
-    @property
-    def objects(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.splitlines()]
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, list(argv))
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err)
 
 
 async def python_m(*argv: str, stdin: bytes | None = None) -> Run:

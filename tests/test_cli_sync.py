@@ -13,52 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import cli, fake_api
 
-from asyncgroups.cli import main
 from asyncgroups.sync import SyncState
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 CAL = "https://example.com/team.ics"
 
 
-@pytest.fixture(autouse=True)
-def _no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ASYNCGROUPS_CONCURRENCY", "ASYNCGROUPS_RATE_LIMIT", "ASYNCGROUPS_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
-    """A fake API, with the environment pointing the command at it."""
-    async with FakeGroupsServer() as fake:
-        monkeypatch.setenv("ASYNCGROUPS_BASE_URL", fake.url)
-        monkeypatch.setenv("ASYNCGROUPS_API_KEY", fake.api_key)
+    async with fake_api(monkeypatch) as fake:
         yield fake
-
-
-class Run:
-    """What one command run left: its exit code, stdout as JSON objects, stderr lines."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-
-    @property
-    def objects(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.splitlines()]
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    """Run the command in a thread (it starts its own loop) while the server answers here."""
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, list(argv))
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err)
 
 
 class _Terminal(io.StringIO):
