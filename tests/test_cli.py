@@ -513,9 +513,11 @@ async def test_bulk_delete_resumes_after_a_torn_last_line_and_retries_failures(
     assert sorted(r["prokey"] for r in records[3:]) == sorted([failed, torn, fresh])
 
 
-async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_delete(
-    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+async def slow_bulk_delete(
+    server: FakeGroupsServer, tmp_path: Path, *, journaled: int
+) -> tuple[list[str], Path, Path, asyncio.subprocess.Process]:
+    """Start `bulk-delete` of 40 keys in a subprocess against a slow server; return once
+    `journaled` outcomes are in its journal, with the process still running."""
     keys = [server.add_group(f"G{n}") for n in range(40)]
     listing = tmp_path / "keys.txt"
     listing.write_text("\n".join(keys) + "\n")
@@ -525,19 +527,20 @@ async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_de
         sys.executable,
         "-m",
         "asyncgroups",
-        "--concurrency",
-        "2",
-        "bulk-delete",
-        "--input",
-        str(listing),
-        "--journal",
-        str(journal),
-        "--yes",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        *("--concurrency", "2", "bulk-delete", "--input", str(listing)),
+        *("--journal", str(journal), "--yes"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    while not journal.exists() or journal.read_text().count("\n") < 6:
+    while not journal.exists() or journal.read_text().count("\n") < journaled:
         await asyncio.sleep(0.02)
+    return keys, listing, journal, process
+
+
+async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_delete(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys, listing, journal, process = await slow_bulk_delete(server, tmp_path, journaled=6)
     process.kill()
     await process.wait()
     assert process.returncode == -signal.SIGKILL
@@ -561,28 +564,7 @@ async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_de
 async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
     server: FakeGroupsServer, tmp_path: Path
 ) -> None:
-    keys = [server.add_group(f"G{n}") for n in range(40)]
-    listing = tmp_path / "keys.txt"
-    listing.write_text("\n".join(keys) + "\n")
-    journal = tmp_path / "journal.jsonl"
-    server.faults = Faults(latency=0.03)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
-        "--concurrency",
-        "2",
-        "bulk-delete",
-        "--input",
-        str(listing),
-        "--journal",
-        str(journal),
-        "--yes",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    while not journal.exists() or journal.read_text().count("\n") < 4:
-        await asyncio.sleep(0.02)
+    keys, _, journal, process = await slow_bulk_delete(server, tmp_path, journaled=4)
     process.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(process.communicate(), 10)
 
