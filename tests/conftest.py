@@ -6,6 +6,8 @@ here depends on it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -88,3 +90,34 @@ async def serve() -> AsyncIterator[Serve]:
     yield start
     for runner in reversed(runners):
         await runner.cleanup()
+
+
+class PeakInFlight:
+    """A web app that records how many requests it held at once.
+
+    The first `expect` requests wait for each other (up to 0.5 s), so a cap of
+    `expect` is reached on purpose rather than by timing luck.
+    """
+
+    def __init__(self, expect: int, body: Any) -> None:
+        self.expect = expect
+        self.body = body
+        self.in_flight = 0
+        self.peak = 0
+        self._full = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight == self.expect:
+            self._full.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), 0.5)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        return web.json_response(self.body)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import socket
 import ssl
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiohttp import web
+from conftest import PeakInFlight
 
 from asyncgroups import (
     DEFAULT_BASE_URL,
@@ -408,27 +408,11 @@ async def test_client_caps_requests_in_flight_on_a_borrowed_session(
     serve: Serve, borrowed: tuple[aiohttp.ClientSession, list[str]]
 ) -> None:
     session, _ = borrowed
-    in_flight = peak = 0
-    full = asyncio.Event()  # the first requests wait for each other, so the cap is reached
-
-    async def handler(request: web.Request) -> web.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        if in_flight == 2:
-            full.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(full.wait(), 0.5)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return web.json_response(GROUP)
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    base = await serve(app)
+    counter = PeakInFlight(2, GROUP)
+    base = await serve(counter.app())
     async with GroupsClient(API_KEY, base_url=base, session=session, max_connections=2) as client:
         await asyncio.gather(*(client.groups.get(KEY) for _ in range(8)))
-    assert peak == 2
+    assert counter.peak == 2
 
 
 # Hooks and stats --------------------------------------------------------------------

@@ -7,7 +7,6 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import logging
 import socket
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiohttp import web
+from conftest import PeakInFlight
 
 from asyncgroups import (
     ClientLimiter,
@@ -450,25 +450,11 @@ async def test_pipeline_429_pauses_the_client_even_when_the_call_gives_up(
 
 
 async def test_pipeline_caps_requests_in_flight_at_max_connections(serve: Serve) -> None:
-    in_flight = peak = 0
-    full = asyncio.Event()  # the first requests wait for each other, so the cap is reached
-
-    async def handler(request: web.Request) -> web.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        if in_flight == 3:
-            full.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(full.wait(), 0.5)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return web.json_response(GROUP)
-
-    base = await serve(_app(handler))
+    counter = PeakInFlight(3, GROUP)
+    base = await serve(counter.app())
     async with _client(base, max_connections=3) as client:
         await asyncio.gather(*(client.groups.get(KEY) for _ in range(10)))
-    assert peak == 3
+    assert counter.peak == 3
 
 
 async def test_pipeline_reuses_a_pooled_connection(serve: Serve) -> None:
