@@ -8,6 +8,7 @@ import types
 import pytest
 
 import asyncgroups
+from asyncgroups import sync
 
 #: Dunder names that are public anyway (httpx keeps `__version__` in `__all__` too).
 INCLUDED_PRIVATE_MEMBERS = {"__version__"}
@@ -23,32 +24,44 @@ def _order(name: str) -> tuple[int, str]:
     return (2, name)
 
 
-def _public_members() -> set[str]:
+#: Every public namespace: the package, and the sync feature (imported by path).
+NAMESPACES = [asyncgroups, sync]
+
+
+def _public_members(module: types.ModuleType) -> set[str]:
     return {
         name
-        for name, value in vars(asyncgroups).items()
+        for name, value in vars(module).items()
         if not isinstance(value, types.ModuleType)  # asyncgroups.errors, .models, .testing ...
         and (not name.startswith("_") or name in INCLUDED_PRIVATE_MEMBERS)
     }
 
 
-def test_all_lists_exactly_the_public_members() -> None:
-    assert set(asyncgroups.__all__) == _public_members()
-    assert len(asyncgroups.__all__) == len(set(asyncgroups.__all__))
+@pytest.mark.parametrize("module", NAMESPACES, ids=lambda m: m.__name__)
+def test_all_lists_exactly_the_public_members(module: types.ModuleType) -> None:
+    assert set(module.__all__) == _public_members(module)
+    assert len(module.__all__) == len(set(module.__all__))
 
 
-def test_all_is_sorted() -> None:
-    assert asyncgroups.__all__ == sorted(_public_members(), key=_order)
+@pytest.mark.parametrize("module", NAMESPACES, ids=lambda m: m.__name__)
+def test_all_is_sorted(module: types.ModuleType) -> None:
+    assert module.__all__ == sorted(_public_members(module), key=_order)
 
 
 @pytest.mark.parametrize(
-    "name",
-    [n for n in asyncgroups.__all__ if isinstance(getattr(asyncgroups, n), type)],
+    ("module", "name"),
+    [
+        (module, name)
+        for module in NAMESPACES
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, types.ModuleType) else v,
 )
-def test_public_classes_live_in_the_public_namespace(name: str) -> None:
-    cls = getattr(asyncgroups, name)
-    assert cls.__module__ == "asyncgroups"
-    assert cls.__qualname__ == name  # tracebacks and pickles show asyncgroups.<name>
+def test_public_classes_live_in_the_public_namespace(module: types.ModuleType, name: str) -> None:
+    cls = getattr(module, name)
+    assert cls.__module__ == module.__name__
+    assert cls.__qualname__ == name  # tracebacks and pickles show the public path
 
 
 def test_public_objects_pickle_through_the_public_path() -> None:
