@@ -33,7 +33,7 @@ from ._faults import (
     format_retry_after,
     injected_body,
 )
-from ._store import Shape, Store
+from ._store import PAGE_SIZE, Shape, Store
 
 if TYPE_CHECKING:
     import trustme
@@ -83,8 +83,13 @@ class FakeGroupsServer:
     Use it as `async with FakeGroupsServer() as server:` (or `await server.start()` /
     `await server.close()`) and point a client at `server.url` with `server.api_key`.
     `shape="list"` answers reads as the documented one-element list with
-    `{"prokey": ["k"]}` events; `shape="object"` answers as the newer documentation (a
-    bare object, string events, `landingpage`, plain ids from `/group/all`). Faults come
+    `{"prokey": ["k"]}` events and `{"success": "Created", "id": …}` creates;
+    `shape="object"` answers as the newer documentation (a bare object, string events,
+    `landingpage`, plain ids from `/group/all`, `{"status": "success", "message":
+    "created", "prokey": …}` creates). `/group/all` is paged like the service, 800
+    groups a page in creation order (`?page=2` for the next); `page_size=None` serves
+    the whole account at once and ignores `page`, like a server that predates paging.
+    Faults come
     from `faults` (random, replayable from `seed`) and from `inject` (one-shot).
     """
 
@@ -101,12 +106,19 @@ class FakeGroupsServer:
         tls: bool = False,
         record: bool = True,
         keepalive_timeout: float = 75.0,
+        page_size: int | None = PAGE_SIZE,
     ) -> None:
         if shape not in ("list", "object"):
             raise ValueError(f'shape must be "list" or "object", not {shape!r}')
         if not api_key:
             raise ValueError("api_key must be a non-empty string")
+        if page_size is not None and (
+            isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1
+        ):
+            raise ValueError(f"page_size must be a positive int or None, not {page_size!r}")
         self.api_key = api_key
+        #: Groups per page of `GET /group/all` (None: not paged, `?page` ignored).
+        self.page_size = page_size
         self.host = host
         self.shape: Shape = shape
         self.seed = seed
@@ -405,7 +417,7 @@ class FakeGroupsServer:
                     )
                 )
             if decision is None:
-                status, payload = self._act(method, route, request.headers, body)
+                status, payload = self._act(method, route, request, body)
                 return web.Response(status=status, body=payload, content_type=_JSON)
             return await self._answer_faulty(request, decision, method, route, body)
         finally:
@@ -433,7 +445,7 @@ class FakeGroupsServer:
                 headers["Retry-After"] = format_retry_after(decision.retry_after)
             headers.setdefault("Content-Type", content_type)
             return web.Response(status=decision.status, body=payload, headers=headers)
-        status, payload = self._act(method, route, request.headers, body)
+        status, payload = self._act(method, route, request, body)
         if kind == "lost_reply":
             return _drop(request, reset=False)
         if kind == "malformed":
@@ -441,18 +453,18 @@ class FakeGroupsServer:
             payload = payload[: max(1, len(payload) // 2)]
         return web.Response(status=status, body=payload, content_type=_JSON)
 
-    def _act(
-        self, method: str, route: str, headers: Mapping[str, str], body: Any
-    ) -> tuple[int, bytes]:
+    def _act(self, method: str, route: str, request: web.Request, body: Any) -> tuple[int, bytes]:
         """Do what the real service would do; answer its status and JSON bytes."""
-        if headers.get("Authorization") != self.api_key:
+        if request.headers.get("Authorization") != self.api_key:
             return 401, _UNAUTHORIZED
         store = self._store
         if route.startswith("/group/"):
             key = route[7:]
             if method == "GET":
                 if key == "all":
-                    status, data = store.list_all(self.shape)
+                    status, data = store.list_all(
+                        self.shape, page=request.query.get("page"), page_size=self.page_size
+                    )
                 elif key == "latest":
                     status, data = store.latest(self.shape)
                 else:
@@ -466,7 +478,7 @@ class FakeGroupsServer:
         elif route == "/group":
             if method != "POST":
                 return 405, _NOT_ALLOWED
-            status, data = store.create(_body_or_refusal(body))
+            status, data = store.create(_body_or_refusal(body), self.shape)
         else:
             return 404, _NO_ROUTE
         return status, json.dumps(data).encode()

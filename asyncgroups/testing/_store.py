@@ -8,6 +8,7 @@ written next to the code and in the README.
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Mapping
@@ -17,13 +18,16 @@ from typing import Any, Final, Literal
 
 from ..models import WRITABLE_FIELDS
 
-__all__ = ["CREDIT_EVERY", "Reply", "Shape", "Store", "timestamp"]
+__all__ = ["CREDIT_EVERY", "PAGE_SIZE", "Reply", "Shape", "Store", "timestamp"]
 
 #: The answer shapes: the documented list-wrapped read, or the newer bare object.
 Shape = Literal["list", "object"]
 
 #: Every n-th successful update costs the account one event credit.
 CREDIT_EVERY: Final = 5
+#: Groups in one page of `GET /group/all` ("GET Limit" in the service's documentation).
+#: The fake spells the service's rules itself, so a client mistake cannot hide behind it.
+PAGE_SIZE: Final = 800
 
 #: A status and a JSON-able body.
 Reply = tuple[int, Any]
@@ -150,14 +154,27 @@ class Store:
             return 200, [{"id": key, **body}]
         return 200, {"prokey": key, **body}
 
-    def list_all(self, shape: Shape) -> Reply:
-        """`GET /group/all`: `{"prokey", "name"}` objects, or plain ids in object shape."""
-        if shape == "object":
-            return 200, list(self._groups)
-        return 200, [{"prokey": key, "name": f["name"]} for key, f in self._groups.items()]
+    def list_all(self, shape: Shape, *, page: str | None, page_size: int | None) -> Reply:
+        """`GET /group/all[?page=N]`: one page of the account, in creation order.
 
-    def create(self, body: Any) -> Reply:
-        """`POST /group`: validate, store as published, answer the new key."""
+        Items are `{"prokey", "name"}` objects, or plain ids in object shape. Pages count
+        from 1 (no `page` is page 1); a page past the end is `[]`, and a `page` that is
+        not a positive whole number is a 400. With `page_size=None` the account is not
+        paged and `page` is ignored, as by a server that predates paging.
+        """
+        groups: Any = self._groups.items()
+        if page_size is not None:
+            number = 1 if page is None else _page_number(page)
+            if number is None:
+                return 400, {"message": f"page must be a positive whole number, not {page!r}"}
+            start = (number - 1) * page_size
+            groups = itertools.islice(groups, start, start + page_size)
+        if shape == "object":
+            return 200, [key for key, _ in groups]
+        return 200, [{"prokey": key, "name": f["name"]} for key, f in groups]
+
+    def create(self, body: Any, shape: Shape) -> Reply:
+        """`POST /group`: validate, store as published, answer the new key in `shape`."""
         try:
             fields = _checked_fields(body)
             if "name" not in fields:
@@ -168,6 +185,8 @@ class Store:
         except _Refused as refused:
             return refused.reply
         key = self.add_group(fields)
+        if shape == "object":  # the service's current documentation
+            return 201, {"status": "success", "message": "created", "prokey": key}
         return 201, {"success": "Created", "id": key}
 
     def update(self, key: str, body: Any) -> Reply:
@@ -275,3 +294,11 @@ def _check_pair(subscription: Any, url: Any) -> None:
             raise _Refused(400, 'subscription "external" requires a subscription_cal_url')
     elif url is not None:
         raise _Refused(400, 'subscription_cal_url is only allowed with subscription "external"')
+
+
+def _page_number(page: str) -> int | None:
+    """`page` as a page number (1 or more), or None when it is not one."""
+    if not page.isascii() or not page.isdigit():
+        return None
+    number = int(page)
+    return number if number >= 1 else None
