@@ -20,7 +20,8 @@ from ._bulk import (
     stream,
 )
 from ._convert import decode_created, decode_group, decode_summaries, encode_new_group, encode_patch
-from .errors import NotFoundError, SubscriptionLockedError, ValidationError
+from ._paging import PageTracker, PagingError, page_path
+from .errors import NotFoundError, SubscriptionLockedError, UnexpectedResponseError, ValidationError
 from .models import UNSET, Group, GroupPatch, GroupSummary, NewGroup, validate_prokey
 
 if TYPE_CHECKING:
@@ -47,8 +48,34 @@ class GroupsResource:
         )
 
     async def list(self) -> builtins.list[GroupSummary]:
-        """The account's groups (`GET /group/all`), as summaries."""
-        return await self._pipeline.send("GET", "/group/all", decode=decode_summaries)
+        """Every group of the account (`GET /group/all`, page after page), as summaries.
+
+        Each group is listed once, in the order served. A page that fails is retried
+        like any read; when it still fails, or the pages do not add up to a listing that
+        can be trusted (a server that ignores `?page=`), this raises and returns nothing:
+        never a silently partial list. `iter_list` streams the same listing.
+        """
+        return [summary async for summary in self.iter_list()]
+
+    async def iter_list(self) -> AsyncGenerator[GroupSummary, None]:
+        """Yield every group of the account as each page arrives, each group once.
+
+        For accounts too large to hold as a list: one page (800 groups) is in memory at
+        a time, plus the keys seen so far. It stops with the same errors as `list`;
+        what was yielded before an error is not the whole account.
+        """
+        pages = PageTracker()
+        while (number := pages.next_page) is not None:
+            path = page_path(number)
+            page = await self._pipeline.send("GET", path, decode=decode_summaries)
+            try:
+                fresh = pages.take(number, page)
+            except PagingError as err:
+                raise UnexpectedResponseError(
+                    str(err), status=200, method="GET", url=self._pipeline.base_url + path
+                ) from None
+            for summary in fresh:
+                yield summary
 
     async def latest(self) -> Group:
         """The most recently created group; its key is read from the reply."""

@@ -129,11 +129,25 @@ async def test_requests_carry_a_user_agent_naming_library_and_caller(
     assert agent.endswith(" sync-job/2.1")
 
 
-async def test_list_gets_group_all(client: GroupsClient, mock_api: MockAPI) -> None:
+async def test_list_gets_group_all_then_the_next_page_until_one_is_short(
+    client: GroupsClient, mock_api: MockAPI
+) -> None:
     mock_api.get(f"{BASE}/group/all", payload=[{"prokey": KEY, "label": "Team"}, NEW_KEY])
+    mock_api.get(f"{BASE}/group/all?page=2", payload=[])
     summaries = await client.groups.list()
-    assert _requests(mock_api) == [("GET", f"{BASE}/group/all", None)]
+    assert _requests(mock_api) == [
+        ("GET", f"{BASE}/group/all", None),
+        ("GET", f"{BASE}/group/all?page=2", None),
+    ]
     assert [(s.prokey, s.name) for s in summaries] == [(KEY, "Team"), (NEW_KEY, None)]
+
+
+async def test_list_of_an_empty_account_sends_one_request(
+    client: GroupsClient, mock_api: MockAPI
+) -> None:
+    mock_api.get(f"{BASE}/group/all", payload=[])
+    assert await client.groups.list() == []
+    assert _requests(mock_api) == [("GET", f"{BASE}/group/all", None)]
 
 
 async def test_latest_gets_group_latest_and_reads_the_key_from_the_reply(

@@ -39,6 +39,7 @@ DEMO_FAULTS = BULK_FAULTS
 
 def _client(server: FakeGroupsServer, **kwargs: Any) -> GroupsClient:
     kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
     return GroupsClient(server.api_key, base_url=server.url, **kwargs)
 
 
@@ -329,8 +330,9 @@ async def test_sync_lost_create_in_an_id_only_listing_reads_only_unowned_new_gro
             assert report.ok
             assert "found the group it made" in (report.items[19].note or "")
             _assert_agreement(server, state, desired)
-        reads = [r.path for r in server.requests if r.method == "GET"]
-        assert reads == ["/v1/group/all", "/v1/group/all", f"/v1/group/{report.items[19].prokey}"]
+        reads = [(r.path, r.query.get("page")) for r in server.requests if r.method == "GET"]
+        listing = [("/v1/group/all", None), ("/v1/group/all", "2")]  # page 2 proves the end
+        assert reads == [*listing, *listing, (f"/v1/group/{report.items[19].prokey}", None)]
         assert len(server.groups) == 40
 
 
