@@ -9,7 +9,7 @@ async with GroupsClient() as client:
 
 from ._bulk import BulkProgress, BulkResult, Outcome
 from ._client import DEFAULT_BASE_URL, GroupsClient
-from ._limiter import ClientLimiter, Limiter
+from ._limiter import DEFAULT_RATE_LIMIT, ClientLimiter, Limiter
 from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._version import __version__
@@ -46,6 +46,7 @@ from .models import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_RATE_LIMIT",
     "UNSET",
     "APIError",
     "AsyncGroupsError",

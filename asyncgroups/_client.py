@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import SplitResult, urlsplit
 
 from ._http import AIOHTTP_VERSION, Pipeline, check_proxy, is_loopback, proxy_from_env
-from ._limiter import ClientLimiter, Limiter
+from ._limiter import DEFAULT_RATE_LIMIT, ClientLimiter, Limiter
 from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._version import __version__
@@ -39,7 +39,10 @@ class GroupsClient:
 
     Use it as `async with GroupsClient() as client:`; operations live on
     `client.groups`. The API key comes from `api_key` or `$ASYNCGROUPS_API_KEY` and
-    never appears in a message, repr or log line.
+    never appears in a message, repr or log line. Requests leave at most
+    `rate_limit` a second (default: the service's documented 80), evenly spaced;
+    `rate_limit=None` sends as fast as `max_connections` allows (a local fake, or a
+    proxy with a limit of its own).
     """
 
     def __init__(
@@ -49,7 +52,7 @@ class GroupsClient:
         base_url: str | None = None,
         timeout: float = 30.0,
         max_connections: int = 32,
-        rate_limit: float | None = None,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
         retry: RetryPolicy | None = _DEFAULT_RETRY,
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,

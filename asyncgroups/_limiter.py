@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["ClientLimiter", "Limiter"]
+__all__ = ["DEFAULT_RATE_LIMIT", "SPACING_MARGIN", "ClientLimiter", "Limiter"]
+
+#: Requests per second a client sends at most by default: the service's documented limit
+#: ("The API is rate limited at 80 requests per second").
+DEFAULT_RATE_LIMIT: Final = 80.0
+#: How much wider than `1 / rate` requests are spaced: 81 requests in a row then span
+#: 1.01 s, so a few milliseconds of network jitter cannot put one more request into
+#: the server's one-second window than the rate allows.
+SPACING_MARGIN: Final = 0.01
 
 
 @runtime_checkable
@@ -32,9 +40,11 @@ class Limiter(Protocol):
 class ClientLimiter:
     """The default limiter: a semaphore, an evenly spaced rate, and a cool-down deadline.
 
-    The rate limit spaces requests `1 / rate` seconds apart in the order they asked
-    (a generic cell rate algorithm), so a steady stream never bursts past the server's
-    limit. Time comes from the running loop's clock, so tests can move it.
+    The rate limit spaces requests `1 / rate` seconds apart (plus `SPACING_MARGIN`) in
+    the order they asked (a generic cell rate algorithm), so however many requests wait,
+    no one-second window holds more than `rate` of them: a steady stream never bursts
+    past the server's limit. Time comes from the running loop's clock, so tests can
+    move it.
     """
 
     __slots__ = ("_interval", "_next_at", "_paused_until", "_semaphore", "max_in_flight", "rate")
@@ -48,7 +58,7 @@ class ClientLimiter:
         self.max_in_flight = max_in_flight
         #: Requests per second, or None for no rate limit.
         self.rate = rate
-        self._interval = 1.0 / rate if rate else 0.0
+        self._interval = (1.0 + SPACING_MARGIN) / rate if rate else 0.0
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._next_at = -math.inf
         self._paused_until = -math.inf

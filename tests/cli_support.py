@@ -22,6 +22,7 @@ async def fake_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsS
     async with FakeGroupsServer() as fake:
         monkeypatch.setenv("ASYNCGROUPS_BASE_URL", fake.url)
         monkeypatch.setenv("ASYNCGROUPS_API_KEY", fake.api_key)
+        monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", "none")  # a local fake needs no pacing
         yield fake
 
 

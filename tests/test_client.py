@@ -221,7 +221,7 @@ def test_client_exposes_its_configuration() -> None:
 async def test_client_repr_shows_the_base_url_and_state_never_the_key() -> None:
     client = GroupsClient(API_KEY, base_url=BASE, max_connections=8)
     assert repr(client) == (
-        f"GroupsClient(base_url='{BASE}', max_connections=8, rate_limit=None, open)"
+        f"GroupsClient(base_url='{BASE}', max_connections=8, rate_limit=80.0, open)"
     )
     await client.close()
     assert repr(client).endswith(", closed)")

@@ -57,6 +57,7 @@ def _app(handler: Handler) -> web.Application:
 
 def _client(base_url: str, **kwargs: Any) -> GroupsClient:
     kwargs.setdefault("retry", NO_WAIT)
+    kwargs.setdefault("rate_limit", None)  # a local server: no need to pace
     return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 import pytest
 
 from asyncgroups import ClientLimiter, Limiter
+from asyncgroups._limiter import SPACING_MARGIN
 
 
 class FakeClock:
@@ -101,7 +102,7 @@ async def test_limiter_hands_free_slots_out_in_arrival_order() -> None:
 
 
 async def test_limiter_spaces_requests_by_the_rate(clock: FakeClock) -> None:
-    limiter = ClientLimiter(10, rate=4.0)  # one every 0.25 s
+    limiter = ClientLimiter(10, rate=4.0)  # one every 0.25 s, and the jitter margin
     start = clock.now
     passed: list[float] = []
 
@@ -112,10 +113,31 @@ async def test_limiter_spaces_requests_by_the_rate(clock: FakeClock) -> None:
 
     tasks = [asyncio.create_task(request()) for _ in range(4)]
     await settle()
-    for _ in range(8):
-        await clock.advance(0.125)  # exact in binary, so the steps land on the turns
+    for _ in range(100):
+        await clock.advance(0.01)
     await asyncio.gather(*tasks)
-    assert passed == [0.0, 0.25, 0.5, 0.75]
+    turn = 0.25 * (1 + SPACING_MARGIN)
+    assert passed == pytest.approx([0.0, turn, 2 * turn, 3 * turn], abs=0.0101)
+
+
+async def test_limiter_never_lets_more_than_the_rate_into_one_second(clock: FakeClock) -> None:
+    # 80 a second, asked for by 300 waiters at once: any one-second window of the
+    # times they pass holds at most 80, with room for the server's clock to differ.
+    limiter = ClientLimiter(300, rate=80.0)
+    start = clock.now
+    passed: list[float] = []
+
+    async def request() -> None:
+        await limiter.acquire()
+        passed.append(clock.now - start)
+
+    tasks = [asyncio.create_task(request()) for _ in range(300)]
+    await settle()
+    while not all(task.done() for task in tasks):
+        await clock.advance(0.001)
+    assert len(passed) == 300
+    for i in range(len(passed) - 80):
+        assert passed[i + 80] - passed[i] >= 1.0  # so [t, t + 1) never holds 81
 
 
 async def test_limiter_rate_does_not_save_up_a_burst_while_idle(clock: FakeClock) -> None:
@@ -126,9 +148,9 @@ async def test_limiter_rate_does_not_save_up_a_burst_while_idle(clock: FakeClock
 
     await limiter.acquire()  # the first after the pause goes at once ...
     second = _start(limiter.acquire())
-    await clock.advance(0.4)
+    await clock.advance(0.5)
     assert not second.done()  # ... but the next still waits its turn
-    await clock.advance(0.1)
+    await clock.advance(0.5 * SPACING_MARGIN + 0.001)
     assert second.done()
 
 

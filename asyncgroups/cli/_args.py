@@ -13,7 +13,15 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
-from .. import GroupsClient, GroupStatus, RetryPolicy, Subscription, ValidationError, __version__
+from .. import (
+    DEFAULT_RATE_LIMIT,
+    GroupsClient,
+    GroupStatus,
+    RetryPolicy,
+    Subscription,
+    ValidationError,
+    __version__,
+)
 from ._exits import UsageError
 
 __all__ = ["CLEARABLE", "ENV", "Settings", "build_parser", "make_client", "parse"]
@@ -76,6 +84,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    """A rate limit in requests per second; `none` (or 0) is 0.0: no limit."""
+    if text.strip().lower() in ("none", "0", "0.0"):
+        return 0.0
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected requests per second (a positive number) or none, not {text!r}"
+        ) from None
+
+
 def _float(text: str) -> float:
     try:
         value = float(text)
@@ -98,6 +118,7 @@ class Settings:
         "base_url",
         "concurrency",
         "rate_limit",
+        "rate_limit_given",
         "timeout",
         "verbose",
     )
@@ -106,7 +127,15 @@ class Settings:
         self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
         self.base_url: str | None = args.base_url or os.environ.get(ENV["base_url"]) or None
         self.concurrency: int = _setting(args, "concurrency", _positive_int, DEFAULT_CONCURRENCY)
-        self.rate_limit: float | None = _setting(args, "rate_limit", _positive_float, None)
+        # 0.0 stands for `none`: no limit at all.
+        self.rate_limit: float | None = (
+            _setting(args, "rate_limit", _rate, DEFAULT_RATE_LIMIT) or None
+        )
+        #: True when the rate limit was asked for, not the default (the demo's local
+        #: fake is only paced when asked).
+        self.rate_limit_given: bool = args.rate_limit is not None or bool(
+            os.environ.get(ENV["rate_limit"], "").strip()
+        )
         self.timeout: float = _setting(args, "timeout", _positive_float, DEFAULT_TIMEOUT)
         self.verbose: int = args.verbose
         self.allow_insecure_http: bool = args.allow_insecure_http
@@ -244,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate-limit",
-        type=_positive_float,
+        type=_rate,
         metavar="RPS",
-        help=f"requests per second at most (default: ${ENV['rate_limit']} or none)",
+        help=f"requests per second at most, or none (default: ${ENV['rate_limit']} or "
+        f"{DEFAULT_RATE_LIMIT:g}, the service's documented limit)",
     )
     parser.add_argument(
         "--timeout",
@@ -344,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["list", "object"],
         default="list",
         help="read replies as the documented list (default) or the newer bare object",
+    )
+    server.add_argument(
+        "--page-size",
+        type=_count,
+        metavar="N",
+        help="groups per page of /group/all, 0 for no paging (default 800, as the service)",
     )
     server.add_argument("--seed", type=int, default=0, help="seed of keys and random faults")
     _fault_options(server)

@@ -354,7 +354,8 @@ async def run_demo(settings: Settings, groups: int, seed: int) -> dict[str, obje
                 base_url=server.url,
                 timeout=settings.timeout,
                 max_connections=settings.concurrency,
-                rate_limit=settings.rate_limit,
+                # A local fake needs no pacing (its own 429s are part of the show).
+                rate_limit=settings.rate_limit if settings.rate_limit_given else None,
                 retry=DEMO_RETRY,
             ) as client,
         ):

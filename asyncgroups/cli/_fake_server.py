@@ -13,7 +13,7 @@ import contextlib
 import shlex
 import signal
 
-from ..testing import FakeGroupsServer, Faults
+from ..testing import PAGE_SIZE, FakeGroupsServer, Faults
 from ._args import ENV, Settings
 from ._exits import OK, UsageError
 from ._io import open_output, say
@@ -58,6 +58,7 @@ async def _serve(args: argparse.Namespace, faults: Faults) -> int:
         host=args.host,
         port=args.port,
         faults=faults,
+        page_size=PAGE_SIZE if args.page_size is None else args.page_size or None,
         seed=args.seed,
         shape=args.shape,
         record=False,  # a long-running server must not keep every request

@@ -7,7 +7,8 @@ available in every test suite:
   it with `@pytest.mark.fake_groups_server(shape="object", credits=5, ...)` (the
   marker's keyword arguments go to `FakeGroupsServer`), or override the fixture.
 - `groups_client`: a `GroupsClient` for that server with quick retries
-  (`RetryPolicy(backoff_base=0.01, backoff_max=0.1)`), closed after the test.
+  (`RetryPolicy(backoff_base=0.01, backoff_max=0.1)`) and no rate limit
+  (`rate_limit=None`: a local fake needs no pacing), closed after the test.
 
 Both are function-scoped async fixtures on the function-scoped event loop
 (pytest-asyncio `loop_scope="function"`): use them from tests that run on the default,
@@ -92,6 +93,7 @@ async def groups_client(fake_groups_server: FakeGroupsServer) -> AsyncIterator[G
         api_key=server.api_key,
         base_url=server.url,
         retry=RetryPolicy(backoff_base=0.01, backoff_max=0.1),
+        rate_limit=None,  # a local fake needs no pacing; the service does (80/s)
         ssl_context=server.ssl_context() if tls else None,
     ) as client:
         yield client

@@ -29,6 +29,7 @@ FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 
 def _client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
     kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
     return GroupsClient(server.api_key, base_url=server.url, **kwargs)  # type: ignore[arg-type]
 
 

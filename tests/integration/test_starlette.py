@@ -95,7 +95,7 @@ class Clients:
 
     def __init__(self, server: FakeGroupsServer, **options: Any) -> None:
         self.server = server
-        self.options = options
+        self.options = {"rate_limit": None, **options}  # the local fake: no need to pace
         self.made: list[GroupsClient] = []
 
     def __call__(self) -> GroupsClient:
