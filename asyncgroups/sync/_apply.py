@@ -11,11 +11,20 @@ How a create never duplicates a group, although the API takes no client-chosen i
    after sending, timeout, 5xx, broken reply), the account is listed again and the
    groups that are new since the baseline, owned by no row and named exactly like the
    create are counted. One: that is the group the create made; it is recorded. None:
-   nothing was made, and the POST is sent again (up to `CREATE_ATTEMPTS` times). More
+   the account is listed once more, and only when that listing shows none either was
+   nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS` times). More
    than one: nothing is guessed; the item fails with `AmbiguousCreateError` and its
    pending row stays. A POST refused outright (a 4xx) drops the pending row.
 4. A pending row left by a crash or Ctrl-C is settled the same way at the start of the
    next apply, against the baseline it was written with, before anything else.
+
+A listing reads every page of the account (`client.groups.list()`), and pages shift
+while groups are deleted (or, where the order follows the last change, updated) between
+their reads: a group can slip into a page already read and go unseen. So a listing for
+a lookup is taken while this apply has no update or delete in flight (`WriteGate`
+holds them; creates only add groups, which can make one appear twice but never hide
+one), and "nothing was made" needs two listings that agree, so a delete made by
+someone else during one listing cannot pass for a create that never happened.
 
 Creates with the same name are sent one at a time, so step 3 never mistakes another
 key's in-flight create for its own.
@@ -35,14 +44,13 @@ from ..errors import AsyncGroupsError, RequestTimeout, ValidationError
 from ..models import GroupPatch
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError, StalePlanError
-from ._live import FreshListing, NewGroups, may_have_acted
+from ._live import FreshListing, Listing, NewGroups, WriteGate, may_have_acted
 from ._plan import Action, Plan, PlanItem
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
-from ._state import StateSnapshot, SyncState
+from ._state import PendingCreate, StateSnapshot, SyncState
 
 if TYPE_CHECKING:
     from .._client import GroupsClient
-    from ..models import GroupSummary
 
 __all__ = ["CREATE_ATTEMPTS", "UPDATE_ATTEMPTS", "SyncProgressCallback", "apply"]
 
@@ -109,7 +117,9 @@ class _Apply:
         self._state = state
         self._concurrency = concurrency
         self._on_progress = on_progress
-        self._listing = FreshListing(client)
+        #: Holds this apply's updates and deletes while a lookup lists the account.
+        self._gate = WriteGate()
+        self._listing = FreshListing(client, self._gate)
         self._results: dict[str, ItemResult] = {}
         self._name_locks: dict[str, asyncio.Lock] = {}
         self._baseline_id = 0
@@ -208,17 +218,45 @@ class _Apply:
     # Creates: the baseline, and settling interrupted creates ------------------------
 
     async def _prepare_creates(self, snapshot: StateSnapshot) -> None:
-        """List the account once: settle interrupted creates, then store the baseline
-        and the intents of this run's creates (before any of them is sent)."""
+        """List the account: settle interrupted creates, then store the baseline and the
+        intents of this run's creates (before any of them is sent)."""
         try:
             listing = await self._listing.after(-math.inf)
+            unfound = await self._settle_pending(list(snapshot.pending.values()), listing)
+            seen = {summary.prokey for summary in listing.summaries}
+            if unfound:
+                # "Nothing was made" needs a second listing that agrees.
+                listing = await self._listing.newer_than(listing)
+                for pending in await self._settle_pending(unfound, listing):
+                    self._state.forget_pending(pending.key)
+                seen.update(summary.prokey for summary in listing.summaries)
         except AsyncGroupsError as err:
             self._no_creates = err
-            self._unsettled.update(dict.fromkeys(snapshot.pending, err))
+            self._unsettled.update(
+                (key, err) for key in snapshot.pending if key not in self._settled
+            )
             return
+        intents = [
+            (item.key, item.desired.name, item.desired.created_values())
+            for item in self._plan.items
+            if item.action is Action.CREATE
+            and item.desired is not None
+            and item.key not in self._settled
+            and item.key not in self._unsettled
+        ]
+        # Seen in either listing: not new, so never taken for what a create made.
+        self._baseline = frozenset(seen)
+        self._baseline_id = self._state.new_baseline(self._baseline, intents)
+
+    async def _settle_pending(
+        self, pendings: list[PendingCreate], listing: Listing
+    ) -> list[PendingCreate]:
+        """Record each interrupted create that `listing` shows made its group; return the
+        ones it shows nothing for (an ambiguous or unreadable one is unsettled)."""
         owned = self._state.owned_prokeys()
         indexes: dict[int, NewGroups | AsyncGroupsError] = {}
-        for pending in snapshot.pending.values():
+        unfound: list[PendingCreate] = []
+        for pending in pendings:
             if pending.baseline not in indexes:  # usually one: that of the interrupted run
                 try:
                     indexes[pending.baseline] = await self._new_groups(
@@ -236,33 +274,37 @@ class _Apply:
                 owned.add(found[0])
                 self._settled[pending.key] = found[0]
             elif not found:
-                self._state.forget_pending(pending.key)
+                unfound.append(pending)
             else:
                 self._unsettled[pending.key] = AmbiguousCreateError(
                     pending.key, pending.name, found
                 )
-        intents = [
-            (item.key, item.desired.name, item.desired.created_values())
-            for item in self._plan.items
-            if item.action is Action.CREATE
-            and item.desired is not None
-            and item.key not in self._settled
-            and item.key not in self._unsettled
-        ]
-        self._baseline = frozenset(summary.prokey for summary in listing)
-        self._baseline_id = self._state.new_baseline(self._baseline, intents)
+        return unfound
 
     async def _new_groups(
-        self, listing: list[GroupSummary], baseline: frozenset[str], owned: set[str]
+        self, listing: Listing, baseline: frozenset[str], owned: set[str]
     ) -> NewGroups:
         return await NewGroups.build(
             self._client,
-            listing,
+            listing.summaries,
             baseline=baseline,
             owned=owned,
             names=self._names,
             concurrency=self._concurrency,
         )
+
+    async def _made_by_lost_create(self, name: str, failed_at: float) -> list[str]:
+        """The new, unowned groups named `name` in a listing taken after `failed_at`;
+        empty only when a second listing shows none either (see the module docstring)."""
+        listing = await self._listing.after(failed_at)
+        found = await self._named(listing, name)
+        if not found:
+            found = await self._named(await self._listing.newer_than(listing), name)
+        return found
+
+    async def _named(self, listing: Listing, name: str) -> list[str]:
+        index = await self._new_groups(listing, self._baseline, self._state.owned_prokeys())
+        return index.named(name)
 
     # Items --------------------------------------------------------------------------
 
@@ -326,12 +368,8 @@ class _Apply:
                 if not may_have_acted(err):
                     self._state.forget_pending(item.key)
                     return self._failed_result(item, err)
-                failed_at = loop.time()
                 try:
-                    listing = await self._listing.after(failed_at)
-                    owned = self._state.owned_prokeys()
-                    index = await self._new_groups(listing, self._baseline, owned)
-                    found = index.named(desired.name)
+                    found = await self._made_by_lost_create(desired.name, loop.time())
                 except AsyncGroupsError as lookup:
                     note = (
                         f"could not check whether the create went through ({lookup}); the "
@@ -395,7 +433,8 @@ class _Apply:
         skip = reread
         for attempt in range(1, UPDATE_ATTEMPTS + 1):
             try:
-                await self._client.groups.update(prokey, patch, skip_unchanged=skip)
+                async with self._gate.writing():
+                    await self._client.groups.update(prokey, patch, skip_unchanged=skip)
                 return
             except AsyncGroupsError as err:
                 if attempt == UPDATE_ATTEMPTS or not may_have_acted(err):
@@ -429,7 +468,8 @@ class _Apply:
     async def _delete(self, item: PlanItem) -> ItemResult:
         assert item.prokey is not None
         try:
-            await self._client.groups.delete(item.prokey, missing_ok=True)
+            async with self._gate.writing():
+                await self._client.groups.delete(item.prokey, missing_ok=True)
         except AsyncGroupsError as err:
             return self._failed_result(item, err, item.prokey)
         self._state.forget(item.key, item.prokey)

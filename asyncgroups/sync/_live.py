@@ -8,8 +8,8 @@ a plan or a lost-create check that gives up on one unlucky read helps nobody.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Collection, Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from ..errors import AsyncGroupsError, ServerError, TransportError, UnexpectedResponseError
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 __all__ = [
     "READ_PASSES",
     "FreshListing",
+    "Listing",
     "NewGroups",
+    "WriteGate",
     "list_groups",
     "may_have_acted",
     "read_live",
@@ -43,7 +45,7 @@ def may_have_acted(error: AsyncGroupsError) -> bool:
 
 
 async def list_groups(client: GroupsClient) -> list[GroupSummary]:
-    """`client.groups.list()`, tried again when it fails in a way that may pass."""
+    """`client.groups.list()` (every page), tried again when it fails in a way that may pass."""
     for attempt in range(1, READ_PASSES + 1):
         try:
             return await client.groups.list()
@@ -122,28 +124,103 @@ class NewGroups:
         return [key for key in self._by_name.get(name, ()) if key not in owned]
 
 
+class Listing:
+    """One complete listing of the account, numbered in the order they were taken."""
+
+    __slots__ = ("number", "started", "summaries")
+
+    def __init__(self, summaries: list[GroupSummary], *, number: int, started: float) -> None:
+        self.summaries = summaries
+        #: 1 for the first listing an apply took, then 2, …
+        self.number = number
+        #: When its first page was asked for (event-loop time).
+        self.started = started
+
+
+class WriteGate:
+    """Holds this apply's updates and deletes while the account is being listed.
+
+    A listing is read page after page, and the service promises no order: a delete
+    (or an update, where the order follows the last change) while the pages are read
+    can move a group across a page boundary into a page already read, and the listing
+    then misses it. A create only adds: it can make a group appear twice (given once),
+    never hide one, so creates are not held. Listings are rare (after a lost create
+    reply), so holding writes for one costs little; a listing waits for the writes in
+    flight to finish, and new writes wait for it.
+    """
+
+    __slots__ = ("_changed", "_listings", "_writes")
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._writes = 0
+        self._listings = 0
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold one update or delete; waits while a listing is under way."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._listings == 0)
+            self._writes += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._writes -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def listing(self) -> AsyncIterator[None]:
+        """Hold a listing: no new writes start, and those in flight are waited for."""
+        async with self._changed:
+            self._listings += 1
+            try:
+                await self._changed.wait_for(lambda: self._writes == 0)
+            except BaseException:
+                self._listings -= 1
+                self._changed.notify_all()
+                raise
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._listings -= 1
+                self._changed.notify_all()
+
+
 class FreshListing:
     """Account listings shared by callers that each need one taken after some moment.
 
     After a create's reply is lost, the check for what it made needs a listing sent
-    after the failure. Several such checks at once share one request instead of each
-    listing the whole account.
+    after the failure. Several such checks at once share one listing instead of each
+    reading every page of the account. Each listing is taken through `gate`, so this
+    apply's own writes cannot shift groups between its pages.
     """
 
-    __slots__ = ("_client", "_lock", "_result", "_started")
+    __slots__ = ("_client", "_gate", "_last", "_lock")
 
-    def __init__(self, client: GroupsClient) -> None:
+    def __init__(self, client: GroupsClient, gate: WriteGate) -> None:
         self._client = client
+        self._gate = gate
         self._lock = asyncio.Lock()
-        self._started = -math.inf
-        self._result: list[GroupSummary] | None = None
+        self._last: Listing | None = None
 
-    async def after(self, moment: float) -> list[GroupSummary]:
-        """A listing whose request started at `moment` (event-loop time) or later."""
+    async def after(self, moment: float) -> Listing:
+        """A listing whose first request started at `moment` (event-loop time) or later."""
+        return await self._take(lambda last: last.started >= moment)
+
+    async def newer_than(self, listing: Listing) -> Listing:
+        """A listing taken after `listing` was (to check again what it did not show)."""
+        return await self._take(lambda last: last.number > listing.number)
+
+    async def _take(self, fresh_enough: Callable[[Listing], bool]) -> Listing:
         async with self._lock:
-            if self._result is not None and self._started >= moment:
-                return self._result
-            started = asyncio.get_running_loop().time()
-            result = await list_groups(self._client)
-            self._started, self._result = started, result
-            return result
+            last = self._last
+            if last is not None and fresh_enough(last):
+                return last
+            async with self._gate.listing():
+                started = asyncio.get_running_loop().time()
+                summaries = await list_groups(self._client)
+            number = last.number + 1 if last is not None else 1
+            self._last = Listing(summaries, number=number, started=started)
+            return self._last
