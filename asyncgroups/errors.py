@@ -22,7 +22,7 @@ not hide it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Final, Self
 
 __all__ = [
     "APIError",
@@ -121,6 +121,7 @@ class APIError(AsyncGroupsError):
         path: str | None = None,
         body: str = "",
         request_id: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.status = status
         self.path = path if path is not None else _path_of(url)
@@ -129,10 +130,14 @@ class APIError(AsyncGroupsError):
         self.url = url
         self.body = body[:BODY_LIMIT]
         self.request_id = request_id
+        #: What may be the cause, where the server's message does not say (or None).
+        self.hint = hint
         super().__init__(self._describe())
 
     def _describe(self) -> str:
         text = f"{self.method} {self.path}: {self.status} {self.message}".rstrip()
+        if self.hint:
+            text += f" ({self.hint})"
         if self.request_id:
             text += f" (request id {self.request_id})"
         return text
@@ -245,6 +250,7 @@ def make_status_error(
     message = _message_of(text, status)
     request_id = _request_id_of(headers)
     cls = error_type_for_status(status)
+    hint = key_hint(status, method, message)
     if cls is RateLimitError:
         return RateLimitError(
             message,
@@ -264,7 +270,39 @@ def make_status_error(
         path=path,
         body=text,
         request_id=request_id,
+        hint=hint,
     )
+
+
+#: What a 401 may mean: keys can be given an expiry date, which cannot be changed later.
+KEY_REFUSED_HINT: Final = "the API key may be wrong or expired; an expired key needs replacing"
+#: What a 403 on a write may mean: a key's scope (Read is the default) cannot be changed.
+READ_ONLY_HINT: Final = (
+    "the API key may be Read-only; a key's scope cannot be changed, so create a Read & "
+    "Write key"
+)
+# Words by which the server's own message already names the cause (or another one: a
+# group drafted in the web app is refused with a 403 of its own).
+_SAYS_KEY_CAUSE: Final = ("expire", "invalid", "wrong", "revoked")
+_SAYS_SCOPE_CAUSE: Final = ("read-only", "read only", "scope", "write access", "draft")
+_WRITES: Final = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+def key_hint(status: int, method: str, message: str) -> str | None:
+    """What a 401, or a 403 on a write, may say about the key, unless the message says it.
+
+    Never the key itself: the hint is fixed text.
+    """
+    said = message.lower()
+    if status == 401 and not any(word in said for word in _SAYS_KEY_CAUSE):
+        return KEY_REFUSED_HINT
+    if (
+        status == 403
+        and method.upper() in _WRITES
+        and not any(word in said for word in _SAYS_SCOPE_CAUSE)
+    ):
+        return READ_ONLY_HINT
+    return None
 
 
 def _message_of(text: str, status: int) -> str:

@@ -25,7 +25,14 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups.errors import BODY_LIMIT, error_type_for_status, make_status_error
+from asyncgroups.errors import (
+    BODY_LIMIT,
+    KEY_REFUSED_HINT,
+    READ_ONLY_HINT,
+    error_type_for_status,
+    key_hint,
+    make_status_error,
+)
 
 KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 URL = f"https://api.example.com/v1/group/{KEY}"
@@ -271,3 +278,40 @@ def test_bulk_error_survives_pickling_with_its_failures() -> None:
     copy = pickle.loads(pickle.dumps(err))  # noqa: S301 (our own bytes)
     assert type(copy) is BulkError
     assert [str(e) for e in copy.exceptions] == [str(e) for e in err.exceptions]
+
+
+# Hints about the key ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "message", "hint"),
+    [
+        (401, "GET", "Unauthorized", KEY_REFUSED_HINT),
+        (401, "POST", "Unauthorized", KEY_REFUSED_HINT),
+        (401, "GET", "API key expired on 2026-01-01", None),  # the server said it
+        (401, "GET", "Invalid API key", None),
+        (403, "POST", "Forbidden", READ_ONLY_HINT),
+        (403, "PATCH", "Forbidden", READ_ONLY_HINT),
+        (403, "DELETE", "Forbidden", READ_ONLY_HINT),
+        (403, "GET", "Forbidden", None),  # a read: the scope is not the cause
+        (403, "PATCH", "This key has Read-only access", None),
+        (403, "POST", "missing scope: write", None),
+        (403, "PATCH", "This group was set to draft in the application", None),
+        (404, "DELETE", "No entry found", None),
+        (500, "POST", "Internal Server Error", None),
+    ],
+)
+def test_key_hint_names_the_likely_cause_only_when_the_server_does_not(
+    status: int, method: str, message: str, hint: str | None
+) -> None:
+    assert key_hint(status, method, message) == hint
+
+
+def test_status_error_keeps_the_servers_message_and_adds_the_hint_to_str() -> None:
+    err = make_status_error(
+        403, method="PATCH", url=URL, path=PATH, body=b'{"message": "Forbidden"}'
+    )
+    assert err.message == "Forbidden"
+    assert err.hint == READ_ONLY_HINT
+    assert str(err) == f"PATCH {PATH}: 403 Forbidden ({READ_ONLY_HINT})"
+    assert pickle.loads(pickle.dumps(err)).hint == READ_ONLY_HINT

@@ -218,6 +218,20 @@ async def test_wrong_key_is_an_authentication_error_that_hides_the_key(
     assert secret not in str(info.value)
     assert secret not in repr(info.value)
     assert secret not in repr(client)
+    assert "the API key may be wrong or expired" in str(info.value)
+
+
+async def test_write_refused_with_403_says_the_key_may_be_read_only(
+    server: FakeGroupsServer,
+) -> None:
+    server.inject(status=403, method="POST", body={"message": "Forbidden"})
+    async with _client(server) as client:
+        with pytest.raises(PermissionDeniedError) as info:
+            await client.groups.create(NewGroup("Team"))
+    assert info.value.message == "Forbidden"  # what the server said, kept as it was
+    assert "may be Read-only" in str(info.value)
+    assert "create a Read & Write key" in str(info.value)
+    assert server.api_key not in str(info.value)
 
 
 async def test_debug_logs_show_each_attempt_but_never_the_key(
@@ -289,8 +303,10 @@ async def test_publishing_a_draft_made_in_the_app_is_refused(server: FakeGroupsS
     key = server.add_group(name="g")
     server.set_drafted_in_app(key)
     async with _client(server) as client:
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(PermissionDeniedError) as info:
             await client.groups.update(key, GroupPatch(status=GroupStatus.PUBLISHED))
+    assert "set to draft in the application" in str(info.value)
+    assert info.value.hint is None  # the server said why: no guess about the key
 
 
 async def test_delete_cascades_to_linked_events(server: FakeGroupsServer) -> None:
