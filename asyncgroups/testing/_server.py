@@ -65,7 +65,7 @@ class RecordedRequest:
     `path` is the full path (`/v1/group/<key>`); `body` is the parsed JSON body, or None
     when there is none or it is not JSON (`raw_body` has the bytes); `fault` names the
     fault applied to it ("503", "429", "reset", "lost_reply", "malformed", "delay") or
-    is None.
+    is None; `received_at` is when it arrived (`time.monotonic()`).
     """
 
     method: str
@@ -75,6 +75,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     fault: str | None
+    received_at: float = 0.0
 
 
 class FakeGroupsServer:
@@ -414,6 +415,7 @@ class FakeGroupsServer:
                         body=None if body is _NOT_JSON else body,
                         raw_body=raw,
                         fault=decision.label if decision is not None else None,
+                        received_at=time.monotonic(),
                     )
                 )
             if decision is None:

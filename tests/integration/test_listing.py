@@ -1,0 +1,143 @@
+"""Listing the account page by page, and the default rate limit, over real sockets."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncgroups import GroupsClient, RetryPolicy, ServerError, UnexpectedResponseError
+from asyncgroups.testing import FakeGroupsServer
+
+NO_WAIT = RetryPolicy(max_attempts=3, backoff_base=0.0, backoff_max=0.0)
+
+
+def _client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
+    kwargs.setdefault("retry", NO_WAIT)
+    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
+    return GroupsClient(server.api_key, base_url=server.url, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["list", "object"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeGroupsServer]:
+    async with FakeGroupsServer(shape=request.param) as fake:
+        yield fake
+
+
+def _fill(server: FakeGroupsServer, count: int) -> list[str]:
+    return [server.add_group(f"Group {n}") for n in range(count)]
+
+
+def _pages_asked(server: FakeGroupsServer) -> list[str | None]:
+    return [r.query.get("page") for r in server.requests if r.path == "/v1/group/all"]
+
+
+async def test_list_returns_every_group_of_three_pages_once_in_order(
+    server: FakeGroupsServer,
+) -> None:
+    keys = _fill(server, 1_750)
+    async with _client(server) as client:
+        summaries = await client.groups.list()
+    assert [s.prokey for s in summaries] == keys
+    assert _pages_asked(server) == [None, "2", "3"]  # page 3 (150) is short: the end
+    if server.shape == "list":
+        assert summaries[1_749].name == "Group 1749"
+
+
+async def test_list_of_exactly_two_full_pages_reads_the_empty_third(
+    server: FakeGroupsServer,
+) -> None:
+    keys = _fill(server, 1_600)
+    async with _client(server) as client:
+        assert [s.prokey for s in await client.groups.list()] == keys
+    assert _pages_asked(server) == [None, "2", "3"]
+
+
+async def test_iter_list_streams_page_by_page_each_group_once(server: FakeGroupsServer) -> None:
+    keys = _fill(server, 1_700)
+    seen: list[str] = []
+    pages_when_first_arrived = 0
+    async with _client(server) as client:
+        async for summary in client.groups.iter_list():
+            if not seen:
+                pages_when_first_arrived = len(_pages_asked(server))
+            seen.append(summary.prokey)
+    assert seen == keys
+    assert pages_when_first_arrived == 1  # the first group came before page 2 was asked
+    assert _pages_asked(server) == [None, "2", "3"]
+
+
+async def test_list_against_a_server_that_ignores_page_fails_fast() -> None:
+    async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
+        _fill(server, 900)
+        started = time.monotonic()
+        with pytest.raises(UnexpectedResponseError, match=r"ignore \?page="):
+            await client.groups.list()
+        assert time.monotonic() - started < 5
+    assert _pages_asked(server) == [None, "2"]
+
+
+async def test_list_of_a_small_unpaged_account_is_complete() -> None:
+    async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
+        keys = _fill(server, 30)
+        assert [s.prokey for s in await client.groups.list()] == keys
+
+
+async def test_list_retries_a_page_that_fails_and_still_returns_everything(
+    server: FakeGroupsServer,
+) -> None:
+    keys = _fill(server, 1_000)
+    server.inject(status=503, method="GET", path="/group/all", times=1)
+    server.inject(reset=True, method="GET", path="/group/all", times=1)
+    async with _client(server) as client:
+        assert [s.prokey for s in await client.groups.list()] == keys
+
+
+async def test_list_never_returns_part_of_the_account_when_a_page_keeps_failing(
+    server: FakeGroupsServer,
+) -> None:
+    _fill(server, 1_000)
+    async with _client(server) as client:
+        pages = client.groups.iter_list()
+        first = [await anext(pages) for _ in range(800)]  # page 1 arrived
+        assert len(first) == 800
+        await pages.aclose()
+        server.inject(status=500, method="GET", path="/group/all", times=NO_WAIT.max_attempts)
+        server.reset_stats()
+        with pytest.raises(ServerError):
+            await client.groups.list()
+    assert _pages_asked(server) == [None, None, None]
+
+
+# The rate limit -----------------------------------------------------------------------
+
+
+def _most_in_one_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+
+
+async def test_default_client_never_puts_more_than_80_requests_into_a_second() -> None:
+    async with FakeGroupsServer() as server:
+        keys = _fill(server, 240)
+        # The default rate limit: no rate_limit= given.
+        async with GroupsClient(server.api_key, base_url=server.url, retry=NO_WAIT) as client:
+            assert client.rate_limit == 80.0
+            result = await client.groups.get_many(keys, concurrency=32)
+        assert len(result.ok) == 240
+        arrivals = [r.received_at for r in server.requests]
+        assert len(arrivals) == 240
+        assert _most_in_one_second(arrivals) <= 80
+        # Evenly spaced: 239 gaps of 1/80 s and a little, and not much more than that.
+        assert 2.95 < max(arrivals) - min(arrivals) < 6
+
+
+async def test_rate_limit_none_is_unlimited() -> None:
+    async with FakeGroupsServer() as server:
+        keys = _fill(server, 240)
+        async with _client(server, rate_limit=None) as client:
+            result = await client.groups.get_many(keys, concurrency=32)
+        assert len(result.ok) == 240
+        assert _most_in_one_second([r.received_at for r in server.requests]) > 80
