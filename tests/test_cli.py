@@ -217,6 +217,75 @@ async def test_list_prints_one_summary_per_group(
     ]
 
 
+async def test_list_prints_every_group_of_every_page(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = [server.add_group(f"Group {n}") for n in range(1_750)]
+
+    run = await cli(capsys, "list")
+
+    assert run.code == 0
+    assert [o["prokey"] for o in run.objects] == keys
+    assert [r.query.get("page") for r in server.requests] == [None, "2", "3"]
+
+
+# rate limit ---------------------------------------------------------------------------
+
+
+def _busiest_second(server: FakeGroupsServer) -> int:
+    times = sorted(r.received_at for r in server.requests)
+    return max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times))
+
+
+async def test_rate_limit_defaults_to_the_documented_80_per_second(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ASYNCGROUPS_RATE_LIMIT")
+    keys = [server.add_group(f"G{n}") for n in range(120)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(keys))
+
+    run = await cli(capsys, "bulk-get", "--input", str(listing))
+
+    assert run.code == 0
+    assert len(run.objects) == 120
+    assert _busiest_second(server) <= 80
+    arrivals = [r.received_at for r in server.requests]
+    assert max(arrivals) - min(arrivals) > 1.45  # 119 gaps of 1/80 s
+
+
+async def test_rate_limit_option_sets_the_rate_and_none_lifts_it(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(30)]
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(keys))
+
+    run = await cli(capsys, "--rate-limit", "40", "bulk-get", "--input", str(listing))
+    assert run.code == 0
+    arrivals = [r.received_at for r in server.requests]
+    assert max(arrivals) - min(arrivals) > 29 / 40 - 0.01
+
+    server.reset_stats()
+    run = await cli(capsys, "--rate-limit", "none", "bulk-get", "--input", str(listing))
+    assert run.code == 0
+    assert _busiest_second(server) == 30
+
+
+async def test_bad_rate_limit_is_one_line_usage_error(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = await cli(capsys, "--rate-limit", "fast", "list")
+
+    assert run.code == 2
+    assert len(run.err_lines) == 1
+    assert "expected requests per second (a positive number) or none, not 'fast'" in run.err
+    assert server.requests == []
+
+
 # create / update / delete -------------------------------------------------------------
 
 
@@ -753,6 +822,8 @@ async def test_fake_server_answers_and_stops_on_sigterm() -> None:
         "0",
         "--groups",
         "3",
+        "--page-size",
+        "2",  # three groups on two pages: the list below has to read both
         "--api-key",
         "k-123",
         stdout=asyncio.subprocess.PIPE,

@@ -219,6 +219,47 @@ async def test_list_all_of_an_empty_account_is_empty(call: Call) -> None:
     assert (reply.status, reply.json) == (200, [])
 
 
+async def test_list_all_pages_by_800_in_creation_order(
+    call: Call, server: FakeGroupsServer
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(1_700)]
+    pages = [await call("GET", path) for path in ("/group/all", "/group/all?page=1")]
+    assert [p.json for p in pages][0] == pages[1].json
+    assert [item["prokey"] for item in pages[0].json] == keys[:800]
+    second = await call("GET", "/group/all?page=2")
+    third = await call("GET", "/group/all?page=3")
+    assert [item["prokey"] for item in second.json] == keys[800:1_600]
+    assert [item["prokey"] for item in third.json] == keys[1_600:]
+    past = await call("GET", "/group/all?page=4")
+    assert (past.status, past.json) == (200, [])
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "two", "1.5", "", "%C2%B2"])
+async def test_list_all_refuses_a_bad_page_with_a_json_400(call: Call, page: str) -> None:
+    reply = await call("GET", f"/group/all?page={page}")
+    assert reply.status == 400
+    assert "page must be a positive whole number" in reply.json["message"]
+
+
+async def test_list_all_page_size_is_settable_and_none_ignores_page(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with FakeGroupsServer(page_size=2) as fake:
+        keys = [fake.add_group(f"G{n}") for n in range(5)]
+        call = caller(session, fake)
+        assert (await call("GET", "/group/all?page=3")).json == [
+            {"prokey": keys[4], "name": "G4"}
+        ]
+    async with FakeGroupsServer(page_size=None, shape="object") as fake:
+        keys = [fake.add_group(f"G{n}") for n in range(900)]
+        call = caller(session, fake)
+        assert (await call("GET", "/group/all?page=2")).json == keys
+        assert (await call("GET", "/group/all?page=zero")).json == keys
+    for bad in (0, -3, True, 1.5):
+        with pytest.raises(ValueError, match="page_size"):
+            FakeGroupsServer(page_size=bad)  # type: ignore[arg-type]
+
+
 async def test_latest_answers_the_newest_group_with_its_id(
     call: Call, server: FakeGroupsServer
 ) -> None:
@@ -269,6 +310,20 @@ async def test_create_answers_the_new_key_and_stores_a_published_group(
     assert stored["internal_note"] == "note"
     assert stored["cta"] is True
     assert stored["events"] == ()
+
+
+async def test_create_in_object_shape_answers_the_current_documented_reply(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with FakeGroupsServer(shape="object") as fake:
+        reply = await caller(session, fake)("POST", "/group", {"name": "Team"})
+        assert reply.status == 201
+        assert reply.json == {
+            "status": "success",
+            "message": "created",
+            "prokey": reply.json["prokey"],
+        }
+        assert fake.groups[reply.json["prokey"]]["name"] == "Team"
 
 
 @pytest.mark.parametrize(
