@@ -314,4 +314,4 @@ def test_status_error_keeps_the_servers_message_and_adds_the_hint_to_str() -> No
     assert err.message == "Forbidden"
     assert err.hint == READ_ONLY_HINT
     assert str(err) == f"PATCH {PATH}: 403 Forbidden ({READ_ONLY_HINT})"
-    assert pickle.loads(pickle.dumps(err)).hint == READ_ONLY_HINT
+    assert pickle.loads(pickle.dumps(err)).hint == READ_ONLY_HINT  # noqa: S301 (our own bytes)

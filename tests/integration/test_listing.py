@@ -8,16 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from asyncgroups import GroupsClient, RetryPolicy, ServerError, UnexpectedResponseError
+from asyncgroups import GroupsClient, ServerError, UnexpectedResponseError
 from asyncgroups.testing import FakeGroupsServer
 
-NO_WAIT = RetryPolicy(max_attempts=3, backoff_base=0.0, backoff_max=0.0)
-
-
-def _client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
-    kwargs.setdefault("retry", NO_WAIT)
-    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
-    return GroupsClient(server.api_key, base_url=server.url, **kwargs)  # type: ignore[arg-type]
+from .support import NO_WAIT
+from .support import local_client as _client
 
 
 @pytest.fixture(params=["list", "object"])
