@@ -288,6 +288,28 @@ class NewGroup:
         _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
 
 
+@attrs.frozen(kw_only=False)
+class PartialNewGroup(NewGroup):
+    """A `NewGroup` that sends only the fields named in `sends` (not public: sync's creates).
+
+    A sync record that leaves a field out does not manage it, so its create must not send
+    it either, not even `subscription`'s default `"no"`: the server's own default applies.
+    `NewGroup` itself keeps its documented contract (its `subscription` is always sent).
+    """
+
+    sends: frozenset[str] = attrs.field(kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        fields = {a.name for a in attrs.fields(NewGroup)}
+        if not isinstance(self.sends, frozenset) or not {"name"} <= self.sends <= fields:
+            raise ValidationError(
+                f"sends must name the name field and only fields of NewGroup, "
+                f"not {sorted(self.sends)}",
+                field="sends",
+            )
+
+
 #: The fields of a group a client may write (create or patch), in the order they are sent.
 WRITABLE_FIELDS: Final = (
     "name",
