@@ -120,6 +120,53 @@ def _default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def _verifies(context: ssl.SSLContext) -> bool:
+    """True when `context` checks both the certificate chain and the host name."""
+    return context.verify_mode != ssl.CERT_NONE and context.check_hostname
+
+
+def request_tls(
+    ssl_context: ssl.SSLContext | None,
+    session: aiohttp.ClientSession | None,
+    *,
+    https: bool,
+) -> ssl.SSLContext | aiohttp.Fingerprint:
+    """The TLS setting every request of a client carries, or `ValidationError`.
+
+    An explicit `ssl_context` wins. A borrowed session's connector is honoured when it
+    verifies (for example with a corporate CA) or pins the certificate
+    (`aiohttp.Fingerprint`); one that does not verify is refused rather than overridden
+    into failures or followed into sending the key unverified. Otherwise the system's
+    trust store is used. Over plain http no TLS is made, so nothing is refused.
+    """
+    if ssl_context is not None:
+        if https and not _verifies(ssl_context):
+            raise ValidationError(
+                "ssl_context does not verify certificates and host names (verify_mode is "
+                "CERT_NONE or check_hostname is off); asyncgroups always verifies TLS: pass "
+                'a verifying context, e.g. ssl.create_default_context(cafile="ca.pem")',
+                field="ssl_context",
+            )
+        return ssl_context
+    # TCPConnector keeps its ssl= (True, False, a context or a Fingerprint) as `_ssl`;
+    # aiohttp has no public accessor. Another connector type: the system store.
+    setting = getattr(session.connector, "_ssl", True) if session is not None else True
+    if isinstance(setting, aiohttp.Fingerprint):
+        return setting
+    if isinstance(setting, ssl.SSLContext) and _verifies(setting):
+        return setting
+    if setting is True or not https:
+        return _default_ssl_context()
+    what = "ssl=False" if setting is False else "an ssl context with verification off"
+    raise ValidationError(
+        f"the borrowed session's connector does not verify TLS ({what}), and asyncgroups "
+        "never sends the API key over unverified TLS: pass ssl_context= to trust a private "
+        'CA (e.g. ssl.create_default_context(cafile="ca.pem")), or borrow a session whose '
+        "connector verifies",
+        field="session",
+    )
+
+
 class Pipeline:
     """Sends requests for one client. Not public: `GroupsClient` wires it up."""
 
@@ -156,9 +203,9 @@ class Pipeline:
         self.stats = stats
         self._session = session
         self._owns_session = session is None
-        # An explicit context on every request: a borrowed session's connector built with
-        # ssl=False must not switch verification off behind this client's back.
-        self._ssl = ssl_context if ssl_context is not None else _default_ssl_context()
+        # An explicit setting on every request: a borrowed connector's own verifying
+        # context is honoured, and one that does not verify is refused by request_tls.
+        self._ssl = request_tls(ssl_context, session, https=base_url.lower().startswith("https:"))
         self._proxy = proxy
         self._secrets = [api_key]
         if proxy and (password := urlsplit(proxy).password):
