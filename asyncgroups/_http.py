@@ -27,6 +27,7 @@ from ._convert import ShapeError, loads
 from ._deadline import Deadlines
 from ._limiter import Limiter
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
+from ._secret import Secret
 from ._stats import ClientStats
 from .errors import (
     APIError,
@@ -189,9 +190,12 @@ class Pipeline:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url
-        self._api_key = api_key
+        # Held (and handed to aiohttp) as a Secret, whose repr is masked: tracebacks that
+        # show frame locals, ours and aiohttp's, then never show the key.
+        key = Secret(api_key)
+        self._api_key = key
         self._headers = {
-            "Authorization": api_key,
+            "Authorization": key,
             "Accept": "application/json",
             "User-Agent": user_agent,
         }
@@ -207,7 +211,7 @@ class Pipeline:
         # context is honoured, and one that does not verify is refused by request_tls.
         self._ssl = request_tls(ssl_context, session, https=base_url.lower().startswith("https:"))
         self._proxy = proxy
-        self._secrets = [api_key]
+        self._secrets: list[str] = [key]
         if proxy and (password := urlsplit(proxy).password):
             self._secrets.append(password)
         self._trace_configs = list(trace_configs)
