@@ -32,9 +32,7 @@ def _names(requirements: list[str]) -> set[str]:
 
 def test_readme_install_lines_name_only_real_extras() -> None:
     named = {
-        extra.strip()
-        for group in _EXTRAS_IN_INSTALL.findall(README)
-        for extra in group.split(",")
+        extra.strip() for group in _EXTRAS_IN_INSTALL.findall(README) for extra in group.split(",")
     }
     assert {"cli", "test", "fastapi", "testing", "starlette"} <= named
     assert named <= set(_extras())
