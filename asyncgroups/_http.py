@@ -8,6 +8,7 @@ size cap, and maps every aiohttp and asyncio failure to the library's errors, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import json
@@ -15,6 +16,7 @@ import logging
 import random
 import ssl
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -119,6 +121,26 @@ def _mask_userinfo(url: str) -> str:
 def _default_ssl_context() -> ssl.SSLContext:
     """The system's verifying TLS context, made once (loading the CA store is slow)."""
     return ssl.create_default_context()
+
+
+def _without_request_head(err: BaseException) -> BaseException:
+    """`err` with the locals of aiohttp's request-writer frames in its traceback cleared.
+
+    The writer serialises the request head, the Authorization header among it, to bytes
+    and holds them in a local while it writes; a write to a connection that closed
+    meanwhile (a stale keep-alive) raises there, and the bytes would be shown by any
+    traceback rendered with locals. Those frames keep their names and line numbers.
+    """
+    seen: set[int] = set()
+    exc: BaseException | None = err
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if frame.f_globals.get("__name__") == "aiohttp.http_writer":
+                with contextlib.suppress(RuntimeError):  # a frame still running
+                    frame.clear()
+        exc = exc.__context__
+    return err
 
 
 def _verifies(context: ssl.SSLContext) -> bool:
@@ -482,7 +504,7 @@ class Pipeline:
         error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
-            error.__cause__ = err
+            error.__cause__ = _without_request_head(err)
         return error
 
     def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:

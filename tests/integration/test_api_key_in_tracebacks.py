@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator,
 from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 from rich.traceback import Traceback
@@ -255,6 +256,42 @@ async def _reset() -> Caught:
     return caught
 
 
+def _closing_before_the_write() -> aiohttp.TraceConfig:
+    """A trace hook that closes the connection once the request head is serialised.
+
+    What a stale keep-alive connection does when the server's FIN lands just as the
+    request is written: aiohttp's writer then raises with the serialised head, the
+    Authorization header among it, in its frames. (The hook reaches the connection
+    through the connector's private set of acquired ones: test-only.)
+    """
+
+    async def close(session: aiohttp.ClientSession, ctx: object, params: object) -> None:
+        for protocol in list(session.connector._acquired):  # type: ignore[union-attr]
+            protocol.transport.close()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(close)
+    return trace
+
+
+async def _closed_before_the_write() -> Caught:
+    async with (
+        FakeGroupsServer(api_key=KEY) as server,
+        _client(server.url, trace_configs=[_closing_before_the_write()]) as client,
+    ):
+        caught = await _caught(lambda: client.groups.get(PROKEY))
+    return caught
+
+
+async def _closed_before_the_body() -> Caught:
+    async with (
+        FakeGroupsServer(api_key=KEY) as server,
+        _client(server.url, trace_configs=[_closing_before_the_write()]) as client,
+    ):
+        caught = await _caught(lambda: client.groups.create(NewGroup("Team")))
+    return caught
+
+
 #: Each failure, the error it raises, and whether aiohttp's own frames are in its
 #: traceback (a transport failure), not only aiohttp objects held by our frames.
 SCENARIOS: dict[str, tuple[Scenario, type[BaseException], bool]] = {
@@ -264,6 +301,8 @@ SCENARIOS: dict[str, tuple[Scenario, type[BaseException], bool]] = {
     "timeout": (_timeout, RequestTimeout, True),
     "401": (_unauthorized, AuthenticationError, False),
     "connection reset": (_reset, TransportError, True),
+    "closed before the request was written": (_closed_before_the_write, TransportError, True),
+    "closed before the body was written": (_closed_before_the_body, TransportError, True),
 }
 
 
