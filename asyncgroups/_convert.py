@@ -18,7 +18,15 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .models import Group, GroupPatch, GroupStatus, GroupSummary, NewGroup, Subscription
+from .models import (
+    Group,
+    GroupPatch,
+    GroupStatus,
+    GroupSummary,
+    NewGroup,
+    PartialNewGroup,
+    Subscription,
+)
 
 __all__ = [
     "ShapeError",
@@ -203,8 +211,15 @@ _unstructure_new = make_dict_unstructure_fn(NewGroup, converter)
 
 
 def encode_new_group(new: NewGroup) -> dict[str, Any]:
-    """The JSON body of `POST /group`: fields left as None are not sent."""
-    return {k: v for k, v in _unstructure_new(new).items() if v is not None}
+    """The JSON body of `POST /group`: fields left as None are not sent.
+
+    A `PartialNewGroup` (sync's creates) sends only the fields it names, so a field its
+    record does not manage is left out even where `NewGroup` has a default for it.
+    """
+    body = {k: v for k, v in _unstructure_new(new).items() if v is not None}
+    if isinstance(new, PartialNewGroup):
+        return {k: v for k, v in body.items() if k in new.sends}
+    return body
 
 
 def encode_patch(patch: GroupPatch) -> dict[str, Any]:

@@ -8,6 +8,7 @@ size cap, and maps every aiohttp and asyncio failure to the library's errors, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import json
@@ -15,6 +16,7 @@ import logging
 import random
 import ssl
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -27,6 +29,7 @@ from ._convert import ShapeError, loads
 from ._deadline import Deadlines
 from ._limiter import Limiter
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
+from ._secret import Secret
 from ._stats import ClientStats
 from .errors import (
     APIError,
@@ -120,6 +123,73 @@ def _default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def _without_request_head(err: BaseException) -> BaseException:
+    """`err` with the locals of aiohttp's request-writer frames in its traceback cleared.
+
+    The writer serialises the request head, the Authorization header among it, to bytes
+    and holds them in a local while it writes; a write to a connection that closed
+    meanwhile (a stale keep-alive) raises there, and the bytes would be shown by any
+    traceback rendered with locals. Those frames keep their names and line numbers.
+    """
+    seen: set[int] = set()
+    exc: BaseException | None = err
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if frame.f_globals.get("__name__") == "aiohttp.http_writer":
+                with contextlib.suppress(RuntimeError):  # a frame still running
+                    frame.clear()
+        exc = exc.__context__
+    return err
+
+
+def _verifies(context: ssl.SSLContext) -> bool:
+    """True when `context` checks both the certificate chain and the host name."""
+    return context.verify_mode != ssl.CERT_NONE and context.check_hostname
+
+
+def request_tls(
+    ssl_context: ssl.SSLContext | None,
+    session: aiohttp.ClientSession | None,
+    *,
+    https: bool,
+) -> ssl.SSLContext | aiohttp.Fingerprint:
+    """The TLS setting every request of a client carries, or `ValidationError`.
+
+    An explicit `ssl_context` wins. A borrowed session's connector is honoured when it
+    verifies (for example with a corporate CA) or pins the certificate
+    (`aiohttp.Fingerprint`); one that does not verify is refused rather than overridden
+    into failures or followed into sending the key unverified. Otherwise the system's
+    trust store is used. Over plain http no TLS is made, so nothing is refused.
+    """
+    if ssl_context is not None:
+        if https and not _verifies(ssl_context):
+            raise ValidationError(
+                "ssl_context does not verify certificates and host names (verify_mode is "
+                "CERT_NONE or check_hostname is off); asyncgroups always verifies TLS: pass "
+                'a verifying context, e.g. ssl.create_default_context(cafile="ca.pem")',
+                field="ssl_context",
+            )
+        return ssl_context
+    # TCPConnector keeps its ssl= (True, False, a context or a Fingerprint) as `_ssl`;
+    # aiohttp has no public accessor. Another connector type: the system store.
+    setting = getattr(session.connector, "_ssl", True) if session is not None else True
+    if isinstance(setting, aiohttp.Fingerprint):
+        return setting
+    if isinstance(setting, ssl.SSLContext) and _verifies(setting):
+        return setting
+    if setting is True or not https:
+        return _default_ssl_context()
+    what = "ssl=False" if setting is False else "an ssl context with verification off"
+    raise ValidationError(
+        f"the borrowed session's connector does not verify TLS ({what}), and asyncgroups "
+        "never sends the API key over unverified TLS: pass ssl_context= to trust a private "
+        'CA (e.g. ssl.create_default_context(cafile="ca.pem")), or borrow a session whose '
+        "connector verifies",
+        field="session",
+    )
+
+
 class Pipeline:
     """Sends requests for one client. Not public: `GroupsClient` wires it up."""
 
@@ -142,9 +212,12 @@ class Pipeline:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url
-        self._api_key = api_key
+        # Held (and handed to aiohttp) as a Secret, whose repr is masked: tracebacks that
+        # show frame locals, ours and aiohttp's, then never show the key.
+        key = Secret(api_key)
+        self._api_key = key
         self._headers = {
-            "Authorization": api_key,
+            "Authorization": key,
             "Accept": "application/json",
             "User-Agent": user_agent,
         }
@@ -156,11 +229,11 @@ class Pipeline:
         self.stats = stats
         self._session = session
         self._owns_session = session is None
-        # An explicit context on every request: a borrowed session's connector built with
-        # ssl=False must not switch verification off behind this client's back.
-        self._ssl = ssl_context if ssl_context is not None else _default_ssl_context()
+        # An explicit setting on every request: a borrowed connector's own verifying
+        # context is honoured, and one that does not verify is refused by request_tls.
+        self._ssl = request_tls(ssl_context, session, https=base_url.lower().startswith("https:"))
         self._proxy = proxy
-        self._secrets = [api_key]
+        self._secrets: list[str] = [key]
         if proxy and (password := urlsplit(proxy).password):
             self._secrets.append(password)
         self._trace_configs = list(trace_configs)
@@ -431,7 +504,7 @@ class Pipeline:
         error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
-            error.__cause__ = err
+            error.__cause__ = _without_request_head(err)
         return error
 
     def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:

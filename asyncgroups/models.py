@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -135,18 +136,48 @@ def _check_optional_bool(field: str, value: object) -> None:
         )
 
 
+#: Unicode categories no URL carries raw: controls (CR, LF, NUL, DEL, C1), format
+#: characters (bidi overrides, zero-width spaces: a URL that reads as another) and lone
+#: surrogates. Whitespace of every kind is refused as well.
+_NOT_IN_URL: Final = frozenset({"Cc", "Cf", "Cs"})
+
+#: What a host name (RFC 3986 reg-name) may hold besides letters and digits, which may be
+#: non-ASCII (an internationalised name). A bracketed IP literal is checked by urlsplit.
+_HOST_PUNCTUATION: Final = frozenset("-._~%!$&'()*+,;=")
+
+
 def _check_cal_url(value: object) -> None:
+    """Refuse anything but an http(s) URL with a host, checked exactly as it will be sent.
+
+    Nothing is stripped: a URL pasted with a trailing newline is refused, not sent as it
+    came. Whitespace and control characters anywhere are refused (a space, CR/LF or NUL in
+    the host would otherwise pass `urlsplit`), and so is a host with characters that no
+    host name has.
+    """
     field = "subscription_cal_url"
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, not {type(value).__name__}", field=field)
+    for position, char in enumerate(value):
+        if char.isspace() or unicodedata.category(char) in _NOT_IN_URL:
+            raise ValidationError(
+                f"{field} must not contain spaces or control characters: "
+                f"{char!r} at position {position} of {_show(value)}",
+                field=field,
+            )
     try:
-        parts = urlsplit(value.strip())
-        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts = urlsplit(value)
+        host = parts.hostname
+        ok = parts.scheme.lower() in ("http", "https") and bool(host)
     except ValueError:  # urlsplit raises on a malformed host such as "http://[::1"
-        ok = False
+        ok, host = False, None
     if not ok:
         raise ValidationError(
             f"{field} must be an http(s) URL with a host, not {_show(value)}", field=field
+        )
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    if host and not bracketed and not all(c.isalnum() or c in _HOST_PUNCTUATION for c in host):
+        raise ValidationError(
+            f"{field} has {_show(host)} as its host, which is not a host name", field=field
         )
 
 
@@ -255,6 +286,28 @@ class NewGroup:
             _check_optional_str(field, getattr(self, field))
         _check_optional_bool("cta", self.cta)
         _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
+
+
+@attrs.frozen(kw_only=False)
+class PartialNewGroup(NewGroup):
+    """A `NewGroup` that sends only the fields named in `sends` (not public: sync's creates).
+
+    A sync record that leaves a field out does not manage it, so its create must not send
+    it either, not even `subscription`'s default `"no"`: the server's own default applies.
+    `NewGroup` itself keeps its documented contract (its `subscription` is always sent).
+    """
+
+    sends: frozenset[str] = attrs.field(kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        fields = {a.name for a in attrs.fields(NewGroup)}
+        if not isinstance(self.sends, frozenset) or not {"name"} <= self.sends <= fields:
+            raise ValidationError(
+                f"sends must name the name field and only fields of NewGroup, "
+                f"not {sorted(self.sends)}",
+                field="sends",
+            )
 
 
 #: The fields of a group a client may write (create or patch), in the order they are sent.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import unicodedata
 import uuid
 from typing import Any
 
@@ -23,6 +24,7 @@ from asyncgroups import (
     ValidationError,
     validate_prokey,
 )
+from asyncgroups._convert import encode_new_group, encode_patch
 
 KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 EVENT = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
@@ -204,6 +206,92 @@ def test_new_group_rejects_a_cal_url_that_is_not_http_with_a_host(url: str) -> N
     with pytest.raises(ValidationError) as info:
         NewGroup("Team", subscription="external", subscription_cal_url=url)
     assert info.value.field == "subscription_cal_url"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://example.com/team.ics\n", r"'\n' at position 28"),
+        ("https://example.com/team.ics\r\n", r"'\r' at position 28"),
+        (" https://example.com/team.ics", "' ' at position 0"),
+        ("https://exa mple.com/team.ics", "' ' at position 11"),
+        ("https://example.com\r\nX-Injected: 1/team.ics", r"'\r' at position 19"),
+        ("https://exam\x00ple.com/team.ics", r"'\x00' at position 12"),
+        ("https://example.com/team\tx.ics", r"'\t' at position 24"),
+        ("https://example.com/\x7fteam.ics", r"'\x7f' at position 20"),
+        ("https://example.com/team.ics\u00a0", r"'\xa0' at position 28"),
+        ("https://example.com/\u202eteam.ics", r"'\u202e' at position 20"),
+        ("https://exa\u200bmple.com/team.ics", r"'\u200b' at position 11"),
+    ],
+)
+def test_cal_url_with_whitespace_or_a_control_character_is_refused_not_stripped(
+    url: str, shown: str
+) -> None:
+    for build in (
+        lambda: NewGroup("Team", subscription="external", subscription_cal_url=url),
+        lambda: GroupPatch(subscription_cal_url=url),
+    ):
+        with pytest.raises(ValidationError, match="spaces or control characters") as info:
+            build()
+        assert info.value.field == "subscription_cal_url"
+        assert shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://exa<mple.com/c.ics", 'https://"x".com/c', "https://ex|ample.com/", "http://a^b/"]
+)
+def test_cal_url_with_a_host_that_is_not_a_host_name_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="not a host name") as info:
+        NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert info.value.field == "subscription_cal_url"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bücher.example/team.ics",
+        "https://user@cal.example.com:8443/a/b.ics?x=1&y=%20#frag",
+        "http://127.0.0.1:8080/team.ics",
+        "https://[2001:db8::1]/team.ics",
+        "https://cal_host.example/team.ics",
+    ],
+)
+def test_cal_url_accepts_real_urls_and_keeps_them_exactly(url: str) -> None:
+    new = NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert new.subscription_cal_url == url
+    assert GroupPatch(subscription_cal_url=url).changes() == {"subscription_cal_url": url}
+
+
+_URL_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12
+)
+
+
+@given(
+    before=_URL_TEXT,
+    after=_URL_TEXT,
+    bad=st.characters(codec="utf-8").filter(
+        lambda c: c.isspace() or unicodedata.category(c) in ("Cc", "Cf")
+    ),
+)
+def test_cal_url_with_any_whitespace_or_control_anywhere_is_refused(
+    before: str, after: str, bad: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        GroupPatch(subscription_cal_url=f"https://{before}{bad}example.com/{after}")
+    assert info.value.field == "subscription_cal_url"
+
+
+@given(st.text(max_size=60))
+def test_an_accepted_cal_url_is_sent_exactly_as_validated(url: str) -> None:
+    try:
+        patch = GroupPatch(subscription_cal_url=url)
+    except ValidationError:
+        return
+    assert not any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in url)
+    assert encode_patch(patch) == {"subscription_cal_url": url}
+    new = NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert encode_new_group(new)["subscription_cal_url"] == url
 
 
 @pytest.mark.parametrize("subscription", [Subscription.NO, Subscription.CHILDREN])

@@ -21,6 +21,7 @@ from ..models import (
     GroupPatch,
     GroupStatus,
     NewGroup,
+    PartialNewGroup,
     Subscription,
     UnsetType,
     _to_status,
@@ -118,13 +119,18 @@ class DesiredGroup:
         return {f: plain(v) for f, v in self.managed().items()}
 
     def new_group(self) -> NewGroup:
-        """The create request for this group (fields a create cannot send are left out)."""
+        """The create request for this group: the managed fields a create can send.
+
+        Nothing else is sent, not even `NewGroup`'s default `subscription`: a field the
+        record leaves out is not managed, on create as on update. (A create sends no
+        `status` and no null; `followup()` patches those.)
+        """
         fields = {
             f: v
             for f, v in self.managed().items()
             if f != "status" and v is not None and f != "name"
         }
-        return NewGroup(self.name, **fields)
+        return PartialNewGroup(self.name, **fields, sends=frozenset({"name", *fields}))
 
     def followup(self) -> GroupPatch:
         """What a create cannot say and must be patched right after it.

@@ -514,7 +514,7 @@ def _make_ca() -> trustme.CA:
         import trustme
     except ImportError as err:
         raise ImportError(
-            'FakeGroupsServer(tls=True) needs trustme: pip install "asyncgroups[test]" '
+            'FakeGroupsServer(tls=True) needs trustme: pip install "asyncgroups[testing]" '
             "(or pip install trustme)"
         ) from err
     return trustme.CA()

@@ -40,7 +40,7 @@ __all__ = ["fake_groups_server", "groups_client"]
 _MARKER = "fake_groups_server"
 _INSTALL_HINT = (
     "the asyncgroups fixtures (fake_groups_server, groups_client) are async and need "
-    'pytest-asyncio: pip install pytest-asyncio (or pip install "asyncgroups[test]")'
+    'pytest-asyncio: pip install pytest-asyncio (or pip install "asyncgroups[testing]")'
 )
 
 _F = TypeVar("_F", bound=Callable[..., Any])

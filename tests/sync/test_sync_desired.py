@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from asyncgroups import UNSET, GroupPatch, GroupStatus, NewGroup, Subscription, ValidationError
+from asyncgroups._convert import encode_new_group
 from asyncgroups.sync import DesiredGroup, DesiredStateError, read_desired
 from asyncgroups.sync._desired import check_unique, collect_desired
 
@@ -18,7 +19,9 @@ def test_desired_group_leaves_fields_out_unmanaged() -> None:
     d = DesiredGroup("42", "Team")
     assert d.internal_note is UNSET
     assert d.managed() == {"name": "Team"}
-    assert d.new_group() == NewGroup("Team")
+    assert isinstance(d.new_group(), NewGroup)
+    # Not even NewGroup's default subscription: the record does not manage it.
+    assert encode_new_group(d.new_group()) == {"name": "Team"}
     assert d.followup().is_empty()
 
 
@@ -72,8 +75,8 @@ def test_desired_group_builds_its_create_and_the_patch_a_create_cannot_say() -> 
         cta=None,
     )
     assert d.status is GroupStatus.DRAFT
-    assert d.new_group() == NewGroup(
-        "Team", subscription=Subscription.EXTERNAL, subscription_cal_url=CAL
+    assert encode_new_group(d.new_group()) == encode_new_group(
+        NewGroup("Team", subscription=Subscription.EXTERNAL, subscription_cal_url=CAL)
     )
     # a create cannot send a status or a null cta (it would become false)
     assert d.followup() == GroupPatch(status=GroupStatus.DRAFT, cta=None)
@@ -165,3 +168,27 @@ async def test_collect_desired_takes_an_async_iterable() -> None:
 async def test_collect_desired_refuses_what_is_not_a_collection_of_records(value: object) -> None:
     with pytest.raises(ValidationError):
         await collect_desired(value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "body"),
+    [
+        ({}, {"name": "Team"}),
+        ({"subscription": "no"}, {"name": "Team", "subscription": "no"}),
+        ({"layout": "grid", "cta": False}, {"name": "Team", "layout": "grid", "cta": False}),
+        ({"internal_note": None, "status": "published"}, {"name": "Team"}),
+    ],
+)
+def test_desired_group_create_body_holds_only_managed_fields(
+    fields: dict[str, object], body: dict[str, object]
+) -> None:
+    assert encode_new_group(DesiredGroup("k", "Team", **fields).new_group()) == body  # type: ignore[arg-type]
+
+
+def test_partial_new_group_refuses_sends_without_the_name_or_with_unknown_fields() -> None:
+    from asyncgroups.models import PartialNewGroup
+
+    for sends in (frozenset(), frozenset({"name", "colour"})):
+        with pytest.raises(ValidationError) as info:
+            PartialNewGroup("Team", sends=sends)
+        assert info.value.field == "sends"

@@ -1,0 +1,74 @@
+"""The distribution's metadata: extras the README names exist, and the licence ships.
+
+Pure file reads (pyproject.toml with tomllib, README.md, LICENSE); nothing is built.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+#: An extra named in an install line: `asyncgroups[a,b]` or `-e ".[a,b]"`.
+_EXTRAS_IN_INSTALL = re.compile(r"pip install[^\n`]*?(?:asyncgroups|\.)\[([A-Za-z0-9_,\- ]+)\]")
+
+
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _extras() -> dict[str, list[str]]:
+    extras: dict[str, list[str]] = _pyproject()["project"]["optional-dependencies"]
+    return extras
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
+
+
+def test_readme_install_lines_name_only_real_extras() -> None:
+    named = {
+        extra.strip() for group in _EXTRAS_IN_INSTALL.findall(README) for extra in group.split(",")
+    }
+    assert {"cli", "test", "fastapi", "testing", "starlette"} <= named
+    assert named <= set(_extras())
+
+
+def test_fastapi_extra_installs_what_the_readme_example_runs() -> None:
+    assert {"fastapi", "uvicorn"} <= _names(_extras()["fastapi"])
+    example = (ROOT / "examples" / "fastapi_app.py").read_text(encoding="utf-8")
+    assert "uvicorn examples.fastapi_app:app" in README
+    assert "from fastapi import" in example
+    assert 'pip install -q -e ".[fastapi]"' in README
+
+
+def test_testing_extra_is_slim_and_covers_the_plugin() -> None:
+    testing = _names(_extras()["testing"])
+    assert testing == {"pytest", "pytest-asyncio", "trustme"}
+    # The project's own tools stay in `test`, out of users' test environments.
+    assert {"ruff", "mypy", "fastapi"} <= _names(_extras()["test"])
+    assert testing <= _names(_extras()["test"])
+
+
+def test_install_hints_of_the_testing_kit_name_the_testing_extra() -> None:
+    for module in ("plugin.py", "_server.py"):
+        source = (ROOT / "asyncgroups" / "testing" / module).read_text(encoding="utf-8")
+        assert "asyncgroups[testing]" in source
+        assert "asyncgroups[test]" not in source
+
+
+def test_license_file_exists_and_is_declared_for_the_wheel() -> None:
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License")
+    assert "Copyright (c) 2026 asyncgroups developers" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+    # hatchling reads `license-files` (PEP 639) from 1.27 on.
+    requires = _pyproject()["build-system"]["requires"]
+    assert any(re.fullmatch(r"hatchling>=1\.(2[7-9]|[3-9]\d)(\.\d+)*", r) for r in requires)
