@@ -54,8 +54,9 @@ KEEPALIVE_TIMEOUT = 4.0
 #: Failures after which the server may have acted on the request.
 _UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
 
-#: The longest 429 cool-down taken when the client has no retry policy.
-_MAX_RETRY_AFTER = RetryPolicy().max_retry_after
+#: Backoff and longest 429 cool-down when the client has no retry policy of its own.
+_DEFAULT_RETRY = RetryPolicy()
+_MAX_RETRY_AFTER = _DEFAULT_RETRY.max_retry_after
 
 
 def is_loopback(host: str) -> bool:
@@ -374,12 +375,17 @@ class Pipeline:
                 limiter.release()
             retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
             delay = 0.0
-            if retrying:
-                assert self.retry is not None  # should_retry says no without a policy
-                delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
-            if failure == 429:
-                # The whole client pauses, whether or not this call tries again.
-                self._cool_down(delay if retrying else retry_after)
+            if retrying or failure == 429:
+                # A 429 pauses the whole client, whether or not this call tries again, and
+                # for at least the backoff even when Retry-After says "now" or is past.
+                delay = retry_delay(
+                    self.retry if self.retry is not None else _DEFAULT_RETRY,
+                    attempt,
+                    retry_after=retry_after,
+                    rand=self._rand,
+                )
+            if failure == 429 and (retry_after is None or retry_after <= self._longest_wait):
+                self._cool_down(delay)
             if not retrying:
                 if uncertain and isinstance(error, NotFoundError):
                     error.after_uncertain_attempt = True
@@ -388,13 +394,17 @@ class Pipeline:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    def _cool_down(self, seconds: float | None) -> None:
+    @property
+    def _longest_wait(self) -> float:
+        """The longest wait a 429 may impose (a longer Retry-After raises at once)."""
+        return self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
+
+    def _cool_down(self, seconds: float) -> None:
         """Hold every new request of this client for `seconds` after a 429.
 
         A wait longer than `max_retry_after` is not taken: that call raised at once.
         """
-        longest = self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
-        if seconds is not None and 0 < seconds <= longest:
+        if 0 < seconds <= self._longest_wait:
             self.stats.cool_downs += 1
             self.limiter.cool_down(seconds)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import logging
 import socket
 import ssl
@@ -402,6 +403,64 @@ async def test_pipeline_honours_a_retry_after_date(serve: Serve) -> None:
     async with _client(base) as client:
         await client.groups.get(KEY)  # a date in the past: try again at once
     assert len(hits) == 2
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["0", "-5", "Thu, 01 Jan 1970 00:00:00 GMT"], ids=["zero", "negative", "past"]
+)
+@pytest.mark.parametrize("status", [429, 503])
+async def test_pipeline_retry_after_now_or_past_still_waits_the_backoff(
+    serve: Serve, retry_after: str, status: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        arrivals.append(loop.time())
+        return web.json_response({}, status=status, headers={"Retry-After": retry_after})
+
+    base = await serve(_app(handler))
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.05, jitter=False)
+    async with _client(base, retry=policy, rate_limit=None) as client:
+        with pytest.raises(RateLimitError if status == 429 else ServerError):
+            await client.groups.get(KEY)
+    assert len(arrivals) == 3
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert gaps[0] >= 0.045
+    assert gaps[1] >= 0.095
+    assert client.stats.cool_downs == (3 if status == 429 else 0)
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["Fri, 01 Jan 10000 00:00:00 GMT", "Fri, 01 Jan 99999999999 00:00:00 GMT"]
+)
+async def test_pipeline_retry_after_past_year_9999_raises_rate_limit_error_at_once(
+    serve: Serve, retry_after: str
+) -> None:
+    handler, hits = _scripted((429, {"Retry-After": retry_after}))
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.groups.get(KEY)
+    assert info.value.retry_after is not None
+    assert info.value.retry_after > 200_000_000_000
+    assert len(hits) == 1
+
+
+async def test_pipeline_429_with_a_past_retry_after_still_pauses_the_client(
+    serve: Serve,
+) -> None:
+    handler, _ = _scripted((429, {"Retry-After": "-5"}))
+    base = await serve(_app(handler))
+    loop = asyncio.get_running_loop()
+    policy = RetryPolicy(max_attempts=1, backoff_base=0.1, jitter=False)
+    async with _client(base, retry=policy, rate_limit=None) as client:
+        with pytest.raises(RateLimitError):
+            await client.groups.get(KEY)
+        started = loop.time()
+        await client.groups.get(OTHER)
+    assert loop.time() - started >= 0.09
+    assert client.stats.cool_downs == 1
 
 
 async def test_pipeline_429_pauses_every_request_of_the_client(serve: Serve) -> None:
