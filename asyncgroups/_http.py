@@ -23,7 +23,7 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 
 import aiohttp
 
-from ._convert import ShapeError, loads
+from ._convert import loads
 from ._deadline import Deadlines
 from ._limiter import Limiter
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
@@ -113,6 +113,13 @@ def _mask_userinfo(url: str) -> str:
         return url
     user = userinfo.split(":", 1)[0]
     return f"{scheme}{sep}{user}:***@{host}"
+
+
+def _decode_failure(err: Exception) -> str:
+    """What went wrong decoding a reply, in words (a RecursionError's own text is obscure)."""
+    if isinstance(err, RecursionError):
+        return "it is nested deeper than the decoder allows"
+    return str(err) or type(err).__name__
 
 
 @functools.cache
@@ -343,18 +350,27 @@ class Pipeline:
                 if 200 <= status < 300:
                     if decode is None:
                         return None
+                    # Whatever an untrusted body does to the decoder (a RecursionError
+                    # from JSON nested 100,000 deep, say) is this reply's failure, an
+                    # AsyncGroupsError, and never escapes to sink a bulk call.
                     try:
                         payload = loads(raw) if raw else None
-                    except ValueError as err:
+                    except Exception as err:
                         failure, error = Failure.BAD_BODY, self._unexpected(
-                            method, path, f"the reply is not the documented JSON: {err}", status
+                            method,
+                            path,
+                            f"the reply is not the documented JSON: {_decode_failure(err)}",
+                            status,
                         )
                     else:
                         try:
                             return decode(payload)
-                        except ShapeError as err:
+                        except Exception as err:
                             raise self._unexpected(
-                                method, path, f"the reply is not the documented JSON: {err}"
+                                method,
+                                path,
+                                f"the reply is not the documented JSON: {_decode_failure(err)}",
+                                status,
                             ) from err
                 else:
                     failure = status

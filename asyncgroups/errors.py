@@ -274,7 +274,7 @@ def _message_of(text: str, status: int) -> str:
     if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             data = None
         if isinstance(data, list) and len(data) == 1:
             data = data[0]

@@ -311,6 +311,48 @@ async def test_pipeline_maps_a_server_disconnect_to_transport_error(mock_api: Mo
             await client.groups.get(KEY)
 
 
+# Hostile bodies ----------------------------------------------------------------------
+
+#: A JSON array nested 100,000 deep: `json.loads` raises RecursionError on it.
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "attempts"),
+    [(200, UnexpectedResponseError, 3), (404, NotFoundError, 1), (500, ServerError, 3)],
+)
+async def test_pipeline_maps_a_deeply_nested_reply_to_an_api_error(
+    serve: Serve, status: int, expected: type[Exception], attempts: int
+) -> None:
+    hits = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        return web.Response(status=status, body=DEEP_JSON, content_type="application/json")
+
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(expected) as info:
+            await client.groups.get(KEY)
+    assert len(hits) == attempts
+    if status == 200:
+        assert "nested deeper than the decoder allows" in str(info.value)
+    assert info.value.__cause__ is None or not isinstance(info.value.__cause__, RecursionError)
+
+
+async def test_pipeline_maps_a_deeply_nested_create_reply_to_unexpected_response(
+    serve: Serve,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=201, body=DEEP_JSON, content_type="application/json")
+
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(UnexpectedResponseError, match="nested deeper") as info:
+            await client.groups.create(NewGroup("Team"))
+    assert info.value.status == 201
+
+
 # Retries on statuses ----------------------------------------------------------------
 
 
