@@ -8,11 +8,16 @@ size cap, and maps every aiohttp and asyncio failure to the library's errors, on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
 import ipaddress
 import json
 import logging
+import os
 import random
+import re
+import socket
 import ssl
 import time
 import urllib.request
@@ -119,6 +124,63 @@ def _decode_failure(err: Exception) -> str:
     """What went wrong decoding a reply, in words (a RecursionError's own text is obscure)."""
     if isinstance(err, RecursionError):
         return "it is nested deeper than the decoder allows"
+    return str(err) or type(err).__name__
+
+
+#: Plain words for the errors a connect attempt meets most.
+_OS_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+
+def connect_failure(err: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, naming host and port, in plain words.
+
+    aiohttp's own text ("Cannot connect to host h:1 ssl:<ssl.SSLContext object at
+    0x7f…> [Connect call failed ('h', 1)]") shows the TLS context even for http://,
+    and is what an app would otherwise pass on to its callers.
+    """
+    where = _host_port(err.host, err.port)
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return f"could not resolve host {err.host}: {_os_reason(err.os_error)}"
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        cert = err.certificate_error
+        reason = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or cert
+        return f"TLS certificate verification failed for {where}: {reason}"
+    if isinstance(err, aiohttp.ClientSSLError):
+        return f"TLS handshake with {where} failed: {_os_reason(err.os_error)}"
+    target = "the proxy " if isinstance(err, aiohttp.ClientProxyConnectionError) else ""
+    return f"could not connect to {target}{where}: {_os_reason(err.os_error)}"
+
+
+def _host_port(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port is not None else shown
+
+
+def _os_reason(err: OSError) -> str:
+    """An OSError's cause in a few lower-case words, without the address it repeats."""
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    codes = {err.errno} if err.errno is not None else set()
+    if not codes:
+        # asyncio joins the errors of several addresses into one ("Multiple
+        # exceptions: [Errno 111] ..., [Errno 111] ..."), without an errno of its own.
+        codes = {int(code) for code in re.findall(r"\[Errno (-?\d+)\]", str(err))}
+    if isinstance(err, socket.gaierror) and err.strerror:
+        return err.strerror[:1].lower() + err.strerror[1:]
+    if len(codes) == 1:
+        code = codes.pop()
+        if code in _OS_REASONS:
+            return _OS_REASONS[code]
+        with contextlib.suppress(ValueError):
+            text = os.strerror(code)
+            return text[:1].lower() + text[1:]
     return str(err) or type(err).__name__
 
 
@@ -330,14 +392,10 @@ class Pipeline:
                 error.__cause__ = err
                 self._log(method, path, "timeout", attempt, loop.time() - started)
             except aiohttp.ClientConnectorCertificateError as err:
-                raise TransportError(
-                    f"{method} {path}: TLS certificate verification failed: {self._clean(err)}",
-                    method=method,
-                    url=url,
-                ) from err
+                raise self._transport_error(method, path, url, connect_failure(err), err) from err
             except aiohttp.ClientConnectorError as err:
                 failure, error = Failure.CONNECT, self._transport_error(
-                    method, path, url, "could not connect", err
+                    method, path, url, connect_failure(err), err
                 )
                 self._log(method, path, "connect failed", attempt, loop.time() - started)
             except (aiohttp.ClientError, OSError) as err:
@@ -453,8 +511,11 @@ class Pipeline:
     def _transport_error(
         self, method: str, path: str, url: str, what: str, err: BaseException
     ) -> TransportError:
-        detail = self._clean(err) or type(err).__name__
-        error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
+        if isinstance(err, aiohttp.ClientConnectorError):
+            text = what  # connect_failure() already says where and why
+        else:
+            text = f"{what}: {self._clean(err) or type(err).__name__}"
+        error = TransportError(f"{method} {path}: {text}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
             error.__cause__ = err

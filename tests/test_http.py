@@ -35,7 +35,7 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups._http import proxy_from_env
+from asyncgroups._http import _os_reason, proxy_from_env
 
 if TYPE_CHECKING:
     from conftest import MockAPI, Serve
@@ -262,6 +262,55 @@ async def test_pipeline_maps_a_refused_connection_to_transport_error_and_retries
     assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
     # Nothing left the machine, so even a POST or PATCH is safe to try again.
     assert client.stats.requests == 3
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_pipeline_connect_failure_names_host_port_and_cause(host: str) -> None:
+    port = _unused_port()
+    async with _client(f"http://{host}:{port}", retry=None, rate_limit=None) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(KEY)
+    assert str(info.value) == (
+        f"GET /group/{KEY}: could not connect to {host}:{port}: connection refused"
+    )
+
+
+async def test_pipeline_unresolvable_host_says_it_could_not_be_resolved() -> None:
+    async with GroupsClient(
+        API_KEY, base_url="https://nonexistent.invalid/v1", retry=None, rate_limit=None
+    ) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(KEY)
+    assert str(info.value).startswith(
+        f"GET /group/{KEY}: could not resolve host nonexistent.invalid: "
+    )
+    assert "ssl" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"), "connection refused"),
+        (OSError(113, "Connect call failed ('10.0.0.1', 443)"), "host unreachable"),
+        (OSError(101, "Network is unreachable"), "network unreachable"),
+        (OSError(110, "Connect call failed"), "timed out"),
+        (OSError(13, "Connect call failed"), "permission denied"),
+        (
+            OSError(
+                "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), "
+                "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+            ),
+            "connection refused",
+        ),
+        (OSError("Multiple exceptions: [Errno 111] a, [Errno 99] b"), None),
+        (socket.gaierror(-2, "Name or service not known"), "name or service not known"),
+        (OSError(), "OSError"),
+    ],
+)
+def test_os_reason_says_why_a_connect_failed_in_plain_words(
+    error: OSError, reason: str | None
+) -> None:
+    assert _os_reason(error) == (reason if reason is not None else str(error))
 
 
 @pytest.fixture
