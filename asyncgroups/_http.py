@@ -23,7 +23,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import aiohttp
@@ -31,6 +31,7 @@ import aiohttp
 from ._convert import loads
 from ._deadline import Deadlines
 from ._limiter import Limiter
+from ._mask import SecretMasker
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
 from ._stats import ClientStats
 from .errors import (
@@ -55,6 +56,10 @@ AIOHTTP_VERSION = aiohttp.__version__
 #: Idle pooled connections are closed after this many seconds: shorter than the 5 s idle
 #: limit common on servers and load balancers, so a reused connection is rarely stale.
 KEEPALIVE_TIMEOUT = 4.0
+
+#: The longest message an `UnexpectedResponseError` shows, in characters (the reply
+#: itself is on its `.body`).
+_MESSAGE_LIMIT = 500
 
 #: Failures after which the server may have acted on the request.
 _UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
@@ -230,9 +235,11 @@ class Pipeline:
         # ssl=False must not switch verification off behind this client's back.
         self._ssl = ssl_context if ssl_context is not None else _default_ssl_context()
         self._proxy = proxy
-        self._secrets = [api_key]
+        secrets = [api_key]
         if proxy and (password := urlsplit(proxy).password):
-            self._secrets.append(password)
+            secrets += [password, unquote(password)]
+        # Every error this pipeline raises passes through it, chained causes included.
+        self._masker = SecretMasker(secrets)
         self._trace_configs = list(trace_configs)
         self._max_body = max_body_size
         self._rand = rand
@@ -359,6 +366,8 @@ class Pipeline:
             attempt += 1
             failure: int | Failure
             error: Exception
+            # An error raised without a retry, whatever the policy says.
+            fatal: Exception | None = None
             retry_after: float | None = None
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
@@ -392,7 +401,7 @@ class Pipeline:
                 error.__cause__ = err
                 self._log(method, path, "timeout", attempt, loop.time() - started)
             except aiohttp.ClientConnectorCertificateError as err:
-                raise self._transport_error(method, path, url, connect_failure(err), err) from err
+                fatal = self._transport_error(method, path, url, connect_failure(err), err)
             except aiohttp.ClientConnectorError as err:
                 failure, error = Failure.CONNECT, self._transport_error(
                     method, path, url, connect_failure(err), err
@@ -419,17 +428,20 @@ class Pipeline:
                             path,
                             f"the reply is not the documented JSON: {_decode_failure(err)}",
                             status,
+                            raw,
                         )
                     else:
                         try:
                             return decode(payload)
                         except Exception as err:
-                            raise self._unexpected(
+                            fatal = self._unexpected(
                                 method,
                                 path,
                                 f"the reply is not the documented JSON: {_decode_failure(err)}",
                                 status,
-                            ) from err
+                                raw,
+                            )
+                            fatal.__cause__ = err
                 else:
                     failure = status
                     if status in (429, 503) or "Retry-After" in resp_headers:
@@ -447,6 +459,10 @@ class Pipeline:
                     )
             finally:
                 limiter.release()
+            # Raised here, outside every `except`, so no unscrubbed exception rides along
+            # as an implicit __context__.
+            if fatal is not None:
+                raise self._masker.scrub(fatal)
             retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
             delay = 0.0
             if retrying or failure == 429:
@@ -463,7 +479,7 @@ class Pipeline:
             if not retrying:
                 if uncertain and isinstance(error, NotFoundError):
                     error.after_uncertain_attempt = True
-                raise error
+                raise self._masker.scrub(error)
             uncertain = uncertain or failure in _UNCERTAIN
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -502,11 +518,8 @@ class Pipeline:
     # Errors and logs ----------------------------------------------------------------
 
     def _clean(self, text: object) -> str:
-        """`text` as a string with the API key (and a proxy password) masked."""
-        cleaned = str(text)
-        for secret in self._secrets:
-            cleaned = cleaned.replace(secret, "***")
-        return cleaned
+        """`text` as a string with every spelling of the key (and a proxy password) masked."""
+        return self._masker.mask(str(text))
 
     def _transport_error(
         self, method: str, path: str, url: str, what: str, err: BaseException
@@ -521,9 +534,20 @@ class Pipeline:
             error.__cause__ = err
         return error
 
-    def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:
+    def _unexpected(
+        self, method: str, path: str, message: str, status: int = 200, raw: bytes = b""
+    ) -> APIError:
+        # Masked whole, then shortened: a cut through the key would leave a prefix of it.
+        text = self._clean(message)
+        if len(text) > _MESSAGE_LIMIT:
+            text = text[: _MESSAGE_LIMIT - 1] + "…"
         return UnexpectedResponseError(
-            self._clean(message), status=status, method=method, url=self.base_url + path, path=path
+            text,
+            status=status,
+            method=method,
+            url=self.base_url + path,
+            path=path,
+            body=self._clean(raw.decode("utf-8", "replace")) if raw else "",
         )
 
     def _oversize(self, method: str, path: str, status: int) -> APIError:

@@ -7,14 +7,18 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
+import html
 import itertools
+import json
 import logging
 import socket
 import ssl
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -36,6 +40,7 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups._http import _os_reason, proxy_from_env
+from asyncgroups._mask import SecretMasker
 
 if TYPE_CHECKING:
     from conftest import MockAPI, Serve
@@ -671,6 +676,102 @@ async def test_pipeline_never_shows_the_api_key(
     shown += [record.getMessage() for record in caplog.records]
     assert any(f"/group/{KEY}" in record.getMessage() for record in caplog.records)
     assert not [text for text in shown if API_KEY in text]
+
+
+#: A key shaped like a real one, with a slash that JSON may escape as `\/`.
+SLASHED_KEY = "sk_live_MARKER/slash+plus=="
+GET_KEYS = [f"31a17cce-bbbb-4ee3-99bb-6144c6a3a{n:03d}" for n in range(5)]
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """`err` and every exception reachable from it: causes, contexts, group members."""
+    found: list[BaseException] = []
+    todo = [err]
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            todo += current.exceptions
+    return found
+
+
+def _everything_shown(err: BaseException) -> str:
+    """All the text an error keeps: its traceback, and each chained error's attributes."""
+    texts = ["".join(traceback.format_exception(err))]
+    for linked in _chain(err):
+        texts += [str(linked), repr(linked), repr(linked.args), repr(vars(linked))]
+        texts += [str(note) for note in getattr(linked, "__notes__", ())]
+    return "\n".join(texts)
+
+
+async def test_pipeline_masks_every_spelling_of_an_echoed_key_everywhere(
+    serve: Serve,
+) -> None:
+    key = SLASHED_KEY
+    all_u = "".join(f"\\u{ord(c):04x}" for c in key)
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == key
+        tail = request.path.rsplit("/", 1)[-1]
+        if request.method == "POST":  # a 201 without an id: the key rides the cause
+            return web.json_response({"success": "Created", "echo": key}, status=201)
+        if request.method == "PATCH":
+            page = f"<html>denied for {quote(key, safe='')} &amp; {html.escape(key)}</html>"
+            return web.Response(status=400, text=page, content_type="text/html")
+        if request.method == "DELETE":
+            return web.Response(status=409, text=f"conflict for {key.replace('/', '%2F')}")
+        if tail == "all":  # an item without a key: its repr names the key
+            return web.json_response([{"name": key}])
+        replies = {
+            GET_KEYS[0]: (401, '{"message": "key ' + key.replace("/", "\\/") + ' refused"}', {}),
+            GET_KEYS[1]: (500, '{"message": "bad key ' + all_u + '"}', {}),
+            GET_KEYS[2]: (404, '{"message": "No entry found"}', {"X-Request-Id": f"rq-{key}"}),
+            GET_KEYS[3]: (200, json.dumps([{"name": [key], "status": {"k": key}}]), {}),
+            GET_KEYS[4]: (200, '[{"name": "' + all_u + '"', {}),  # cut short: not JSON
+        }
+        status, body, headers = replies[tail]
+        return web.Response(
+            status=status, text=body, headers=headers, content_type="application/json"
+        )
+
+    base = await serve(_app(handler))
+    errors: list[BaseException] = []
+    async with GroupsClient(
+        key, base_url=base + "/v1", retry=NO_WAIT, rate_limit=None
+    ) as client:
+        calls: list[Callable[[], Awaitable[object]]] = [
+            *(functools.partial(client.groups.get, k) for k in GET_KEYS),
+            lambda: client.groups.create(NewGroup("Team")),
+            lambda: client.groups.update(KEY, GroupPatch(name="x")),
+            lambda: client.groups.delete(KEY),
+            lambda: client.groups.list(),
+        ]
+        for call in calls:
+            errors.append(await _error_of(call))
+
+    assert [type(e).__name__ for e in errors] == [
+        "AuthenticationError",
+        "ServerError",
+        "NotFoundError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "BadRequestError",
+        "ConflictError",
+        "UnexpectedResponseError",
+    ]
+    masker = SecretMasker([key])
+    for err in errors:
+        shown = _everything_shown(err)
+        assert not masker.leaks(shown), shown
+        assert "MARKER" not in shown
+    assert "***" in str(errors[0])
+    assert errors[2].request_id == "rq-***"  # type: ignore[attr-defined]
+    assert errors[5].__cause__ is not None  # the cause is kept, masked
+    assert "***" in errors[5].body  # type: ignore[attr-defined]
 
 
 async def test_pipeline_logs_method_path_status_attempt_and_time(
