@@ -362,6 +362,8 @@ class Pipeline:
         attempt = 0
         # True once an attempt failed after it may have reached the server.
         uncertain = False
+        # True while every attempt so far failed to connect.
+        never_connected = True
         while True:
             attempt += 1
             failure: int | Failure
@@ -401,7 +403,11 @@ class Pipeline:
                 error.__cause__ = err
                 self._log(method, path, "timeout", attempt, loop.time() - started)
             except aiohttp.ClientConnectorCertificateError as err:
-                fatal = self._transport_error(method, path, url, connect_failure(err), err)
+                # Not retried (it would fail the same way), but like any failure to
+                # connect it means the request never left.
+                tls = self._transport_error(method, path, url, connect_failure(err), err)
+                tls.never_connected = never_connected
+                fatal = tls
             except aiohttp.ClientConnectorError as err:
                 failure, error = Failure.CONNECT, self._transport_error(
                     method, path, url, connect_failure(err), err
@@ -463,6 +469,7 @@ class Pipeline:
             # as an implicit __context__.
             if fatal is not None:
                 raise self._masker.scrub(fatal)
+            never_connected = never_connected and failure is Failure.CONNECT
             retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
             delay = 0.0
             if retrying or failure == 429:
@@ -479,6 +486,8 @@ class Pipeline:
             if not retrying:
                 if uncertain and isinstance(error, NotFoundError):
                     error.after_uncertain_attempt = True
+                if never_connected and isinstance(error, TransportError):
+                    error.never_connected = True
                 raise self._masker.scrub(error)
             uncertain = uncertain or failure in _UNCERTAIN
             if delay > 0:

@@ -95,6 +95,10 @@ class SubscriptionLockedError(AsyncGroupsError):
 class TransportError(AsyncGroupsError):
     """The request could not be completed on the wire (connect, send or read failed)."""
 
+    #: True when no attempt of the call could even connect: the request never left
+    #: this machine (a bulk call that meets only these stops sending; see `_bulk`).
+    never_connected: bool = False
+
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         super().__init__(message)
         self.method = method
