@@ -287,7 +287,11 @@ class Breaker:
 
     def _trip(self, error: AsyncGroupsError) -> None:
         self.cause = error
-        why = "the API key was refused" if isinstance(error, APIError) else "no connection"
+        why = (
+            "the API key was refused"
+            if isinstance(error, APIError)
+            else "the API could not be reached"
+        )
         error.add_note(
             f"asyncgroups: {why}, so this bulk call stopped sending; every key it had "
             "not tried yet failed with this same error"

@@ -151,7 +151,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 _FAR = 2**53
 
 
-def _unix_time(parsed: tuple[int, ...] | tuple[Any, ...]) -> float:
+def _unix_time(parsed: tuple[Any, ...]) -> float:
     """The Unix time of a `parsedate_tz` tuple, for any year.
 
     `email.utils.mktime_tz` goes through `datetime` and raises for years past 9999;

@@ -96,7 +96,7 @@ class TransportError(AsyncGroupsError):
     """The request could not be completed on the wire (connect, send or read failed)."""
 
     #: True when no attempt of the call could even connect: the request never left
-    #: this machine (a bulk call that meets only these stops sending; see `_bulk`).
+    #: this machine. A bulk call that meets one before any reply stops sending.
     never_connected: bool = False
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
