@@ -14,6 +14,7 @@ import functools
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -27,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import aiohttp
+import attrs
 
 from ._convert import loads
 from ._deadline import Deadlines
@@ -60,6 +62,9 @@ KEEPALIVE_TIMEOUT = 4.0
 #: The longest message an `UnexpectedResponseError` shows, in characters (the reply
 #: itself is on its `.body`).
 _MESSAGE_LIMIT = 500
+
+#: The share of an attempt's timeout (at most one second) left after the connect limit.
+_CONNECT_MARGIN = 0.1
 
 #: Failures after which the server may have acted on the request.
 _UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
@@ -163,6 +168,13 @@ def connect_failure(err: aiohttp.ClientConnectorError) -> str:
     return f"could not connect to {target}{where}: {_os_reason(err.os_error)}"
 
 
+def _host_port_of(url: str) -> str:
+    """`host:port` of a URL, the port filled in from the scheme when it has none."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return _host_port(parts.hostname or "", port)
+
+
 def _host_port(host: str, port: int | None) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"{shown}:{port}" if port is not None else shown
@@ -225,12 +237,24 @@ class Pipeline:
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = timeout
+        # A socket connect gets most of the attempt's time, but runs out just before the
+        # attempt does: a host that never answers the SYN (a firewall, a dead route) is
+        # then known as a failure to connect, not just a slow reply.
+        self._connect_timeout = timeout - min(timeout * _CONNECT_MARGIN, 1.0)
+        self._connect_target = _host_port_of(proxy or base_url)
         self.max_connections = max_connections
         self.retry = retry
         self.limiter = limiter
         self.stats = stats
         self._session = session
         self._owns_session = session is None
+        # No rounding up of aiohttp's timers to whole seconds: the connect limit must
+        # stay inside the attempt's.
+        self._request_timeout = attrs.evolve(
+            session.timeout if session is not None else aiohttp.ClientTimeout(total=None),
+            sock_connect=self._connect_timeout,
+            ceil_threshold=math.inf,
+        )
         # An explicit context on every request: a borrowed session's connector built with
         # ssl=False must not switch verification off behind this client's back.
         self._ssl = ssl_context if ssl_context is not None else _default_ssl_context()
@@ -389,10 +413,20 @@ class Pipeline:
                         raise_for_status=False,
                         proxy=self._proxy,
                         ssl=self._ssl,
+                        timeout=self._request_timeout,
                     ) as resp:
                         status = resp.status
                         raw = await self._read(resp, method, path, url)
                         resp_headers = resp.headers
+            except aiohttp.ConnectionTimeoutError as err:
+                failure, error = Failure.CONNECT, RequestTimeout(
+                    f"{method} {path}: could not connect to {self._connect_target} within "
+                    f"{self._connect_timeout:g}s (attempt {attempt})",
+                    method=method,
+                    url=url,
+                )
+                error.__cause__ = err
+                self._log(method, path, "connect timeout", attempt, loop.time() - started)
             except TimeoutError as err:
                 failure, error = Failure.TIMEOUT, RequestTimeout(
                     f"{method} {path}: no complete reply within {self._timeout:g}s "

@@ -7,6 +7,7 @@ these ways); clients use no rate limit and no backoff, so nothing sleeps for lon
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -207,6 +208,28 @@ async def test_bulk_call_against_a_dead_url_stops_sending_and_fails_every_key(op
     shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
     assert errors.count(shared) >= 5000 - 32
     assert "connection refused" in str(shared)
+
+
+async def test_bulk_call_against_a_host_that_never_answers_stops_after_one_wave() -> None:
+    listener = socket.socket()  # a full accept queue: every further SYN is dropped
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(4)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    try:
+        keys = _keys(1000)
+        async with _client(f"http://127.0.0.1:{port}", timeout=0.1, max_connections=8) as client:
+            result = await client.groups.get_many(keys)
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+    assert len(result.failed) == 1000
+    assert all(isinstance(e, RequestTimeout) for e in result.failed.values())
+    assert client.stats.requests <= 3 * 8
 
 
 @pytest.mark.parametrize("op", _OPS)

@@ -7,6 +7,7 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import html
@@ -16,7 +17,7 @@ import logging
 import socket
 import ssl
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -316,6 +317,47 @@ def test_os_reason_says_why_a_connect_failed_in_plain_words(
     error: OSError, reason: str | None
 ) -> None:
     assert _os_reason(error) == (reason if reason is not None else str(error))
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A port on 127.0.0.1 that never completes a connect: its accept queue is full.
+
+    Linux drops the SYN of a connect to a listener whose backlog is full, as a firewall
+    or a dead route does, so the client waits for its connect timeout.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_pipeline_connect_timeout_says_so_and_is_retried_as_never_sent(
+    black_hole: str, method: str
+) -> None:
+    calls: dict[str, Callable[[GroupsClient], Awaitable[object]]] = {
+        "GET": lambda c: c.groups.get(KEY),
+        "POST": lambda c: c.groups.create(NewGroup("Team")),
+    }
+    async with _client(black_hole, timeout=0.2, rate_limit=None) as client:
+        with pytest.raises(RequestTimeout) as info:
+            await calls[method](client)
+    port = black_hole.rsplit(":", 1)[1]
+    assert f"could not connect to 127.0.0.1:{port} within 0.18s (attempt 3)" in str(info.value)
+    assert info.value.never_connected
+    # Nothing left the machine, so even a POST is tried again.
+    assert client.stats.requests == 3
 
 
 @pytest.fixture
