@@ -31,6 +31,7 @@ from asyncgroups import (
 )
 from asyncgroups._bulk import Breaker
 from asyncgroups.errors import make_status_error
+from asyncgroups.testing import FakeGroupsServer
 
 if TYPE_CHECKING:
     from conftest import Serve
@@ -302,3 +303,15 @@ async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
     assert list(result.failed) == keys[20:]
     assert client.stats.requests == 20 + 80 * 3  # every key was tried, three times
     assert len({id(e) for e in result.failed.values()}) == 80
+
+
+async def test_bulk_call_against_an_untrusted_certificate_stops_after_one_wave() -> None:
+    async with FakeGroupsServer(tls=True) as fake:
+        keys = [fake.add_group(name=f"g{n}") for n in range(300)]
+        async with GroupsClient(
+            fake.api_key, base_url=fake.url, retry=NO_WAIT, rate_limit=None, max_connections=4
+        ) as client:  # the system trust store knows no test CA
+            result = await client.groups.get_many(keys)
+    assert len(result.failed) == 300
+    assert all("TLS certificate verification failed" in str(e) for e in result.failed.values())
+    assert client.stats.requests <= 4
