@@ -1,8 +1,9 @@
 """Bulk calls over small misbehaving servers: one key's bad reply never sinks the batch,
 and a call that cannot reach the API at all stops sending. Plus the pure `Breaker`.
 
-Each test runs a tiny aiohttp.web app on 127.0.0.1 (the fake server cannot misbehave in
-these ways); clients use no rate limit and no backoff, so nothing sleeps for long.
+Each test runs a tiny aiohttp.web app or a raw socket on 127.0.0.1 (the fake server
+cannot misbehave in these ways; it serves only the untrusted-certificate case); clients
+use no rate limit and no backoff, so nothing sleeps for long.
 """
 
 from __future__ import annotations
