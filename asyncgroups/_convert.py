@@ -316,4 +316,6 @@ def decode_created(payload: Any) -> str:
         key = payload.get("id", payload.get("prokey"))
         if isinstance(key, str) and key:
             return key
-    raise ShapeError(f'expected {{"id": "<prokey>"}}, got {str(payload)[:200]!r}')
+    # The reply itself is kept (masked, then truncated) on the error's `.body`; a slice
+    # of it here could end halfway through an echoed API key, past any masking.
+    raise ShapeError(f'expected {{"id": "<prokey>"}}, got {type(payload).__name__} without one')

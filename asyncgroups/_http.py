@@ -9,25 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import ipaddress
 import json
 import logging
+import math
+import os
 import random
+import re
+import socket
 import ssl
 import time
 import traceback
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import aiohttp
+import attrs
 
-from ._convert import ShapeError, loads
+from ._convert import loads
 from ._deadline import Deadlines
 from ._limiter import Limiter
+from ._mask import SecretMasker
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
 from ._secret import Secret
 from ._stats import ClientStats
@@ -54,11 +61,19 @@ AIOHTTP_VERSION = aiohttp.__version__
 #: limit common on servers and load balancers, so a reused connection is rarely stale.
 KEEPALIVE_TIMEOUT = 4.0
 
+#: The longest message an `UnexpectedResponseError` shows, in characters (the reply
+#: itself is on its `.body`).
+_MESSAGE_LIMIT = 500
+
+#: The share of an attempt's timeout (at most one second) left after the connect limit.
+_CONNECT_MARGIN = 0.1
+
 #: Failures after which the server may have acted on the request.
 _UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
 
-#: The longest 429 cool-down taken when the client has no retry policy.
-_MAX_RETRY_AFTER = RetryPolicy().max_retry_after
+#: Backoff and longest 429 cool-down when the client has no retry policy of its own.
+_DEFAULT_RETRY = RetryPolicy()
+_MAX_RETRY_AFTER = _DEFAULT_RETRY.max_retry_after
 
 
 def is_loopback(host: str) -> bool:
@@ -115,6 +130,77 @@ def _mask_userinfo(url: str) -> str:
         return url
     user = userinfo.split(":", 1)[0]
     return f"{scheme}{sep}{user}:***@{host}"
+
+
+def _decode_failure(err: Exception) -> str:
+    """What went wrong decoding a reply, in words (a RecursionError's own text is obscure)."""
+    if isinstance(err, RecursionError):
+        return "it is nested deeper than the decoder allows"
+    return str(err) or type(err).__name__
+
+
+#: Plain words for the errors a connect attempt meets most.
+_OS_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+
+def connect_failure(err: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, naming host and port, in plain words.
+
+    aiohttp's own text ("Cannot connect to host h:1 ssl:<ssl.SSLContext object at
+    0x7f…> [Connect call failed ('h', 1)]") shows the TLS context even for http://,
+    and is what an app would otherwise pass on to its callers.
+    """
+    where = _host_port(err.host, err.port)
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return f"could not resolve host {err.host}: {_os_reason(err.os_error)}"
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        cert = err.certificate_error
+        reason = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or cert
+        return f"TLS certificate verification failed for {where}: {reason}"
+    if isinstance(err, aiohttp.ClientSSLError):
+        return f"TLS handshake with {where} failed: {_os_reason(err.os_error)}"
+    target = "the proxy " if isinstance(err, aiohttp.ClientProxyConnectionError) else ""
+    return f"could not connect to {target}{where}: {_os_reason(err.os_error)}"
+
+
+def _host_port_of(url: str) -> str:
+    """`host:port` of a URL, the port filled in from the scheme when it has none."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return _host_port(parts.hostname or "", port)
+
+
+def _host_port(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port is not None else shown
+
+
+def _os_reason(err: OSError) -> str:
+    """An OSError's cause in a few lower-case words, without the address it repeats."""
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    codes = {err.errno} if err.errno is not None else set()
+    if not codes:
+        # asyncio joins the errors of several addresses into one ("Multiple
+        # exceptions: [Errno 111] ..., [Errno 111] ..."), without an errno of its own.
+        codes = {int(code) for code in re.findall(r"\[Errno (-?\d+)\]", str(err))}
+    if isinstance(err, socket.gaierror) and err.strerror:
+        return err.strerror[:1].lower() + err.strerror[1:]
+    if len(codes) == 1:
+        code = codes.pop()
+        if code in _OS_REASONS:
+            return _OS_REASONS[code]
+        with contextlib.suppress(ValueError):
+            text = os.strerror(code)
+            return text[:1].lower() + text[1:]
+    return str(err) or type(err).__name__
 
 
 @functools.cache
@@ -223,19 +309,33 @@ class Pipeline:
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = timeout
+        # A socket connect gets most of the attempt's time, but runs out just before the
+        # attempt does: a host that never answers the SYN (a firewall, a dead route) is
+        # then known as a failure to connect, not just a slow reply.
+        self._connect_timeout = timeout - min(timeout * _CONNECT_MARGIN, 1.0)
+        self._connect_target = _host_port_of(proxy or base_url)
         self.max_connections = max_connections
         self.retry = retry
         self.limiter = limiter
         self.stats = stats
         self._session = session
         self._owns_session = session is None
+        # No rounding up of aiohttp's timers to whole seconds: the connect limit must
+        # stay inside the attempt's.
+        self._request_timeout = attrs.evolve(
+            session.timeout if session is not None else aiohttp.ClientTimeout(total=None),
+            sock_connect=self._connect_timeout,
+            ceil_threshold=math.inf,
+        )
         # An explicit setting on every request: a borrowed connector's own verifying
         # context is honoured, and one that does not verify is refused by request_tls.
         self._ssl = request_tls(ssl_context, session, https=base_url.lower().startswith("https:"))
         self._proxy = proxy
-        self._secrets: list[str] = [key]
+        secrets: list[str] = [key]
         if proxy and (password := urlsplit(proxy).password):
-            self._secrets.append(password)
+            secrets += [password, unquote(password)]
+        # Every error this pipeline raises passes through it, chained causes included.
+        self._masker = SecretMasker(secrets)
         self._trace_configs = list(trace_configs)
         self._max_body = max_body_size
         self._rand = rand
@@ -358,10 +458,14 @@ class Pipeline:
         attempt = 0
         # True once an attempt failed after it may have reached the server.
         uncertain = False
+        # True while every attempt so far failed to connect.
+        never_connected = True
         while True:
             attempt += 1
             failure: int | Failure
             error: Exception
+            # An error raised without a retry, whatever the policy says.
+            fatal: Exception | None = None
             retry_after: float | None = None
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
@@ -381,10 +485,20 @@ class Pipeline:
                         raise_for_status=False,
                         proxy=self._proxy,
                         ssl=self._ssl,
+                        timeout=self._request_timeout,
                     ) as resp:
                         status = resp.status
                         raw = await self._read(resp, method, path, url)
                         resp_headers = resp.headers
+            except aiohttp.ConnectionTimeoutError as err:
+                failure, error = Failure.CONNECT, RequestTimeout(
+                    f"{method} {path}: could not connect to {self._connect_target} within "
+                    f"{self._connect_timeout:g}s (attempt {attempt})",
+                    method=method,
+                    url=url,
+                )
+                error.__cause__ = err
+                self._log(method, path, "connect timeout", attempt, loop.time() - started)
             except TimeoutError as err:
                 failure, error = Failure.TIMEOUT, RequestTimeout(
                     f"{method} {path}: no complete reply within {self._timeout:g}s "
@@ -395,14 +509,14 @@ class Pipeline:
                 error.__cause__ = err
                 self._log(method, path, "timeout", attempt, loop.time() - started)
             except aiohttp.ClientConnectorCertificateError as err:
-                raise TransportError(
-                    f"{method} {path}: TLS certificate verification failed: {self._clean(err)}",
-                    method=method,
-                    url=url,
-                ) from err
+                # Not retried (it would fail the same way), but like any failure to
+                # connect it means the request never left.
+                tls = self._transport_error(method, path, url, connect_failure(err), err)
+                tls.never_connected = never_connected
+                fatal = tls
             except aiohttp.ClientConnectorError as err:
                 failure, error = Failure.CONNECT, self._transport_error(
-                    method, path, url, "could not connect", err
+                    method, path, url, connect_failure(err), err
                 )
                 self._log(method, path, "connect failed", attempt, loop.time() - started)
             except (aiohttp.ClientError, OSError) as err:
@@ -415,19 +529,31 @@ class Pipeline:
                 if 200 <= status < 300:
                     if decode is None:
                         return None
+                    # Whatever an untrusted body does to the decoder (a RecursionError
+                    # from JSON nested 100,000 deep, say) is this reply's failure, an
+                    # AsyncGroupsError, and never escapes to sink a bulk call.
                     try:
                         payload = loads(raw) if raw else None
-                    except ValueError as err:
+                    except Exception as err:
                         failure, error = Failure.BAD_BODY, self._unexpected(
-                            method, path, f"the reply is not the documented JSON: {err}", status
+                            method,
+                            path,
+                            f"the reply is not the documented JSON: {_decode_failure(err)}",
+                            status,
+                            raw,
                         )
                     else:
                         try:
                             return decode(payload)
-                        except ShapeError as err:
-                            raise self._unexpected(
-                                method, path, f"the reply is not the documented JSON: {err}"
-                            ) from err
+                        except Exception as err:
+                            fatal = self._unexpected(
+                                method,
+                                path,
+                                f"the reply is not the documented JSON: {_decode_failure(err)}",
+                                status,
+                                raw,
+                            )
+                            fatal.__cause__ = err
                 else:
                     failure = status
                     if status in (429, 503) or "Retry-After" in resp_headers:
@@ -445,29 +571,45 @@ class Pipeline:
                     )
             finally:
                 limiter.release()
+            # Raised here, outside every `except`, so no unscrubbed exception rides along
+            # as an implicit __context__.
+            if fatal is not None:
+                raise self._masker.scrub(fatal)
+            never_connected = never_connected and failure is Failure.CONNECT
             retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
             delay = 0.0
-            if retrying:
-                assert self.retry is not None  # should_retry says no without a policy
-                delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
-            if failure == 429:
-                # The whole client pauses, whether or not this call tries again.
-                self._cool_down(delay if retrying else retry_after)
+            if retrying or failure == 429:
+                # A 429 pauses the whole client, whether or not this call tries again, and
+                # for at least the backoff even when Retry-After says "now" or is past.
+                delay = retry_delay(
+                    self.retry if self.retry is not None else _DEFAULT_RETRY,
+                    attempt,
+                    retry_after=retry_after,
+                    rand=self._rand,
+                )
+            if failure == 429 and (retry_after is None or retry_after <= self._longest_wait):
+                self._cool_down(delay)
             if not retrying:
                 if uncertain and isinstance(error, NotFoundError):
                     error.after_uncertain_attempt = True
-                raise error
+                if never_connected and isinstance(error, TransportError):
+                    error.never_connected = True
+                raise self._masker.scrub(error)
             uncertain = uncertain or failure in _UNCERTAIN
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    def _cool_down(self, seconds: float | None) -> None:
+    @property
+    def _longest_wait(self) -> float:
+        """The longest wait a 429 may impose (a longer Retry-After raises at once)."""
+        return self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
+
+    def _cool_down(self, seconds: float) -> None:
         """Hold every new request of this client for `seconds` after a 429.
 
         A wait longer than `max_retry_after` is not taken: that call raised at once.
         """
-        longest = self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
-        if seconds is not None and 0 < seconds <= longest:
+        if 0 < seconds <= self._longest_wait:
             self.stats.cool_downs += 1
             self.limiter.cool_down(seconds)
 
@@ -491,25 +633,36 @@ class Pipeline:
     # Errors and logs ----------------------------------------------------------------
 
     def _clean(self, text: object) -> str:
-        """`text` as a string with the API key (and a proxy password) masked."""
-        cleaned = str(text)
-        for secret in self._secrets:
-            cleaned = cleaned.replace(secret, "***")
-        return cleaned
+        """`text` as a string with every spelling of the key (and a proxy password) masked."""
+        return self._masker.mask(str(text))
 
     def _transport_error(
         self, method: str, path: str, url: str, what: str, err: BaseException
     ) -> TransportError:
-        detail = self._clean(err) or type(err).__name__
-        error = TransportError(f"{method} {path}: {what}: {detail}", method=method, url=url)
+        if isinstance(err, aiohttp.ClientConnectorError):
+            text = what  # connect_failure() already says where and why
+        else:
+            text = f"{what}: {self._clean(err) or type(err).__name__}"
+        error = TransportError(f"{method} {path}: {text}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
             error.__cause__ = _without_request_head(err)
         return error
 
-    def _unexpected(self, method: str, path: str, message: str, status: int = 200) -> APIError:
+    def _unexpected(
+        self, method: str, path: str, message: str, status: int = 200, raw: bytes = b""
+    ) -> APIError:
+        # Masked whole, then shortened: a cut through the key would leave a prefix of it.
+        text = self._clean(message)
+        if len(text) > _MESSAGE_LIMIT:
+            text = text[: _MESSAGE_LIMIT - 1] + "…"
         return UnexpectedResponseError(
-            self._clean(message), status=status, method=method, url=self.base_url + path, path=path
+            text,
+            status=status,
+            method=method,
+            url=self.base_url + path,
+            path=path,
+            body=self._clean(raw.decode("utf-8", "replace")) if raw else "",
         )
 
     def _oversize(self, method: str, path: str, status: int) -> APIError:

@@ -123,7 +123,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header, given in seconds or as an HTTP date.
 
     `now` is the current Unix time, used for dates. Returns None when the header is
-    absent or cannot be read; never a negative number.
+    absent or cannot be read; never a negative number (a moment already past is 0). A
+    date too far ahead for `datetime` (year 10000) is still read, as a very long wait.
     """
     if value is None:
         return None
@@ -133,13 +134,40 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        parsed = email.utils.parsedate_tz(text)
+        try:
+            parsed = email.utils.parsedate_tz(text)
+        except (ValueError, OverflowError):  # a year of more digits than int() takes
+            return None
         if parsed is None:
             return None
-        seconds = email.utils.mktime_tz(parsed) - now
+        seconds = _unix_time(parsed) - now
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+#: Dates are clamped to this many seconds either side of 1970: far beyond any wait, and
+#: small enough to stay an exact float.
+_FAR = 2**53
+
+
+def _unix_time(parsed: tuple[Any, ...]) -> float:
+    """The Unix time of a `parsedate_tz` tuple, for any year.
+
+    `email.utils.mktime_tz` goes through `datetime` and raises for years past 9999;
+    counting days by hand has no such limit (the proleptic Gregorian calendar).
+    """
+    year, month, day, hour, minute, second = (int(part) for part in parsed[:6])
+    offset = int(parsed[9] or 0)
+    # Days from 1970-01-01 to the first of `month` (H. Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468 + day - 1
+    total = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    return float(max(-_FAR, min(_FAR, total)))
 
 
 def backoff(policy: RetryPolicy, attempt: int, *, rand: Callable[[], float]) -> float:
@@ -194,10 +222,16 @@ def should_retry(
 def retry_delay(
     policy: RetryPolicy, attempt: int, *, retry_after: float | None, rand: Callable[[], float]
 ) -> float:
-    """The wait before the next attempt: the server's `Retry-After` when it gave one."""
+    """The wait before the next attempt: the backoff, or the server's longer `Retry-After`.
+
+    A `Retry-After` is honoured up to `max_retry_after`, but never shortens the
+    backoff: a server that says "retry now" (0, a negative number, a date in the past)
+    after a 429 or 503 still gets the pause the policy would give it.
+    """
+    wait = backoff(policy, attempt, rand=rand)
     if retry_after is not None:
-        return min(retry_after, policy.max_retry_after)
-    return backoff(policy, attempt, rand=rand)
+        wait = max(wait, min(retry_after, policy.max_retry_after))
+    return wait
 
 
 def _name(failure: int | Failure) -> str:

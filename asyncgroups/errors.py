@@ -95,6 +95,10 @@ class SubscriptionLockedError(AsyncGroupsError):
 class TransportError(AsyncGroupsError):
     """The request could not be completed on the wire (connect, send or read failed)."""
 
+    #: True when no attempt of the call could even connect: the request never left
+    #: this machine. A bulk call that meets one before any reply stops sending.
+    never_connected: bool = False
+
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         super().__init__(message)
         self.method = method
@@ -312,7 +316,7 @@ def _message_of(text: str, status: int) -> str:
     if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             data = None
         if isinstance(data, list) and len(data) == 1:
             data = data[0]

@@ -201,6 +201,13 @@ def test_make_status_error_reads_a_body_that_is_not_utf8() -> None:
     assert err.message == "caf\ufffd down"
 
 
+@pytest.mark.parametrize("status", [404, 500])
+def test_make_status_error_reads_a_body_nested_too_deep_to_decode(status: int) -> None:
+    err = _error(status, b"[" * 100_000 + b"]" * 100_000)  # json.loads: RecursionError
+    assert type(err) is error_type_for_status(status)
+    assert err.message == "[" * 199 + "…"  # an excerpt, as for any body that is not JSON
+
+
 def test_rate_limit_error_carries_retry_after() -> None:
     err = _error(429, b'{"message": "slow down"}', retry_after=120.0)
     assert isinstance(err, RateLimitError)

@@ -7,13 +7,19 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gzip
+import html
+import itertools
+import json
 import logging
 import socket
 import ssl
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -34,7 +40,8 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups._http import proxy_from_env
+from asyncgroups._http import _os_reason, proxy_from_env
+from asyncgroups._mask import SecretMasker
 
 if TYPE_CHECKING:
     from conftest import MockAPI, Serve
@@ -264,6 +271,96 @@ async def test_pipeline_maps_a_refused_connection_to_transport_error_and_retries
     assert client.stats.requests == 3
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_pipeline_connect_failure_names_host_port_and_cause(host: str) -> None:
+    port = _unused_port()
+    async with _client(f"http://{host}:{port}", retry=None, rate_limit=None) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(KEY)
+    assert str(info.value) == (
+        f"GET /group/{KEY}: could not connect to {host}:{port}: connection refused"
+    )
+
+
+async def test_pipeline_unresolvable_host_says_it_could_not_be_resolved() -> None:
+    async with GroupsClient(
+        API_KEY, base_url="https://nonexistent.invalid/v1", retry=None, rate_limit=None
+    ) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(KEY)
+    assert str(info.value).startswith(
+        f"GET /group/{KEY}: could not resolve host nonexistent.invalid: "
+    )
+    assert "ssl" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"), "connection refused"),
+        (OSError(113, "Connect call failed ('10.0.0.1', 443)"), "host unreachable"),
+        (OSError(101, "Network is unreachable"), "network unreachable"),
+        (OSError(110, "Connect call failed"), "timed out"),
+        (OSError(13, "Connect call failed"), "permission denied"),
+        (
+            OSError(
+                "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), "
+                "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+            ),
+            "connection refused",
+        ),
+        (OSError("Multiple exceptions: [Errno 111] a, [Errno 99] b"), None),
+        (socket.gaierror(-2, "Name or service not known"), "name or service not known"),
+        (OSError(), "OSError"),
+    ],
+)
+def test_os_reason_says_why_a_connect_failed_in_plain_words(
+    error: OSError, reason: str | None
+) -> None:
+    assert _os_reason(error) == (reason if reason is not None else str(error))
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A port on 127.0.0.1 that never completes a connect: its accept queue is full.
+
+    Linux drops the SYN of a connect to a listener whose backlog is full, as a firewall
+    or a dead route does, so the client waits for its connect timeout.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_pipeline_connect_timeout_says_so_and_is_retried_as_never_sent(
+    black_hole: str, method: str
+) -> None:
+    calls: dict[str, Callable[[GroupsClient], Awaitable[object]]] = {
+        "GET": lambda c: c.groups.get(KEY),
+        "POST": lambda c: c.groups.create(NewGroup("Team")),
+    }
+    async with _client(black_hole, timeout=0.2, rate_limit=None) as client:
+        with pytest.raises(RequestTimeout) as info:
+            await calls[method](client)
+    port = black_hole.rsplit(":", 1)[1]
+    assert f"could not connect to 127.0.0.1:{port} within 0.18s (attempt 3)" in str(info.value)
+    assert info.value.never_connected
+    # Nothing left the machine, so even a POST is tried again.
+    assert client.stats.requests == 3
+
+
 @pytest.fixture
 async def hang_up() -> AsyncIterator[tuple[str, list[bytes]]]:
     """A server that reads each request, then closes the connection without a reply."""
@@ -309,6 +406,48 @@ async def test_pipeline_maps_a_server_disconnect_to_transport_error(mock_api: Mo
     async with GroupsClient(API_KEY, base_url="https://api.example.com/v1", retry=None) as client:
         with pytest.raises(TransportError, match=f"GET /group/{KEY}: connection lost"):
             await client.groups.get(KEY)
+
+
+# Hostile bodies ----------------------------------------------------------------------
+
+#: A JSON array nested 100,000 deep: `json.loads` raises RecursionError on it.
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "attempts"),
+    [(200, UnexpectedResponseError, 3), (404, NotFoundError, 1), (500, ServerError, 3)],
+)
+async def test_pipeline_maps_a_deeply_nested_reply_to_an_api_error(
+    serve: Serve, status: int, expected: type[Exception], attempts: int
+) -> None:
+    hits = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        return web.Response(status=status, body=DEEP_JSON, content_type="application/json")
+
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(expected) as info:
+            await client.groups.get(KEY)
+    assert len(hits) == attempts
+    if status == 200:
+        assert "nested deeper than the decoder allows" in str(info.value)
+    assert info.value.__cause__ is None or not isinstance(info.value.__cause__, RecursionError)
+
+
+async def test_pipeline_maps_a_deeply_nested_create_reply_to_unexpected_response(
+    serve: Serve,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=201, body=DEEP_JSON, content_type="application/json")
+
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(UnexpectedResponseError, match="nested deeper") as info:
+            await client.groups.create(NewGroup("Team"))
+    assert info.value.status == 201
 
 
 # Retries on statuses ----------------------------------------------------------------
@@ -403,6 +542,64 @@ async def test_pipeline_honours_a_retry_after_date(serve: Serve) -> None:
     async with _client(base) as client:
         await client.groups.get(KEY)  # a date in the past: try again at once
     assert len(hits) == 2
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["0", "-5", "Thu, 01 Jan 1970 00:00:00 GMT"], ids=["zero", "negative", "past"]
+)
+@pytest.mark.parametrize("status", [429, 503])
+async def test_pipeline_retry_after_now_or_past_still_waits_the_backoff(
+    serve: Serve, retry_after: str, status: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        arrivals.append(loop.time())
+        return web.json_response({}, status=status, headers={"Retry-After": retry_after})
+
+    base = await serve(_app(handler))
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.05, jitter=False)
+    async with _client(base, retry=policy, rate_limit=None) as client:
+        with pytest.raises(RateLimitError if status == 429 else ServerError):
+            await client.groups.get(KEY)
+    assert len(arrivals) == 3
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert gaps[0] >= 0.045
+    assert gaps[1] >= 0.095
+    assert client.stats.cool_downs == (3 if status == 429 else 0)
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["Fri, 01 Jan 10000 00:00:00 GMT", "Fri, 01 Jan 99999999999 00:00:00 GMT"]
+)
+async def test_pipeline_retry_after_past_year_9999_raises_rate_limit_error_at_once(
+    serve: Serve, retry_after: str
+) -> None:
+    handler, hits = _scripted((429, {"Retry-After": retry_after}))
+    base = await serve(_app(handler))
+    async with _client(base, rate_limit=None) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.groups.get(KEY)
+    assert info.value.retry_after is not None
+    assert info.value.retry_after > 200_000_000_000
+    assert len(hits) == 1
+
+
+async def test_pipeline_429_with_a_past_retry_after_still_pauses_the_client(
+    serve: Serve,
+) -> None:
+    handler, _ = _scripted((429, {"Retry-After": "-5"}))
+    base = await serve(_app(handler))
+    loop = asyncio.get_running_loop()
+    policy = RetryPolicy(max_attempts=1, backoff_base=0.1, jitter=False)
+    async with _client(base, retry=policy, rate_limit=None) as client:
+        with pytest.raises(RateLimitError):
+            await client.groups.get(KEY)
+        started = loop.time()
+        await client.groups.get(OTHER)
+    assert loop.time() - started >= 0.09
+    assert client.stats.cool_downs == 1
 
 
 async def test_pipeline_429_pauses_every_request_of_the_client(serve: Serve) -> None:
@@ -522,6 +719,102 @@ async def test_pipeline_never_shows_the_api_key(
     shown += [record.getMessage() for record in caplog.records]
     assert any(f"/group/{KEY}" in record.getMessage() for record in caplog.records)
     assert not [text for text in shown if API_KEY in text]
+
+
+#: A key shaped like a real one, with a slash that JSON may escape as `\/`.
+SLASHED_KEY = "sk_live_MARKER/slash+plus=="
+GET_KEYS = [f"31a17cce-bbbb-4ee3-99bb-6144c6a3a{n:03d}" for n in range(5)]
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """`err` and every exception reachable from it: causes, contexts, group members."""
+    found: list[BaseException] = []
+    todo = [err]
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            todo += current.exceptions
+    return found
+
+
+def _everything_shown(err: BaseException) -> str:
+    """All the text an error keeps: its traceback, and each chained error's attributes."""
+    texts = ["".join(traceback.format_exception(err))]
+    for linked in _chain(err):
+        texts += [str(linked), repr(linked), repr(linked.args), repr(vars(linked))]
+        texts += [str(note) for note in getattr(linked, "__notes__", ())]
+    return "\n".join(texts)
+
+
+async def test_pipeline_masks_every_spelling_of_an_echoed_key_everywhere(
+    serve: Serve,
+) -> None:
+    key = SLASHED_KEY
+    all_u = "".join(f"\\u{ord(c):04x}" for c in key)
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == key
+        tail = request.path.rsplit("/", 1)[-1]
+        if request.method == "POST":  # a 201 without an id: the key rides the cause
+            return web.json_response({"success": "Created", "echo": key}, status=201)
+        if request.method == "PATCH":
+            page = f"<html>denied for {quote(key, safe='')} &amp; {html.escape(key)}</html>"
+            return web.Response(status=400, text=page, content_type="text/html")
+        if request.method == "DELETE":
+            return web.Response(status=409, text=f"conflict for {key.replace('/', '%2F')}")
+        if tail == "all":  # an item without a key: its repr names the key
+            return web.json_response([{"name": key}])
+        replies = {
+            GET_KEYS[0]: (401, '{"message": "key ' + key.replace("/", "\\/") + ' refused"}', {}),
+            GET_KEYS[1]: (500, '{"message": "bad key ' + all_u + '"}', {}),
+            GET_KEYS[2]: (404, '{"message": "No entry found"}', {"X-Request-Id": f"rq-{key}"}),
+            GET_KEYS[3]: (200, json.dumps([{"name": [key], "status": {"k": key}}]), {}),
+            GET_KEYS[4]: (200, '[{"name": "' + all_u + '"', {}),  # cut short: not JSON
+        }
+        status, body, headers = replies[tail]
+        return web.Response(
+            status=status, text=body, headers=headers, content_type="application/json"
+        )
+
+    base = await serve(_app(handler))
+    errors: list[BaseException] = []
+    async with GroupsClient(
+        key, base_url=base + "/v1", retry=NO_WAIT, rate_limit=None
+    ) as client:
+        calls: list[Callable[[], Awaitable[object]]] = [
+            *(functools.partial(client.groups.get, k) for k in GET_KEYS),
+            lambda: client.groups.create(NewGroup("Team")),
+            lambda: client.groups.update(KEY, GroupPatch(name="x")),
+            lambda: client.groups.delete(KEY),
+            lambda: client.groups.list(),
+        ]
+        for call in calls:
+            errors.append(await _error_of(call))
+
+    assert [type(e).__name__ for e in errors] == [
+        "AuthenticationError",
+        "ServerError",
+        "NotFoundError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "BadRequestError",
+        "ConflictError",
+        "UnexpectedResponseError",
+    ]
+    masker = SecretMasker([key])
+    for err in errors:
+        shown = _everything_shown(err)
+        assert not masker.leaks(shown), shown
+        assert "MARKER" not in shown
+    assert "***" in str(errors[0])
+    assert errors[2].request_id == "rq-***"  # type: ignore[attr-defined]
+    assert errors[5].__cause__ is not None  # the cause is kept, masked
+    assert "***" in errors[5].body  # type: ignore[attr-defined]
 
 
 async def test_pipeline_logs_method_path_status_attempt_and_time(

@@ -8,6 +8,8 @@ import math
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asyncgroups import RetryPolicy, ValidationError
 from asyncgroups._retry import (
@@ -198,6 +200,11 @@ def _http_date(offset: float) -> str:
         (_http_date(-30), 0.0),
         ("Tue, 14 Nov 2023 22:14:20 GMT", 60.0),
         ("Tue, 14 Nov 2023 23:14:20 +0100", 60.0),
+        # Past datetime's year 9999: a very long wait, not a ValueError or OverflowError.
+        ("Fri, 01 Jan 10000 00:00:00 GMT", 253_402_300_800.0 - NOW),
+        ("Fri, 01 Jan 99999999999 00:00:00 GMT", 2.0**53 - NOW),
+        ("Fri, 01 Jan " + "9" * 5000 + " 00:00:00 GMT", None),
+        ("Fri, 01 Jan 0001 00:00:00 GMT", 0.0),
     ],
 )
 def test_parse_retry_after_reads_seconds_and_http_dates(
@@ -233,9 +240,33 @@ def test_backoff_with_zero_base_never_waits() -> None:
     assert all(backoff(policy, n, rand=lambda: 1.0) == 0 for n in range(1, 10))
 
 
-def test_retry_delay_prefers_the_servers_retry_after() -> None:
+_HTTP_DATE = st.from_regex(
+    r"\A(Mon|Fri), [0-9]{1,3} (Jan|Feb|Dec) [0-9]{1,30} [0-9]{1,3}:[0-9]{1,3}:[0-9]{1,3} "
+    r"(GMT|[+-][0-9]{1,6})\Z"
+)
+
+
+@given(st.one_of(st.text(), _HTTP_DATE))
+def test_parse_retry_after_never_raises_and_never_goes_negative(value: str) -> None:
+    seconds = parse_retry_after(value, now=NOW)
+    assert seconds is None or (math.isfinite(seconds) and seconds >= 0)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "expected"),
+    [
+        (1, 4.0, 4.0),  # longer than the backoff: the server's wait
+        (1, 99.0, 10.0),  # capped at max_retry_after
+        (3, None, 4.0),  # no header: the backoff
+        # "Retry now" (0, a negative number or a past date, all read as 0) never
+        # shortens the backoff: no burst of attempts without a pause.
+        (1, 0.0, 1.0),
+        (2, 0.0, 2.0),
+        (2, 0.5, 2.0),
+    ],
+)
+def test_retry_delay_is_the_longer_of_backoff_and_retry_after(
+    attempt: int, retry_after: float | None, expected: float
+) -> None:
     policy = RetryPolicy(backoff_base=1.0, jitter=False, max_retry_after=10.0)
-    assert retry_delay(policy, 1, retry_after=4.0, rand=lambda: 0.5) == 4.0
-    assert retry_delay(policy, 1, retry_after=0.0, rand=lambda: 0.5) == 0.0
-    assert retry_delay(policy, 1, retry_after=99.0, rand=lambda: 0.5) == 10.0
-    assert retry_delay(policy, 3, retry_after=None, rand=lambda: 0.5) == 4.0
+    assert retry_delay(policy, attempt, retry_after=retry_after, rand=lambda: 0.5) == expected

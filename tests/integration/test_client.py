@@ -357,6 +357,16 @@ async def test_tls_is_verified_and_works_with_the_given_context() -> None:
         assert len([r for r in fake.requests if r.method == "GET"]) == 1
 
 
+async def test_tls_verification_failure_names_host_port_and_reason() -> None:
+    async with FakeGroupsServer(tls=True) as fake, _client(fake, rate_limit=None) as client:
+        with pytest.raises(TransportError) as info:
+            await client.groups.get(fake.add_group(name="secure"))
+    port = fake.url.split(":")[2].split("/")[0]
+    assert f"TLS certificate verification failed for 127.0.0.1:{port}: " in str(info.value)
+    assert "certificate" in str(info.value).split(": ", 2)[-1]
+    assert "SSLContext" not in str(info.value)
+
+
 async def test_borrowed_session_is_used_and_left_open(server: FakeGroupsServer) -> None:
     key = server.add_group(name="g")
     async with aiohttp.ClientSession() as session:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import ModuleType
@@ -169,6 +170,28 @@ async def test_example_app_maps_api_errors_to_http_statuses(server: FakeGroupsSe
     assert limited.status_code == 503
     assert limited.headers["retry-after"] == "7"
     assert too_many.status_code == 422
+
+
+async def test_example_app_502_says_plainly_that_the_api_cannot_be_reached() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    def dead() -> GroupsClient:
+        return GroupsClient(
+            "test-key", base_url=f"http://127.0.0.1:{port}/v1", retry=None, rate_limit=None
+        )
+
+    app = load_example().create_app(dead)
+    async with lifespan_of(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            answer = await http.get(f"/groups/{MISSING}")
+    assert answer.status_code == 502
+    assert answer.json() == {
+        "detail": f"upstream error: GET /group/{MISSING}: could not connect to "
+        f"127.0.0.1:{port}: connection refused"
+    }
 
 
 async def test_lifespan_composes_with_the_apps_own(server: FakeGroupsServer) -> None:

@@ -1,0 +1,165 @@
+"""Masking secrets in server text and in errors. Pure: no I/O, no asyncio.
+
+A server can echo the API key in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
+character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
+space), or as HTML character references (`&#77;`, `&#x4d;`, `&amp;`), and can mix them
+character by character. `SecretMasker` matches every such spelling of each secret, and
+`scrub` applies it to an error and to every exception chained to it (`__cause__`,
+`__context__`, the members of a group), so no attribute, note or traceback of an error
+asyncgroups raises shows the key. All of this runs on the error path only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["MASK", "SecretMasker"]
+
+#: What a secret is replaced with.
+MASK = "***"
+
+#: JSON's short escapes (RFC 8259, section 7).
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}
+_JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
+#: HTML's named references for the characters that have one everywhere.
+_HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+#: How deep `scrub` follows chained exceptions; a longer chain is cut there.
+_MAX_CHAIN = 64
+
+
+def _hex(number: int, width: int) -> str:
+    """A regex for `number` in hex of at least `width` digits, in either case."""
+    digits = f"{number:0{width}x}"
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits)
+
+
+def _spellings(char: str) -> str:
+    """A regex alternation matching `char` in every spelling a server may echo it in."""
+    code = ord(char)
+    options = []
+    # JSON: \uXXXX (a surrogate pair past the BMP), and a short escape where there is one.
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        options.append(rf"\\u{_hex(high, 4)}\\u{_hex(low, 4)}")
+    else:
+        options.append(rf"\\u{_hex(code, 4)}")
+    if char in _JSON_SHORT:
+        options.append(re.escape(_JSON_SHORT[char]))
+    # Percent-encoding of the UTF-8 bytes, and a form-encoded space.
+    options.append("".join(f"%{_hex(byte, 2)}" for byte in char.encode("utf-8", "surrogatepass")))
+    if char == " ":
+        options.append(r"\+")
+    # HTML: decimal and hex character references, and a named one where there is one.
+    options.append(f"&#0*{code};")
+    options.append(f"&#[xX]0*{_hex(code, 1)};")
+    if char in _HTML_NAMED:
+        options.append(f"&{_HTML_NAMED[char]};")
+    options.append(re.escape(char))
+    return "(?:" + "|".join(options) + ")"
+
+
+class SecretMasker:
+    """Replaces every spelling of some secrets (see the module docstring) with `***`.
+
+    The pattern is built on first use, so a client that never meets an error never
+    pays for it.
+    """
+
+    __slots__ = ("_pattern", "secrets")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        #: The secrets masked; empty strings are left out (they would match everywhere).
+        self.secrets = tuple(dict.fromkeys(s for s in secrets if s))
+        self._pattern: re.Pattern[str] | None = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._pattern is None and self.secrets:
+            # Longest first: a secret that contains another is masked whole.
+            ordered = sorted(self.secrets, key=len, reverse=True)
+            self._pattern = re.compile(
+                "|".join("".join(_spellings(char) for char in secret) for secret in ordered)
+            )
+        return self._pattern
+
+    def mask(self, text: str) -> str:
+        """`text` with every spelling of every secret replaced by `***`."""
+        pattern = self._compiled()
+        if pattern is None or not text:
+            return text
+        return pattern.sub(MASK, text)
+
+    def leaks(self, text: str) -> bool:
+        """True when `text` holds a spelling of a secret."""
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
+
+    def mask_value(self, value: Any) -> Any:
+        """`value` masked if it is text (str, bytes, or a tuple or list of them)."""
+        if isinstance(value, str):
+            masked = self.mask(value)
+            return value if masked == value else masked  # keeps a str subclass untouched
+        if isinstance(value, bytes | bytearray):
+            text = bytes(value).decode("utf-8", "surrogateescape")
+            masked = self.mask(text)
+            return value if masked == text else masked.encode("utf-8", "surrogateescape")
+        if type(value) in (tuple, list):  # not a named tuple: it could not be rebuilt so
+            masked_items = [self.mask_value(item) for item in value]
+            if any(new is not old for new, old in zip(masked_items, value, strict=True)):
+                return type(value)(masked_items)
+        return value
+
+    def scrub(self, error: BaseException) -> BaseException:
+        """Mask `error` and every exception chained to it, in place; return `error`.
+
+        Text is masked where it is kept: `args`, string attributes, `__notes__`. A
+        chained exception that still shows a secret after that (an aiohttp error
+        holding the request's headers, say) is cut from the chain: a cause is worth
+        less than the key.
+        """
+        if self.secrets:
+            self._scrub(error, set(), 0)
+        return error
+
+    def _scrub(self, error: BaseException, seen: set[int], depth: int) -> bool:
+        """Scrub `error` and its chain; False when it still leaks and must be cut."""
+        if id(error) in seen:
+            return True
+        seen.add(id(error))
+        self._mask_in_place(error)
+        for name in ("__cause__", "__context__"):
+            linked = getattr(error, name)
+            if linked is not None and (
+                depth >= _MAX_CHAIN or not self._scrub(linked, seen, depth + 1)
+            ):
+                setattr(error, name, None)
+                error.__suppress_context__ = True
+        if isinstance(error, BaseExceptionGroup):
+            # A group's members cannot be swapped out; one that leaks sinks the group.
+            for member in error.exceptions:
+                if not self._scrub(member, seen, depth + 1):
+                    return False
+        return not self._still_leaks(error)
+
+    def _mask_in_place(self, error: BaseException) -> None:
+        with contextlib.suppress(AttributeError, TypeError):  # a type refusing new args
+            error.args = self.mask_value(error.args)
+        for name, value in list(getattr(error, "__dict__", {}).items()):
+            masked = self.mask_value(value)
+            if masked is not value:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(error, name, masked)
+        notes = getattr(error, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [self.mask_value(note) for note in notes]
+
+    def _still_leaks(self, error: BaseException) -> bool:
+        texts: list[object] = [error.args, *getattr(error, "__notes__", ())]
+        texts += getattr(error, "__dict__", {}).values()
+        try:
+            texts.append(str(error))
+            return any(self.leaks(repr(text)) or self.leaks(str(text)) for text in texts)
+        except Exception:  # a __str__ or __repr__ that raises cannot be checked: cut it
+            return True

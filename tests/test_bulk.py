@@ -1,0 +1,318 @@
+"""Bulk calls over small misbehaving servers: one key's bad reply never sinks the batch,
+and a call that cannot reach the API at all stops sending. Plus the pure `Breaker`.
+
+Each test runs a tiny aiohttp.web app or a raw socket on 127.0.0.1 (the fake server
+cannot misbehave in these ways; it serves only the untrusted-certificate case); clients
+use no rate limit and no backoff, so nothing sleeps for long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+
+from asyncgroups import (
+    AsyncGroupsError,
+    AuthenticationError,
+    BulkResult,
+    GroupsClient,
+    NotFoundError,
+    Outcome,
+    RequestTimeout,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from asyncgroups._bulk import Breaker
+from asyncgroups.errors import make_status_error
+from asyncgroups.testing import FakeGroupsServer
+
+if TYPE_CHECKING:
+    from conftest import Serve
+
+API_KEY = "sk_live_0123456789abcdef"
+NO_WAIT = RetryPolicy(backoff_base=0, jitter=False)
+GROUP = [{"name": "Team", "status": "published", "events": []}]
+#: A JSON array nested 100,000 deep: `json.loads` raises RecursionError on it.
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _keys(count: int) -> list[str]:
+    return [f"{i:08x}-0000-4000-8000-000000000000" for i in range(count)]
+
+
+def _app(handler: Handler) -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
+def _client(base_url: str, **kwargs: Any) -> GroupsClient:
+    kwargs.setdefault("retry", NO_WAIT)
+    kwargs.setdefault("rate_limit", None)
+    return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
+
+
+def _one_deep_reply(bad_key: str, status: int) -> Handler:
+    """Answer every key with a group, except `bad_key`: JSON nested 100,000 deep."""
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.endswith(bad_key):
+            return web.Response(status=status, body=DEEP_JSON, content_type="application/json")
+        if request.method == "DELETE":
+            return web.json_response({"success": "Deleted"})
+        return web.json_response(GROUP)
+
+    return handler
+
+
+# One hostile reply among good ones ---------------------------------------------------
+
+_DEEP_CASES = [(200, UnexpectedResponseError), (404, NotFoundError), (500, ServerError)]
+
+
+@pytest.mark.parametrize(("status", "expected"), _DEEP_CASES)
+async def test_get_many_keeps_every_good_result_when_one_reply_is_nested_too_deep(
+    serve: Serve, status: int, expected: type[Exception]
+) -> None:
+    keys = _keys(200)
+    base = await serve(_app(_one_deep_reply(keys[137], status)))
+    async with _client(base) as client:
+        result = await client.groups.get_many(keys)
+    assert len(result.ok) == 199
+    assert keys[137] not in result.ok
+    if expected is NotFoundError:
+        assert result.missing == [keys[137]]
+    else:
+        assert isinstance(result.failed[keys[137]], expected)
+
+
+@pytest.mark.parametrize(("status", "expected"), _DEEP_CASES)
+async def test_iter_many_yields_an_outcome_for_every_key_when_one_reply_is_nested_too_deep(
+    serve: Serve, status: int, expected: type[Exception]
+) -> None:
+    keys = _keys(200)
+    base = await serve(_app(_one_deep_reply(keys[3], status)))
+    async with _client(base) as client:
+        outcomes = [outcome async for outcome in client.groups.iter_many(keys)]
+    assert sorted(o.prokey for o in outcomes) == sorted(keys)
+    bad = [o for o in outcomes if not o.ok]
+    assert [o.prokey for o in bad] == [keys[3]]
+    assert isinstance(bad[0].error, expected)
+
+
+@pytest.mark.parametrize("status", [404, 500])
+async def test_delete_many_keeps_every_good_result_when_one_reply_is_nested_too_deep(
+    serve: Serve, status: int
+) -> None:
+    keys = _keys(50)
+    base = await serve(_app(_one_deep_reply(keys[0], status)))
+    async with _client(base) as client:
+        result = await client.groups.delete_many(keys)
+    assert len(result.ok) == 49
+    assert len(result) == 50
+
+
+# An API that cannot be reached: the breaker -------------------------------------------
+
+
+def _connect_failure(never_connected: bool = True) -> TransportError:
+    error = TransportError("GET /group/k: could not connect to 127.0.0.1:1: connection refused")
+    error.never_connected = never_connected
+    return error
+
+
+def _status(status: int) -> AsyncGroupsError:
+    return make_status_error(status, method="GET", url="https://h/v1/group/k", body=b"")
+
+
+@pytest.mark.parametrize(
+    ("seen", "trips_on"),
+    [
+        ([_connect_failure()], 0),
+        ([_status(401)], 0),
+        ([None, _status(500), _status(401)], 2),  # a refused key stops even after successes
+        ([ValidationError("bad key"), _connect_failure()], 1),  # validation sent nothing
+        ([RequestTimeout("slow"), _connect_failure()], 1),  # a timeout proves nothing
+        ([None, _connect_failure()], None),  # the server was reached: passing trouble
+        ([_status(404), _connect_failure()], None),
+        ([_status(503), _connect_failure()], None),
+        ([TransportError("connection lost"), _connect_failure()], None),
+        ([_connect_failure(never_connected=False)], None),  # connected on an earlier try
+    ],
+)
+def test_breaker_trips_only_when_the_api_cannot_be_reached_at_all(
+    seen: list[AsyncGroupsError | None], trips_on: int | None
+) -> None:
+    breaker = Breaker()
+    for error in seen:
+        breaker.observe(error)
+    assert breaker.cause is (seen[trips_on] if trips_on is not None else None)
+
+
+def test_breaker_keeps_the_first_cause_and_fails_untried_keys_with_it() -> None:
+    breaker = Breaker()
+    assert breaker.skip() is None
+    first = _connect_failure()
+    breaker.observe(first)
+    breaker.observe(_status(401))
+    assert breaker.skip() is first
+    assert breaker.skip() is first
+    assert breaker.skipped == 2
+    assert any("stopped sending" in note for note in first.__notes__)
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+async def _run(client: GroupsClient, op: str, keys: list[str]) -> list[Outcome[Any]]:
+    """Run bulk `op` over `keys`; give back one outcome per key the call reported."""
+    groups = client.groups
+    if op in ("get_many", "delete_many"):
+        result: BulkResult[Any] = await getattr(groups, op)(keys)
+        assert len(result) == len(set(keys))
+        return [
+            *(Outcome(k, value=v) for k, v in result.ok.items()),
+            *(Outcome(k, error=NotFoundError("", status=404, method="", url="")) for k in
+              result.missing),
+            *(Outcome(k, error=e) for k, e in result.failed.items()),
+        ]
+    return [outcome async for outcome in getattr(groups, op)(keys)]
+
+
+_OPS = ["get_many", "iter_many", "delete_many", "iter_delete_many"]
+
+
+@pytest.mark.parametrize("op", _OPS)
+async def test_bulk_call_against_a_dead_url_stops_sending_and_fails_every_key(op: str) -> None:
+    keys = _keys(5000)
+    retry = RetryPolicy(max_attempts=3, backoff_base=0.01)
+    async with _client(_dead_url(), retry=retry, max_connections=32) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys
+    errors = [o.error for o in outcomes]
+    assert all(isinstance(e, TransportError) and e.never_connected for e in errors)
+    # Only the first wave was sent (three attempts each); every other key shares one cause.
+    assert client.stats.requests <= 3 * 32
+    shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
+    assert errors.count(shared) >= 5000 - 32
+    assert "connection refused" in str(shared)
+
+
+async def test_bulk_call_against_a_host_that_never_answers_stops_after_one_wave() -> None:
+    listener = socket.socket()  # a full accept queue: every further SYN is dropped
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(4)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    try:
+        keys = _keys(1000)
+        async with _client(f"http://127.0.0.1:{port}", timeout=0.1, max_connections=8) as client:
+            result = await client.groups.get_many(keys)
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+    assert len(result.failed) == 1000
+    assert all(isinstance(e, RequestTimeout) for e in result.failed.values())
+    assert client.stats.requests <= 3 * 8
+
+
+@pytest.mark.parametrize("op", _OPS)
+async def test_bulk_call_with_a_refused_key_stops_sending(serve: Serve, op: str) -> None:
+    seen = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal seen
+        seen += 1
+        return web.json_response({"message": "Invalid API key"}, status=401)
+
+    base = await serve(_app(handler))
+    keys = _keys(2000)
+    async with _client(base, max_connections=8) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys
+    assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+    assert seen <= 8
+    assert len({id(o.error) for o in outcomes}) <= 8
+
+
+async def test_delete_many_whose_key_is_refused_midway_reports_what_the_server_did(
+    serve: Serve,
+) -> None:
+    deleted: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        if len(deleted) >= 100:  # the key expired
+            return web.json_response({"message": "Key expired"}, status=401)
+        deleted.append(request.path.rsplit("/", 1)[-1])
+        return web.json_response({"success": "Deleted"})
+
+    base = await serve(_app(handler))
+    keys = _keys(3000)
+    async with _client(base, max_connections=4) as client:
+        result = await client.groups.delete_many(keys)
+    assert sorted(result.ok) == sorted(deleted)
+    assert len(result.ok) == 100
+    assert len(result.failed) == 2900
+    assert client.stats.requests <= 100 + 4
+
+
+async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
+    serve: Serve,
+) -> None:
+    """Connection failures after the server was reached are passing trouble, not a stop."""
+    runner: list[web.AppRunner] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(GROUP)
+
+    app = _app(handler)
+    runner.append(web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1))
+    await runner[0].setup()
+    site = web.TCPSite(runner[0], "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner[0].addresses[0][1]}"
+    keys = _keys(100)
+
+    async def keys_then_outage() -> AsyncIterator[str]:
+        for key in keys[:20]:
+            yield key
+        await runner[0].cleanup()  # the 20 reads are done (one worker): the server goes away
+        for key in keys[20:]:
+            yield key
+
+    async with _client(base) as client:
+        result = await client.groups.get_many(keys_then_outage(), concurrency=1)
+    assert list(result.ok) == keys[:20]
+    assert list(result.failed) == keys[20:]
+    assert client.stats.requests == 20 + 80 * 3  # every key was tried, three times
+    assert len({id(e) for e in result.failed.values()}) == 80
+
+
+async def test_bulk_call_against_an_untrusted_certificate_stops_after_one_wave() -> None:
+    async with FakeGroupsServer(tls=True) as fake:
+        keys = [fake.add_group(name=f"g{n}") for n in range(300)]
+        async with GroupsClient(
+            fake.api_key, base_url=fake.url, retry=NO_WAIT, rate_limit=None, max_connections=4
+        ) as client:  # the system trust store knows no test CA
+            result = await client.groups.get_many(keys)
+    assert len(result.failed) == 300
+    assert all("TLS certificate verification failed" in str(e) for e in result.failed.values())
+    assert client.stats.requests <= 4

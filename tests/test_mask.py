@@ -1,0 +1,193 @@
+"""Masking secrets: every spelling of a key, everywhere an error keeps text. Pure."""
+
+from __future__ import annotations
+
+import html
+import json
+import pickle
+import re
+import traceback
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asyncgroups._mask import MASK, SecretMasker
+from asyncgroups.errors import make_status_error
+
+#: Shaped like a real key: base64 characters, a slash among them (JSON may escape it).
+SECRET = "sk_live_MARKER/slash+plus=="
+MASKER = SecretMasker([SECRET])
+
+
+def _all_u(text: str, upper: bool = False) -> str:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in text)
+    return escaped.upper().replace("\\U", "\\u") if upper else escaped
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        SECRET,
+        json.dumps(SECRET)[1:-1],
+        SECRET.replace("/", "\\/"),  # PHP's json_encode escapes slashes
+        json.dumps(SECRET, ensure_ascii=True).replace("M", "\\u004d")[1:-1],
+        _all_u(SECRET),
+        _all_u(SECRET, upper=True),
+        _all_u(SECRET[:5]) + SECRET[5:12] + _all_u(SECRET[12:]),
+        quote(SECRET, safe=""),
+        re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), quote(SECRET, safe="")),
+        quote_plus(SECRET),
+        "".join(f"%{ord(c):02X}" for c in SECRET),
+        html.escape(SECRET),
+        "".join(f"&#{ord(c)};" for c in SECRET),
+        "".join(f"&#x{ord(c):X};" for c in SECRET),
+        SECRET[:2] + "%5f" + SECRET[3:9] + "\\u0041" + SECRET[10:],  # mixed by character
+    ],
+)
+def test_secret_masker_masks_every_spelling_of_the_key(spelling: str) -> None:
+    text = f'{{"message": "key {spelling} is not valid"}}'
+    assert MASKER.leaks(text)
+    assert MASKER.mask(text) == f'{{"message": "key {MASK} is not valid"}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "nothing to see", "sk_live_MARKER/slash+plus=", "sk_live_MARKER/slash plus=="],
+)
+def test_secret_masker_leaves_other_text_alone(text: str) -> None:
+    assert not MASKER.leaks(text)
+    assert MASKER.mask(text) == text
+
+
+def test_secret_masker_masks_a_key_with_json_special_and_non_ascii_characters() -> None:
+    secret = 'k"\\\t é😀'
+    masker = SecretMasker([secret])
+    for spelling in (
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        html.escape(secret),
+    ):
+        assert masker.mask(f"<{spelling}>") == f"<{MASK}>", spelling
+
+
+def test_secret_masker_masks_the_longer_of_two_overlapping_secrets_whole() -> None:
+    masker = SecretMasker(["pass", "password1"])
+    assert masker.mask("a password1 b pass") == f"a {MASK} b {MASK}"
+
+
+def test_secret_masker_without_secrets_changes_nothing() -> None:
+    masker = SecretMasker(["", ""])
+    assert masker.mask("anything") == "anything"
+    assert not masker.leaks("anything")
+
+
+# No "*": masking could otherwise spell a key made of stars out of the mask itself.
+_KEY_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="*")
+#: Ways a server may spell one character of an echoed key.
+_SPELLERS: list[Callable[[str], str]] = [
+    lambda c: c,
+    lambda c: json.dumps(c)[1:-1],
+    lambda c: f"\\u{ord(c):04x}",
+    lambda c: f"\\u{ord(c):04X}",
+    lambda c: quote(c, safe=""),
+    lambda c: quote_plus(c),
+    lambda c: html.escape(c),
+    lambda c: f"&#{ord(c)};",
+]
+
+
+@given(
+    secret=st.text(_KEY_CHARS, min_size=8, max_size=40),
+    choices=st.lists(st.integers(0, len(_SPELLERS) - 1), min_size=40, max_size=40),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
+def test_secret_masker_masks_any_mix_of_spellings(
+    secret: str, choices: list[int], before: str, after: str
+) -> None:
+    spelled = "".join(_SPELLERS[n](c) for n, c in zip(choices, secret, strict=False))
+    masked = SecretMasker([secret]).mask(before + spelled + after)
+    assert MASK in masked
+    assert secret not in masked
+    assert spelled not in masked
+
+
+# scrub: the error and everything chained to it --------------------------------------
+
+
+class _Holder:
+    """An object whose repr shows a secret and that scrub cannot rewrite."""
+
+    def __repr__(self) -> str:
+        return f"Holder(headers={{'Authorization': '{SECRET}'}})"
+
+
+def _shown(err: BaseException) -> str:
+    return "".join(traceback.format_exception(err)) + repr(err.args) + repr(vars(err))
+
+
+def test_scrub_masks_the_error_its_cause_context_notes_and_attributes() -> None:
+    reply = json.dumps({"echo": SECRET})
+    try:
+        json.loads(reply + "garbage")
+    except json.JSONDecodeError as decode_error:
+        cause = decode_error
+    context = ValueError(f"while reading {quote(SECRET, safe='')}")
+    context.add_note(f"note: {SECRET}")
+    error = make_status_error(
+        500,
+        method="GET",
+        url="https://api.example.com/v1/group/x",
+        body=reply,
+        headers={"x-request-id": f"req-{SECRET}"},
+    )
+    error.__cause__ = cause
+    cause.__context__ = context
+
+    assert MASKER.scrub(error) is error
+    assert SECRET not in cause.doc
+    for err in (error, cause, context):
+        assert not MASKER.leaks(_shown(err))
+    assert error.request_id == f"req-{MASK}"
+    assert MASK in error.body
+    assert error.__cause__ is cause
+    assert cause.__context__ is context  # masked in place, so kept
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes)
+    assert not MASKER.leaks(repr(copy.__dict__) + str(copy))
+
+
+def test_scrub_cuts_a_chained_exception_it_cannot_mask() -> None:
+    error = ValueError("outer")
+    inner = RuntimeError("inner")
+    inner.holder = _Holder()  # type: ignore[attr-defined]
+    error.__cause__ = inner
+    MASKER.scrub(error)
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert not MASKER.leaks(_shown(error))
+
+
+def test_scrub_masks_exception_group_members_and_cuts_a_group_that_still_leaks() -> None:
+    error = ValueError("outer")
+    error.__cause__ = ExceptionGroup("structuring", [ValueError(f"bad value {SECRET!r}")])
+    MASKER.scrub(error)
+    assert error.__cause__ is not None
+    assert not MASKER.leaks(_shown(error))
+
+    leaky = RuntimeError("member")
+    leaky.holder = _Holder()  # type: ignore[attr-defined]
+    error.__cause__ = ExceptionGroup("structuring", [leaky])
+    MASKER.scrub(error)
+    assert error.__cause__ is None
+
+
+def test_scrub_stops_at_a_cycle_in_the_chain() -> None:
+    first, second = ValueError(SECRET), ValueError("second")
+    first.__context__, second.__context__ = second, first
+    MASKER.scrub(first)
+    assert first.args == (MASK,)
