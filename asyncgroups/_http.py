@@ -33,7 +33,7 @@ import attrs
 
 from ._convert import loads
 from ._deadline import Deadlines
-from ._limiter import Limiter
+from ._limiter import ClientLimiter, Limiter
 from ._mask import SecretMasker
 from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
 from ._secret import Secret
@@ -203,6 +203,18 @@ def _os_reason(err: OSError) -> str:
     return str(err) or type(err).__name__
 
 
+def _connection_ready_trace(limiter: ClientLimiter) -> aiohttp.TraceConfig:
+    """Hooks that tell `limiter` when each request's connection is ready to send on."""
+
+    async def ready(*_: object) -> None:
+        limiter.connected()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(ready)
+    trace.on_connection_reuseconn.append(ready)
+    return trace
+
+
 @functools.cache
 def _default_ssl_context() -> ssl.SSLContext:
     """The system's verifying TLS context, made once (loading the CA store is slow)."""
@@ -337,6 +349,13 @@ class Pipeline:
         # Every error this pipeline raises passes through it, chained causes included.
         self._masker = SecretMasker(secrets)
         self._trace_configs = list(trace_configs)
+        # A rate limit counts when each request really went out. On a session this
+        # client makes, aiohttp says when a connection is ready (after any TLS
+        # handshake); on a borrowed one, the moment it is handed to aiohttp stands in.
+        self._reporting: ClientLimiter | None = None
+        if isinstance(limiter, ClientLimiter) and limiter.counts_sends and session is None:
+            self._reporting = limiter
+            self._trace_configs.append(_connection_ready_trace(limiter))
         self._max_body = max_body_size
         self._rand = rand
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -469,7 +488,10 @@ class Pipeline:
             retry_after: float | None = None
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
-            await limiter.acquire()
+            if self._reporting is not None:
+                await self._reporting.acquire(reporting=True)
+            else:
+                await limiter.acquire()
             started = loop.time()
             try:
                 self.stats.requests += 1

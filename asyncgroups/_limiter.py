@@ -9,6 +9,8 @@ implementation (a Redis token bucket, say) without touching the pipeline.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import math
 from typing import Final, Protocol, runtime_checkable
 
@@ -37,17 +39,55 @@ class Limiter(Protocol):
         """Hold every new request for `seconds` (the server answered 429)."""
 
 
+class _Sent:
+    """One request under the rate limit: when it reached the server, once that is known."""
+
+    __slots__ = ("at", "known")
+
+    def __init__(self, at: float | None) -> None:
+        #: Loop time it went out (None: not known yet); -inf: it never did.
+        self.at = at
+        self.known = asyncio.Event()
+        if at is not None:
+            self.known.set()
+
+    def settle(self, at: float) -> None:
+        if self.at is None:
+            self.at = at
+            self.known.set()
+
+
+#: The request the current task holds a slot for (set by `acquire`).
+_current: contextvars.ContextVar[_Sent | None] = contextvars.ContextVar(
+    "asyncgroups_sent", default=None
+)
+
+
 class ClientLimiter:
     """The default limiter: a semaphore, an evenly spaced rate, and a cool-down deadline.
 
     The rate limit spaces requests `1 / rate` seconds apart (plus `SPACING_MARGIN`) in
     the order they asked (a generic cell rate algorithm), so however many requests wait,
-    no one-second window holds more than `rate` of them: a steady stream never bursts
-    past the server's limit. Time comes from the running loop's clock, so tests can
-    move it.
+    a steady stream never bursts past the server's limit. Spacing them as they leave is
+    not enough on its own: a request that must first open a connection (a TLS
+    handshake) reaches the server later than one that reuses a pooled connection, and
+    the two would arrive bunched. So the limiter also counts when each request actually
+    went out (`connected`, which the pipeline reports when its connection is ready), and
+    lets a request go only once the `rate`-th request before it went out over a second
+    ago: no one-second window at the server then holds more than `rate`. Time comes
+    from the running loop's clock, so tests can move it.
     """
 
-    __slots__ = ("_interval", "_next_at", "_paused_until", "_semaphore", "max_in_flight", "rate")
+    __slots__ = (
+        "_interval",
+        "_next_at",
+        "_paused_until",
+        "_semaphore",
+        "_sent",
+        "_window",
+        "max_in_flight",
+        "rate",
+    )
 
     def __init__(self, max_in_flight: int, rate: float | None = None) -> None:
         if max_in_flight < 1:
@@ -62,21 +102,51 @@ class ClientLimiter:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._next_at = -math.inf
         self._paused_until = -math.inf
+        # Requests a one-second window may hold, and the last that many sent.
+        self._window = math.floor(rate) if rate else 0
+        self._sent: collections.deque[_Sent] = collections.deque()
+
+    @property
+    def counts_sends(self) -> bool:
+        """True when the rate limit would use `connected()` reports (it has a rate)."""
+        return self._window > 0
 
     @property
     def in_flight(self) -> int:
         """Slots taken right now."""
         return self.max_in_flight - self._semaphore._value
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, reporting: bool = False) -> None:
+        """Wait for a slot (cap, rate and cool-down all allowing).
+
+        With `reporting`, the caller promises to call `connected()` once the request
+        really goes out (the pipeline does, from aiohttp's connection hooks); the rate
+        then counts that moment. Otherwise the request counts as sent on return.
+        """
         await self._semaphore.acquire()
         try:
             await self._wait_turn()
+            if self._window:
+                await self._wait_window(reporting=reporting)
         except BaseException:
             self._semaphore.release()
             raise
 
+    def connected(self) -> None:
+        """The request this task acquired for with `reporting` goes out now.
+
+        A request so acquired and released without it never reached the server, and
+        does not count against the rate.
+        """
+        sent = _current.get()
+        if sent is not None:
+            sent.settle(asyncio.get_running_loop().time())
+
     def release(self) -> None:
+        sent = _current.get()
+        if sent is not None:
+            sent.settle(-math.inf)
+            _current.set(None)
         self._semaphore.release()
 
     def cool_down(self, seconds: float) -> None:
@@ -91,6 +161,25 @@ class ClientLimiter:
     def paused_for(self) -> float:
         """Seconds left of the current cool-down (0 when none)."""
         return max(0.0, self._paused_until - asyncio.get_running_loop().time())
+
+    async def _wait_window(self, *, reporting: bool) -> None:
+        """Wait until the `rate`-th request before this one went out a second ago."""
+        loop = asyncio.get_running_loop()
+        sent = self._sent
+        while len(sent) >= self._window:
+            oldest = sent[0]
+            if oldest.at is None:
+                await oldest.known.wait()
+                continue
+            wait = oldest.at + 1.0 + SPACING_MARGIN - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if sent and sent[0] is oldest:
+                sent.popleft()
+        mine = _Sent(None if reporting else loop.time())
+        sent.append(mine)
+        _current.set(mine if reporting else None)
 
     async def _wait_turn(self) -> None:
         loop = asyncio.get_running_loop()

@@ -255,3 +255,58 @@ async def test_limiter_spaces_the_requests_held_by_a_cool_down_at_the_rate(
     gaps = [b - a for a, b in itertools.pairwise(after)]
     # one interval apart, never a burst at the end of the pause
     assert all(gap >= 0.1 - 1e-9 for gap in gaps)
+
+
+# The rate counts when a request really went out -------------------------------------
+
+
+async def test_limiter_counts_a_late_connection_when_it_went_out(clock: FakeClock) -> None:
+    # Two a second. The first request's connection takes 0.9 s (a slow TLS handshake),
+    # so it reaches the server at 0.9; the third may not go before 1.9, though its
+    # evenly spaced turn would be at about 1.01.
+    limiter = ClientLimiter(10, rate=2.0)
+    start = clock.now
+    went: dict[str, float] = {}
+
+    async def request(name: str, connecting: float) -> None:
+        await limiter.acquire(reporting=True)
+        ready_at = clock.now + connecting
+        while clock.now < ready_at:
+            await asyncio.sleep(0)
+        limiter.connected()
+        went[name] = clock.now - start
+
+    tasks = [asyncio.create_task(request(name, 0.9 if name == "a" else 0.0)) for name in "abc"]
+    while len(went) < 3 and clock.now - start < 5:
+        await clock.advance(0.01)
+    await asyncio.gather(*tasks)
+    assert went["a"] == pytest.approx(0.9, abs=0.021)
+    assert went["b"] == pytest.approx(0.505, abs=0.021)
+    assert went["c"] == pytest.approx(went["a"] + 1 + SPACING_MARGIN, abs=0.021)
+
+
+async def test_limiter_does_not_count_a_request_that_never_went_out(clock: FakeClock) -> None:
+    # A request that could not connect never reached the server: the next one waits
+    # only for the even spacing, not for the one-second window.
+    limiter = ClientLimiter(10, rate=1.0)
+    await limiter.acquire(reporting=True)
+    limiter.release()  # no connected(): the connection failed
+    second = _start(limiter.acquire(reporting=True))
+    await clock.advance(1.0 + SPACING_MARGIN + 0.001)
+    assert second.done()
+    limiter.connected()
+    limiter.release()
+
+
+async def test_limiter_without_reports_counts_a_request_as_sent_on_acquire(
+    clock: FakeClock,
+) -> None:
+    # What the Limiter protocol's callers get (a borrowed session, a custom pipeline).
+    limiter = ClientLimiter(10, rate=1.0)
+    await limiter.acquire()
+    limiter.release()
+    second = _start(limiter.acquire())
+    await clock.advance(1.0)
+    assert not second.done()
+    await clock.advance(SPACING_MARGIN + 0.001)
+    assert second.done()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -136,3 +138,68 @@ async def test_rate_limit_none_is_unlimited() -> None:
             result = await client.groups.get_many(keys, concurrency=32)
         assert len(result.ok) == 240
         assert _most_in_one_second([r.received_at for r in server.requests]) > 80
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _slow_handshakes(port: int, delay: float) -> AsyncIterator[int]:
+    """A TCP relay to 127.0.0.1:`port` that holds each new connection `delay` seconds
+    before passing anything on: a TLS handshake through it takes that much longer."""
+    relays: set[asyncio.Task[object]] = set()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers = [writer]
+        try:
+            await asyncio.sleep(delay)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+            writers.append(up_writer)
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for each in writers:
+                each.close()
+                with contextlib.suppress(OSError):
+                    await each.wait_closed()
+
+    def start(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(relay(reader, writer))
+        relays.add(task)
+        task.add_done_callback(relays.discard)
+
+    server = await asyncio.start_server(start, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        # The client has closed its connections: the relays end as their pipes drain.
+        if relays:
+            await asyncio.wait(relays, timeout=2)
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def test_default_rate_holds_at_the_server_when_new_connections_are_slow() -> None:
+    # New connections take 0.3 s to set up (the handshake), reused ones nothing: paced
+    # only as they leave, the first requests would reach the server late and bunch up
+    # with those on reused connections (104 in one second, measured).
+    async with FakeGroupsServer(tls=True) as server:
+        keys = _fill(server, 20)
+        async with _slow_handshakes(server.port, 0.3) as port:
+            async with GroupsClient(
+                server.api_key,
+                base_url=f"https://127.0.0.1:{port}/v1",
+                ssl_context=server.ssl_context(),
+                retry=NO_WAIT,
+            ) as client:
+                outcomes = [o async for o in client.groups.iter_many(keys * 12)]
+        assert all(o.ok for o in outcomes)
+        assert len(server.requests) == 240
+        assert _most_in_one_second([r.received_at for r in server.requests]) <= 80
