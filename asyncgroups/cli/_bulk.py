@@ -23,11 +23,18 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ..contrib.jsonable import to_jsonable
 from ._args import Settings, make_client
-from ._commands import confirm_delete, describe, fatal
+from ._commands import cannot_print, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import count_keys, is_terminal, open_keys, open_output, refuse_same_file, say
+from ._io import (
+    UnprintableError,
+    count_keys,
+    is_terminal,
+    open_keys,
+    open_output,
+    refuse_same_file,
+    say,
+)
 from ._journal import Journal, read_journal
 from ._journal import Outcome as JournalOutcome
 from ._progress import progress_bar
@@ -132,8 +139,13 @@ def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
                     def report(outcome: Outcome[Group]) -> None:
                         error = outcome.error
                         if error is None and outcome.value is not None:
-                            out.write(to_jsonable(outcome.value))
-                            bar.advance("ok")
+                            try:
+                                out.write(outcome.value)
+                            except UnprintableError as err:
+                                bar.log(cannot_print(outcome.prokey, err))
+                                bar.advance("failed")
+                            else:
+                                bar.advance("ok")
                         elif isinstance(error, NotFoundError):
                             bar.log(f"not found: {outcome.prokey}")
                             bar.advance("missing")

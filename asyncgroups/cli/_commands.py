@@ -24,12 +24,12 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ..contrib.jsonable import to_jsonable
 from ._args import CLEARABLE, ENV, Settings, make_client
 from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import ask, is_terminal, open_output, say
+from ._io import JsonLines, UnprintableError, ask, is_terminal, open_output, say
 
 __all__ = [
+    "cannot_print",
     "cmd_create",
     "cmd_delete",
     "cmd_get",
@@ -38,6 +38,7 @@ __all__ = [
     "confirm",
     "describe",
     "fatal",
+    "write_or_report",
 ]
 
 
@@ -72,14 +73,34 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
             return await client.groups.get_many(keys, concurrency=settings.concurrency)
 
     result = asyncio.run(run())
+    unprintable = 0
     with open_output(None) as out:
-        for group in result.ok.values():
-            out.write(to_jsonable(group))
+        for key, group in result.ok.items():
+            unprintable += not write_or_report(out, key, group)
     for key in result.missing:
         say(f"not found: {key}")
     for key, error in result.failed.items():
         say(f"failed: {key}: {describe(error)}")
-    return OK if not result.missing and not result.failed else FAILED
+    return OK if not result.missing and not result.failed and not unprintable else FAILED
+
+
+def write_or_report(out: JsonLines, key: str, model: Group | GroupSummary) -> bool:
+    """Write one group's line; if it cannot be encoded, say so for its key instead.
+
+    Returns False for such a key, so a reply the library accepted but JSON cannot show
+    (an `extra` nested hundreds deep) fails that key only, never the whole command.
+    """
+    try:
+        out.write(model)
+    except UnprintableError as err:
+        say(cannot_print(key, err))
+        return False
+    return True
+
+
+def cannot_print(key: str, error: UnprintableError) -> str:
+    """The failure line of a key whose group could not be encoded."""
+    return f"failed: {key}: the group cannot be printed: {error}"
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,10 +112,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             return await client.groups.list()
 
     summaries = asyncio.run(run())
+    unprintable = 0
     with open_output(None) as out:
         for summary in summaries:
-            out.write(to_jsonable(summary))
-    return OK
+            unprintable += not write_or_report(out, summary.prokey, summary)
+    return FAILED if unprintable else OK
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
