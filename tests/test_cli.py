@@ -853,3 +853,16 @@ async def test_bulk_get_refuses_to_write_over_its_own_input(
     assert "would destroy the keys" in run.err
     assert keys.read_text().strip() in server.groups
     assert server.requests == []
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+async def test_fake_server_bad_port_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    run = await cli(capsys, "fake-server", "--port", port)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith("asyncgroups: error: argument --port: expected a port")
+    assert f"not {port!r}" in line
+    assert run.out == ""

@@ -69,6 +69,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """A TCP port to bind: 0 (any free one) to 65535; anything else is a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, not {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = _float(text)
     if value <= 0:
@@ -327,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = command("fake-server", "run a fake Groups API locally until Ctrl-C or SIGTERM")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     server.add_argument(
-        "--port", type=_count, default=8080, help="port to bind, 0 for any (default 8080)"
+        "--port", type=_port, default=8080, help="port to bind, 0 for any (default 8080)"
     )
     server.add_argument(
         "--api-key",
