@@ -866,3 +866,36 @@ async def test_fake_server_bad_port_is_a_one_line_usage_error(
     assert line.startswith("asyncgroups: error: argument --port: expected a port")
     assert f"not {port!r}" in line
     assert run.out == ""
+
+
+async def test_list_output_pipes_into_bulk_get(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [server.add_group(f"Team #{n}") for n in range(4)]  # a '#' is not a comment in JSON
+    listed = await cli(capsys, "list")
+    created = json.dumps({"id": keys[0]})  # the create reply's spelling
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{listed.out}{created}\n"))
+
+    run = await cli(capsys, "bulk-get", "--input", "-")
+
+    assert run.code == 0, run.err
+    assert sorted(g["prokey"] for g in run.objects) == sorted([*keys, keys[0]])
+    assert re.fullmatch(r"bulk-get: 5 ok in \d+\.\d s", run.err_lines[-1])
+
+
+async def test_bulk_delete_takes_the_output_of_get_as_input(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(3)]
+    listing = tmp_path / "groups.jsonl"
+    listing.write_text((await cli(capsys, "get", *keys)).out + '{"name": "no key here"}\n')
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(tmp_path / "j"), "--yes"
+    )
+
+    assert run.code == 1  # the object without a key fails, in one line; the rest is done
+    assert run.objects == [{"deleted": 3, "missing": 0, "failed": 1, "skipped": 0}]
+    assert server.groups == {}
+    [failure] = [line for line in run.err_lines if line.startswith("failed: ")]
+    assert "is not a prokey" in failure

@@ -190,7 +190,8 @@ def _input_option(parser: argparse.ArgumentParser) -> None:
         "--input",
         required=True,
         metavar="FILE",
-        help="keys, one per line (blank lines and # comments skipped); - reads stdin",
+        help="keys, one per line: bare, or JSON Lines objects with a prokey (or id), as "
+        "list prints them; blank lines and # comments skipped; - reads stdin",
     )
 
 

@@ -210,9 +210,33 @@ def refuse_same_file(input_path: str, output_path: str | None) -> None:
 
 
 def key_of_line(line: str) -> str | None:
-    """The key on one input line; None for a blank line or a `#` comment."""
-    key = line.split("#", 1)[0].strip()
+    """The key on one input line; None for a blank line or a `#` comment.
+
+    A line may be a bare key, or JSON: an object with a `prokey` (or else `id`) string,
+    as `list`, `get`, `bulk-get` and the journal print them, so their output pipes
+    straight back in; or a JSON string (`jq .prokey` without `-r`). A JSON line with
+    no key is returned whole, and fails as a key that is not a prokey.
+    """
+    text = line.strip()
+    if text.startswith(("{", '"')):
+        return _key_of_json(text)
+    key = text.split("#", 1)[0].strip()
     return key or None
+
+
+def _key_of_json(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, str):
+        return value.strip() or text
+    if isinstance(value, dict):
+        for field in ("prokey", "id"):
+            key = value.get(field)
+            if isinstance(key, str) and key.strip():
+                return key.strip()
+    return text
 
 
 Chunks = Callable[[], Awaitable[bytes]]
