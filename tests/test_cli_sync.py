@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -69,9 +70,82 @@ async def test_sync_plan_prints_json_lines_and_a_summary_and_changes_nothing(
         "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged, 0 blocked; "
         "1 update(s), estimated 0 event credits"
     ]
-    assert server.requests == []  # an empty state owns nothing to read
+    # an empty state owns nothing to read: the plan only lists the account, to prove it can
+    assert {(r.method, r.path) for r in server.requests} == {("GET", "/v1/group/all")}
     assert server.groups == {}
     assert list(tmp_path.iterdir()) == [desired]  # not even the state file was created
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("state_known", [False, True])
+async def test_sync_plan_with_a_refused_key_exits_1_in_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, state_known: bool
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = tmp_path / "s.db"
+    if state_known:
+        applied = await cli(
+            capsys, "sync", "--desired", str(desired), "--state", str(state), "--apply", "-y"
+        )
+        assert applied.code == 0, applied.err
+
+    run = await cli(
+        capsys, "--api-key", "wrong-key", "sync", "--desired", str(desired), "--state", str(state)
+    )
+
+    assert run.code == 1
+    assert run.out == ""
+    [line] = run.err_lines
+    assert line.startswith(
+        "asyncgroups: error: cannot read the account, so nothing was planned: GET /group/all: 401"
+    )
+    assert "API key was not accepted" in line
+    assert "wrong-key" not in line
+    assert state.exists() is state_known  # a plan still creates no state file
+
+
+async def test_sync_plan_against_an_unreachable_api_exits_1_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")
+    monkeypatch.setenv("ASYNCGROUPS_API_KEY", "k")
+    desired = desired_file(tmp_path, *RECORDS)
+
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"))
+
+    assert run.code == 1
+    assert run.out == ""
+    [line] = run.err_lines
+    assert line.startswith("asyncgroups: error: cannot read the account, so nothing was planned: ")
+
+
+async def test_sync_apply_with_a_refused_key_fails_before_asking_and_writes_nothing(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+
+    run = await cli(
+        capsys,
+        *("--api-key", "wrong-key", "sync", "--desired", str(desired)),
+        *("--state", str(tmp_path / "s"), "--apply"),
+    )
+
+    assert run.code == 1
+    [line] = run.err_lines
+    assert "cannot read the account, so nothing was planned" in line
+    assert "[y/N]" not in run.err
+    assert writes(server) == []
 
 
 async def test_sync_apply_yes_creates_and_a_second_run_sends_no_write(

@@ -1,9 +1,10 @@
 """sync: make the account match a desired set of groups, from a JSON Lines file or stdin.
 
-`--plan` (the default) prints the plan as JSON Lines and a summary on stderr, and
-changes nothing. `--apply` takes the state file's lock, plans, asks (unless `--yes`),
-applies with a progress bar, and prints one JSON line per item that did something, then
-a summary line. The work is `asyncgroups.sync`'s; this module only talks to the user.
+`--plan` (the default) first lists the account (a plan must prove the key can read
+it), then prints the plan as JSON Lines and a summary on stderr, and changes nothing.
+`--apply` takes the state file's lock, plans, asks (unless `--yes`), applies with a
+progress bar, and prints one JSON line per item that did something, then a summary
+line. The work is `asyncgroups.sync`'s; this module only talks to the user.
 `SyncRound` is the same flow as a round of `asyncgroups demo`.
 """
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from .. import GroupsClient, Subscription
+from .. import AsyncGroupsError, GroupsClient, Subscription
 from ..sync import (
     Action,
     DesiredGroup,
@@ -97,9 +98,25 @@ async def _plan(
     client: GroupsClient, desired: list[DesiredGroup], state: SyncState, args: argparse.Namespace
 ) -> Plan:
     async with client:
+        await _prove_access(client)
         return await plan(
             client, desired, state, prune=args.prune, adopt_by_name=args.adopt_by_name
         )
+
+
+async def _prove_access(client: GroupsClient) -> None:
+    """List the account once, so a plan never rests on an account it could not read.
+
+    A fresh state owns nothing and would send no request at all: a wrong key, an
+    expired one or an unreachable API would still print "4 to create" and exit 0, and
+    a known state would show every item "blocked: 401". Either is one line, exit 1.
+    """
+    try:
+        await client.groups.list()
+    except AsyncGroupsError as err:
+        raise CommandError(
+            f"cannot read the account, so nothing was planned: {describe(err)}"
+        ) from None
 
 
 def _show_blocked(the_plan: Plan) -> None:
