@@ -20,6 +20,8 @@ from asyncgroups.sync import SyncState
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 CAL = "https://example.com/team.ics"
+#: A rate limit that subprocess runs against the local fake never reach.
+UNLIMITED = "100000"
 
 
 @pytest.fixture
@@ -319,8 +321,8 @@ async def test_sync_prune_and_blocked_items_are_reported(
     assert run.code == 0, run.err
     *items, summary = run.objects
     assert [(i["key"], i["action"], i["outcome"]) for i in items] == [
+        ("crm-2", "delete", "done"),  # work as it ends, then what was skipped
         ("crm-1", "blocked", "skipped"),
-        ("crm-2", "delete", "done"),
     ]
     assert summary["blocked"] == 1
     assert summary["deleted"] == 1
@@ -387,9 +389,10 @@ async def test_sync_bad_state_file_is_a_usage_error(
     assert server.requests == []
 
 
-async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates(
-    server: FakeGroupsServer, tmp_path: Path
+async def test_sync_ctrl_c_exits_130_printing_what_it_did_and_the_next_run_resumes(
+    server: FakeGroupsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", UNLIMITED)
     records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(60)]
     desired = desired_file(tmp_path, *records)
     state = str(tmp_path / "s.db")
@@ -424,9 +427,15 @@ async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates
     assert lines[-1] == "asyncgroups: error: interrupted"
     assert "run the same command again to resume" in lines[-2]
     assert "Traceback" not in err.decode()
-    assert out == b""
     await asyncio.sleep(0.05)  # the requests in flight at Ctrl-C finish on the server
     assert len(server.groups) < len(records)
+    # every create that finished before Ctrl-C is on stdout, as the state has it
+    done = [json.loads(line) for line in out.decode().splitlines()]
+    assert done
+    assert {(r["action"], r["outcome"]) for r in done} == {("create", "done")}
+    with SyncState(state) as sync_state:
+        rows = sync_state.rows()
+    assert all(rows[r["key"]].prokey == r["prokey"] for r in done)
 
     server.faults = Faults()
     resumed = await asyncio.create_subprocess_exec(
@@ -440,9 +449,42 @@ async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates
     )
     out, err = await asyncio.wait_for(resumed.communicate(), 20)
     assert resumed.returncode == 0, err.decode()
-    assert json.loads(out.decode().splitlines()[-1])["failed"] == 0
+    *rest, summary = [json.loads(line) for line in out.decode().splitlines()]
+    assert summary["failed"] == 0
+    assert not {r["key"] for r in rest} & {r["key"] for r in done}  # each change shown once
     names = sorted(g["name"] for g in server.groups.values())
     assert names == sorted(r["name"] for r in records)  # each once: nothing created twice
+
+
+async def test_sync_apply_streams_each_result_while_it_runs(
+    server: FakeGroupsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", UNLIMITED)
+    records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(40)]
+    desired = desired_file(tmp_path, *records)
+    server.faults = Faults(latency=0.05)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *("--concurrency", "2", "sync", "--desired", str(desired)),
+        *("--state", str(tmp_path / "s.db"), "--apply", "-y"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        first = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+        created_by_then = len(server.groups)
+    finally:
+        out, err = await asyncio.wait_for(process.communicate(), 20)
+
+    assert process.returncode == 0, err.decode()
+    assert (first["action"], first["outcome"]) == ("create", "done")
+    assert first["prokey"] in server.groups
+    assert created_by_then < len(records)  # the line came while most work was still ahead
+    assert json.loads(out.decode().splitlines()[-1])["created"] == len(records)
 
 
 async def test_demo_ends_with_a_sync_round_whose_checks_hold(
