@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from cli_support import Run, cli, fake_api
 
+from asyncgroups.cli._args import parse
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
@@ -115,8 +116,7 @@ async def test_missing_api_key_is_one_line(
 
     assert run.code == 2
     assert run.err_lines == [
-        "asyncgroups: error: no API key: pass --api-key KEY (before the command) or set "
-        "ASYNCGROUPS_API_KEY"
+        "asyncgroups: error: no API key: pass --api-key KEY or set ASYNCGROUPS_API_KEY"
     ]
     assert server.requests == []
 
@@ -202,6 +202,33 @@ async def test_verbose_logs_every_request_to_stderr_without_the_key(
     )
     assert server.api_key not in run.err
     assert quiet.err == ""  # the next run without -v logs nothing
+
+
+async def test_global_options_are_accepted_after_the_command(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("G")
+
+    verbose = await cli(capsys, "list", "-v")
+    refused = await cli(capsys, "get", key, "--api-key", "wrong-secret", "--timeout", "5")
+    both = await cli(capsys, "--api-key", "wrong-secret", "get", key, "--api-key", server.api_key)
+
+    assert verbose.code == 0
+    assert [g["prokey"] for g in verbose.objects] == [key]
+    assert any(line.startswith("DEBUG asyncgroups: GET /group/all") for line in verbose.err_lines)
+    assert refused.code == 1  # the key after the command was the one sent
+    assert "API key was not accepted" in refused.err
+    assert both.code == 0  # given twice, the later one wins
+    assert [g["prokey"] for g in both.objects] == [key]
+
+
+def test_fake_server_options_named_like_global_ones_keep_their_meaning() -> None:
+    args = parse(["fake-server", "--api-key", "served-key", "--rate-limit", "5", "-v"])
+
+    assert (args.server_api_key, args.server_rate_limit) == ("served-key", 5.0)
+    assert args.api_key is None
+    assert args.rate_limit == parse(["list"]).rate_limit  # the client's default, untouched
+    assert args.verbose == 1
 
 
 async def test_list_prints_one_summary_per_group(

@@ -43,10 +43,41 @@ T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2)."""
+    """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2).
+
+    It remembers its `add_argument` calls, so the global options can be repeated on
+    every command (`asyncgroups list -v` as well as `asyncgroups -v list`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: The arguments of each `add_argument` call, in order (`--help` included).
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self.calls.append((args, kwargs))
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _accept_after_the_command(parser: _Parser, commands: list[argparse.ArgumentParser]) -> None:
+    """Repeat the global options of `parser` on each command, where they may come too.
+
+    Each copy has no default, so an option given before the command keeps its value
+    unless given again after it (the later one wins). An option a command defines
+    itself (fake-server's `--api-key` and `--rate-limit`) keeps the command's meaning.
+    """
+    for sub in commands:
+        group = sub.add_argument_group("global options (also accepted before the command)")
+        for args, kwargs in parser.calls:
+            if kwargs.get("action") in ("help", "version"):
+                continue
+            try:
+                group.add_argument(*args, **{**kwargs, "default": argparse.SUPPRESS})
+            except argparse.ArgumentError:  # the command has an option of that name
+                continue
 
 
 def _positive_int(text: str) -> int:
@@ -144,9 +175,7 @@ def make_client(
     """A client from the global options; a missing key or a bad URL is a `UsageError`."""
     key = api_key or settings.api_key
     if not key:
-        raise UsageError(
-            f"no API key: pass --api-key KEY (before the command) or set {ENV['api_key']}"
-        )
+        raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
     try:
         return GroupsClient(
             key,
@@ -281,8 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    made: list[argparse.ArgumentParser] = []
+
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
+        made.append(sub)
         return sub
 
     get = command("get", "print groups as JSON Lines")
@@ -398,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--groups", type=_positive_int, default=3000, metavar="N", help="groups (default 3000)"
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the faults (default 1)")
+    _accept_after_the_command(parser, made)
     return parser
 
 
