@@ -279,9 +279,36 @@ async def test_create_external_without_url_is_refused_before_sending(
     run = await cli(capsys, "create", "--name", "X", "--subscription", "external")
 
     assert run.code == 2
-    assert run.err_lines == [
-        'asyncgroups: error: subscription "external" needs a subscription_cal_url'
-    ]
+    assert run.err_lines == ['asyncgroups: error: --subscription "external" needs a --cal-url']
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--cal-url", "ftp://name.example/cal.ics"),
+            "--cal-url must be an http(s) URL with a host, not 'ftp://name.example/cal.ics'",
+        ),
+        (("--name", "  "), "--name must not be empty"),
+        (
+            ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
+            "--cal-url is only allowed with --subscription \"external\", not 'no'",
+        ),
+    ],
+)
+async def test_update_validation_messages_name_the_options_typed(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    key = server.add_group("G")
+
+    run = await cli(capsys, "update", key, *options)
+
+    assert run.code == 2
+    assert run.err_lines == [f"asyncgroups: error: {message}"]
     assert server.requests == []
 
 

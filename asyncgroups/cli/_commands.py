@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
-from typing import Any
+from typing import Any, Final
 
 from .. import (
     AsyncGroupsError,
@@ -38,6 +39,7 @@ __all__ = [
     "confirm",
     "describe",
     "fatal",
+    "in_options",
     "write_or_report",
 ]
 
@@ -119,6 +121,32 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return FAILED if unprintable else OK
 
 
+#: The option that sets each group field, for messages about what the user typed.
+_OPTIONS: Final = {
+    "name": "--name",
+    "status": "--status",
+    "subscription": "--subscription",
+    **{field: f"--{option}" for option, field in CLEARABLE.items()},
+}
+#: A quoted value in a message (a name, a URL): left as it is, even if it reads "name".
+_QUOTED: Final = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_FIELD: Final = re.compile(r"\b(" + "|".join(sorted(_OPTIONS, key=len, reverse=True)) + r")\b")
+
+
+def in_options(error: ValidationError) -> UsageError:
+    """A model's `ValidationError` as a `UsageError` that names options, not fields.
+
+    The model says `subscription_cal_url`; the user typed `--cal-url`, so that is what
+    the message names. Quoted values in it are never rewritten.
+    """
+    parts = _QUOTED.split(str(error))  # the quoted values land at the odd indexes
+    message = "".join(
+        part if n % 2 else _FIELD.sub(lambda m: _OPTIONS[m.group()], part)
+        for n, part in enumerate(parts)
+    )
+    return UsageError(message)
+
+
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
     """The field options given on the command line, by model field name."""
     given = {
@@ -139,7 +167,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new = NewGroup(**_fields(args))
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        raise in_options(err) from None
     client = make_client(settings)
 
     async def run() -> str:
@@ -166,7 +194,7 @@ def _patch(args: argparse.Namespace) -> GroupPatch:
     try:
         return GroupPatch(**fields)
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        raise in_options(err) from None
 
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
