@@ -615,7 +615,7 @@ async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_de
     assert server.groups == {}
 
 
-async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
+async def test_bulk_delete_ctrl_c_exits_130_with_a_resume_hint_and_the_journal_intact(
     server: FakeGroupsServer, tmp_path: Path
 ) -> None:
     keys, _, journal, process = await slow_bulk_delete(server, tmp_path, journaled=4)
@@ -623,7 +623,12 @@ async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
     out, err = await asyncio.wait_for(process.communicate(), 10)
 
     assert process.returncode == 130
-    assert err.decode().splitlines()[-1] == "asyncgroups: error: interrupted"
+    *_, hint, last = err.decode().splitlines()
+    assert last == "asyncgroups: error: interrupted"
+    assert hint == (
+        f"bulk-delete: interrupted; {journal} keeps every delete that finished: run the same "
+        "command again to resume (keys already done are skipped, not sent again)"
+    )
     assert "Traceback" not in err.decode()
     assert out == b""
     records = journal_lines(journal)  # complete lines only

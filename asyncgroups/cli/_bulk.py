@@ -211,25 +211,36 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
         resumed = f" ({len(state.done):,} already done per the journal)" if state.done else ""
         confirm_delete(f"{listed} listed in {args.input}{resumed}", yes=False)
     started = time.monotonic()
-    with Journal.open(args.journal) as journal:
-        if journal.torn:
-            say(f"journal: dropped a torn last line of {args.journal} (left by an interrupted run)")
-        if journal.resumed:
-            say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
-        with progress_bar("bulk-delete", total) as bar:
+    try:
+        with Journal.open(args.journal) as journal:
+            if journal.torn:
+                say(
+                    f"journal: dropped a torn last line of {args.journal} (left by an "
+                    "interrupted run)"
+                )
+            if journal.resumed:
+                say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
+            with progress_bar("bulk-delete", total) as bar:
 
-            def report(key: str, kind: DeleteKind, error: str | None) -> None:
-                if kind == "failed":
-                    bar.log(f"failed: {key}: {error}")
-                bar.advance("ok" if kind == "deleted" else kind)
+                def report(key: str, kind: DeleteKind, error: str | None) -> None:
+                    if kind == "failed":
+                        bar.log(f"failed: {key}: {error}")
+                    bar.advance("ok" if kind == "deleted" else kind)
 
-            async def run() -> None:
-                async with client, open_keys(args.input) as keys:
-                    await delete_journaled(
-                        client, keys, journal, concurrency=settings.concurrency, report=report
-                    )
+                async def run() -> None:
+                    async with client, open_keys(args.input) as keys:
+                        await delete_journaled(
+                            client, keys, journal, concurrency=settings.concurrency, report=report
+                        )
 
-            asyncio.run(run())
+                asyncio.run(run())
+    except KeyboardInterrupt:
+        # Said once the bar is gone and the journal is synced to disk, so it is true.
+        say(
+            f"bulk-delete: interrupted; {args.journal} keeps every delete that finished: run "
+            "the same command again to resume (keys already done are skipped, not sent again)"
+        )
+        raise
     counts = bar.counts
     summary = {
         "deleted": counts["ok"],
