@@ -405,6 +405,29 @@ async def test_delete_asks_on_a_terminal(
     assert (key in server.groups) is kept
 
 
+class _CtrlC(io.StringIO):
+    """A terminal stdin at which the user presses Ctrl-C instead of answering."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1, /) -> str:
+        raise KeyboardInterrupt
+
+
+async def test_ctrl_c_at_a_prompt_ends_its_line_and_exits_130(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = server.add_group("Maybe")
+    monkeypatch.setattr(sys, "stdin", _CtrlC())
+
+    run = await cli(capsys, "delete", key)
+
+    assert run.code == 130
+    assert run.err.endswith("every event linked to them? [y/N] \nasyncgroups: error: interrupted\n")
+    assert key in server.groups
+
+
 async def test_delete_yes_reports_each_key(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -95,10 +95,19 @@ def say(message: str) -> None:
 
 
 def ask(question: str) -> bool:
-    """Ask a yes/no question on stderr and read the answer from stdin; default no."""
+    """Ask a yes/no question on stderr and read the answer from stdin; default no.
+
+    Ctrl-C at the question ends the prompt's line first, so the message that follows
+    does not run on after `^C`.
+    """
     sys.stderr.write(f"{printable(question)} [y/N] ")
     sys.stderr.flush()
-    answer = sys.stdin.readline()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        raise
     if not answer.endswith("\n"):
         sys.stderr.write("\n")  # end of input: keep the next message on its own line
     return answer.strip().lower() in ("y", "yes")
