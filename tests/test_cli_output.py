@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -139,6 +140,72 @@ async def test_verbose_log_lines_are_escaped(
     assert run.code == 1
     assert any(line.startswith("DEBUG asyncgroups") for line in run.err_lines)
     assert no_controls(run.err)
+
+
+# stdout is for JSON, even while a bar is drawn ---------------------------------------------
+
+
+def _read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal, until its last writer closes it."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the process ended and closed its side
+            return seen
+        if not chunk:
+            return seen
+        seen += chunk
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("command", ["bulk-get", "sync"])
+async def test_with_a_bar_on_the_terminal_the_json_still_goes_to_stdout(
+    server: FakeGroupsServer, tmp_path: Any, command: str
+) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("\n".join(server.add_group(f"G{n}") for n in range(5)) + "\n")
+    desired = tmp_path / "desired.jsonl"
+    desired.write_text(
+        "".join(json.dumps({"key": f"k{n}", "name": f"N{n}"}) + "\n" for n in range(5))
+    )
+    argv = {
+        "bulk-get": ["bulk-get", "--input", str(keys)],
+        "sync": [
+            "sync",
+            "--desired",
+            str(desired),
+            "--state",
+            str(tmp_path / "s"),
+            "--apply",
+            "-y",
+        ],
+    }[command]
+    master, slave = os.openpty()  # stderr on a terminal, stdout into a file: `> out.jsonl`
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "asyncgroups",
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    try:
+        terminal = asyncio.ensure_future(asyncio.to_thread(_read_terminal, master))
+        out, _ = await asyncio.wait_for(process.communicate(), 20)
+        seen = (await asyncio.wait_for(terminal, 20)).decode("utf-8", "replace")
+    finally:
+        os.close(master)
+
+    assert process.returncode == 0, seen
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(lines) == 5 if command == "bulk-get" else 6  # sync: 5 results, a summary
+    assert command in seen  # the bar was drawn...
+    assert '"prokey"' not in seen  # ...and no JSON went to it
 
 
 # strict JSON on stdout ---------------------------------------------------------------------

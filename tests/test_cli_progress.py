@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 
 import pytest
@@ -51,3 +52,25 @@ def test_without_rich_a_plain_line_is_drawn(
     assert "failed: k: boom\n" in err
     assert err.rstrip("\n").rsplit("\r", 1)[-1].startswith("bulk-delete: 2/? (")
     assert "1 missing" in err
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so rich draws a live bar on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_bar_leaves_a_redirected_stdout_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)  # stdout stays captured: not a terminal
+
+    with progress_bar("bulk-get", 1, show=True) as bar:
+        sys.stdout.write('{"prokey": "k"}\n')
+        bar.advance("ok")
+
+    assert capsys.readouterr().out == '{"prokey": "k"}\n'
+    assert '"prokey"' not in terminal.getvalue()
+    assert "bulk-get" in terminal.getvalue()

@@ -147,6 +147,9 @@ def _rich_progress() -> Progress | None:
         TimeElapsedColumn(),
         TextColumn("{task.fields[detail]}"),
         console=Console(file=sys.stderr),
+        # rich would send stdout through the bar's console, which is stderr: the JSON
+        # then missed `> out.jsonl`. Only a stdout on the terminal is drawn above the bar.
+        redirect_stdout=is_terminal(sys.stdout),
     )
 
 
