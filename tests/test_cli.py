@@ -937,6 +937,20 @@ async def test_bulk_get_refuses_to_write_over_its_own_input(
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [("", "expected a host name or address, not ''"), ("a" * 70, "not a valid host name: ")],
+)
+async def test_fake_server_bad_host_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], host: str, message: str
+) -> None:
+    run = await cli(capsys, "fake-server", "--port", "0", "--host", host)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith(f"asyncgroups: error: argument --host: {message}")
+
+
 @pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
 async def test_fake_server_bad_port_is_a_one_line_usage_error(
     capsys: pytest.CaptureFixture[str], port: str

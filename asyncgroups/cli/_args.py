@@ -111,6 +111,19 @@ def _port(text: str) -> int:
     return value
 
 
+def _host(text: str) -> str:
+    """An address or host name to bind; empty (every interface, unreachable as a URL) or
+    one no resolver could take (a label over 63 characters) is a usage error."""
+    host = text.strip()
+    if not host:
+        raise argparse.ArgumentTypeError("expected a host name or address, not ''")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(f"not a valid host name: {text!r}") from None
+    return host
+
+
 def _positive_float(text: str) -> float:
     value = _float(text)
     if value <= 0:
@@ -369,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     server = command("fake-server", "run a fake Groups API locally until Ctrl-C or SIGTERM")
-    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    server.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
     server.add_argument(
         "--port", type=_port, default=8080, help="port to bind, 0 for any (default 8080)"
     )
