@@ -345,6 +345,8 @@ async def test_an_unexpected_exception_is_one_line_without_the_api_key(
     run = await cli(capsys, "list")
     leaked[0] = "other-secret-42"
     flagged = await cli(capsys, "--api-key=other-secret-42", "list")
+    leaked[0] = "third-secret-43"
+    abbreviated = await cli(capsys, "list", "--api", "third-secret-43")
 
     assert run.code == 1
     assert run.err_lines == [
@@ -354,3 +356,5 @@ async def test_an_unexpected_exception_is_one_line_without_the_api_key(
     assert flagged.code == 1
     assert "other-secret-42" not in flagged.err
     assert "***" in flagged.err
+    assert "third-secret-43" not in abbreviated.err
+    assert "***" in abbreviated.err

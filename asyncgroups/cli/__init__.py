@@ -148,14 +148,21 @@ def _unexpected(error: Exception, arguments: Sequence[str]) -> str:
 
 
 def _secrets(arguments: Sequence[str]) -> Iterator[str]:
-    """The API keys this run may hold: from the environment and from `--api-key`."""
+    """The API keys this run may hold: from the environment and from `--api-key`.
+
+    argparse takes any unambiguous prefix (`--api KEY`, `--api-k=KEY`), so those count.
+    """
+
+    def is_key_option(name: str) -> bool:
+        return name.startswith("--api") and "--api-key".startswith(name)
+
     key = os.environ.get(ENV["api_key"])
     if key:
         yield key
     for before, value in itertools.pairwise(arguments):
-        if before == "--api-key" and value:
+        if is_key_option(before) and value:
             yield value
     for argument in arguments:
         name, _, value = argument.partition("=")
-        if name == "--api-key" and value:
+        if is_key_option(name) and value:
             yield value

@@ -112,8 +112,11 @@ def _port(text: str) -> int:
 
 
 def _host(text: str) -> str:
-    """An address or host name to bind; empty (every interface, unreachable as a URL) or
-    one no resolver could take (a label over 63 characters) is a usage error."""
+    """An address or host name to bind, checked before anything starts.
+
+    An empty one (every interface, printed as the unusable URL `http://:PORT`) and one
+    the IDNA codec refuses (a label over 63 characters) are usage errors.
+    """
     host = text.strip()
     if not host:
         raise argparse.ArgumentTypeError("expected a host name or address, not ''")
