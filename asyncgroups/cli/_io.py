@@ -141,6 +141,10 @@ def _finite(value: Any) -> Any:
     return top[0]
 
 
+#: One encoder for every line (`json.dumps` with an option builds one per call).
+_STRICT: Final = json.JSONEncoder(allow_nan=False)
+
+
 def encode(obj: Any) -> str:
     """`obj` as one line of strict JSON (RFC 8259), non-ASCII escaped.
 
@@ -150,9 +154,9 @@ def encode(obj: Any) -> str:
     """
     try:
         try:
-            return json.dumps(obj, allow_nan=False)
+            return _STRICT.encode(obj)
         except ValueError:  # a non-finite number somewhere: the rare, slower path
-            return json.dumps(_finite(obj), allow_nan=False)
+            return _STRICT.encode(_finite(obj))
     except RecursionError:
         raise UnprintableError("it nests too deeply to be written as JSON") from None
 
