@@ -74,3 +74,19 @@ def test_rich_bar_leaves_a_redirected_stdout_alone(
     assert capsys.readouterr().out == '{"prokey": "k"}\n'
     assert '"prokey"' not in terminal.getvalue()
     assert "bulk-get" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("rich", [True, False])
+def test_logged_lines_are_escaped_with_or_without_rich(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, rich: bool
+) -> None:
+    if not rich:
+        for name in ("rich", "rich.console", "rich.progress"):
+            monkeypatch.setitem(sys.modules, name, None)
+
+    with progress_bar("bulk-get", 1, show=True) as bar:
+        bar.log("failed: \x1b]0;pwned\x07\x1b[2J")
+
+    err = capsys.readouterr().err
+    assert "failed: \\x1b]0;pwned\\x07\\x1b[2J" in err
+    assert "\x1b]0;" not in err
