@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from cli_support import Run, cli, fake_api
 
+from asyncgroups.cli._args import parse
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
@@ -115,8 +116,7 @@ async def test_missing_api_key_is_one_line(
 
     assert run.code == 2
     assert run.err_lines == [
-        "asyncgroups: error: no API key: pass --api-key KEY (before the command) or set "
-        "ASYNCGROUPS_API_KEY"
+        "asyncgroups: error: no API key: pass --api-key KEY or set ASYNCGROUPS_API_KEY"
     ]
     assert server.requests == []
 
@@ -202,6 +202,33 @@ async def test_verbose_logs_every_request_to_stderr_without_the_key(
     )
     assert server.api_key not in run.err
     assert quiet.err == ""  # the next run without -v logs nothing
+
+
+async def test_global_options_are_accepted_after_the_command(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = server.add_group("G")
+
+    verbose = await cli(capsys, "list", "-v")
+    refused = await cli(capsys, "get", key, "--api-key", "wrong-secret", "--timeout", "5")
+    both = await cli(capsys, "--api-key", "wrong-secret", "get", key, "--api-key", server.api_key)
+
+    assert verbose.code == 0
+    assert [g["prokey"] for g in verbose.objects] == [key]
+    assert any(line.startswith("DEBUG asyncgroups: GET /group/all") for line in verbose.err_lines)
+    assert refused.code == 1  # the key after the command was the one sent
+    assert "API key was not accepted" in refused.err
+    assert both.code == 0  # given twice, the later one wins
+    assert [g["prokey"] for g in both.objects] == [key]
+
+
+def test_fake_server_options_named_like_global_ones_keep_their_meaning() -> None:
+    args = parse(["fake-server", "--api-key", "served-key", "--rate-limit", "5", "-v"])
+
+    assert (args.server_api_key, args.server_rate_limit) == ("served-key", 5.0)
+    assert args.api_key is None
+    assert args.rate_limit == parse(["list"]).rate_limit  # the client's default, untouched
+    assert args.verbose == 1
 
 
 async def test_list_prints_one_summary_per_group(
@@ -321,9 +348,36 @@ async def test_create_external_without_url_is_refused_before_sending(
     run = await cli(capsys, "create", "--name", "X", "--subscription", "external")
 
     assert run.code == 2
-    assert run.err_lines == [
-        'asyncgroups: error: subscription "external" needs a subscription_cal_url'
-    ]
+    assert run.err_lines == ['asyncgroups: error: --subscription "external" needs a --cal-url']
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--cal-url", "ftp://name.example/cal.ics"),
+            "--cal-url must be an http(s) URL with a host, not 'ftp://name.example/cal.ics'",
+        ),
+        (("--name", "  "), "--name must not be empty"),
+        (
+            ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
+            "--cal-url is only allowed with --subscription \"external\", not 'no'",
+        ),
+    ],
+)
+async def test_update_validation_messages_name_the_options_typed(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    key = server.add_group("G")
+
+    run = await cli(capsys, "update", key, *options)
+
+    assert run.code == 2
+    assert run.err_lines == [f"asyncgroups: error: {message}"]
     assert server.requests == []
 
 
@@ -418,6 +472,29 @@ async def test_delete_asks_on_a_terminal(
     assert run.code == code
     assert "Delete 1 group(s) and every event linked to them? [y/N]" in run.err
     assert (key in server.groups) is kept
+
+
+class _CtrlC(io.StringIO):
+    """A terminal stdin at which the user presses Ctrl-C instead of answering."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1, /) -> str:
+        raise KeyboardInterrupt
+
+
+async def test_ctrl_c_at_a_prompt_ends_its_line_and_exits_130(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = server.add_group("Maybe")
+    monkeypatch.setattr(sys, "stdin", _CtrlC())
+
+    run = await cli(capsys, "delete", key)
+
+    assert run.code == 130
+    assert run.err.endswith("every event linked to them? [y/N] \nasyncgroups: error: interrupted\n")
+    assert key in server.groups
 
 
 async def test_delete_yes_reports_each_key(
@@ -630,7 +707,7 @@ async def test_bulk_delete_rerun_after_a_killed_run_never_repeats_a_journaled_de
     assert server.groups == {}
 
 
-async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
+async def test_bulk_delete_ctrl_c_exits_130_with_a_resume_hint_and_the_journal_intact(
     server: FakeGroupsServer, tmp_path: Path
 ) -> None:
     keys, _, journal, process = await slow_bulk_delete(server, tmp_path, journaled=4)
@@ -638,7 +715,12 @@ async def test_bulk_delete_ctrl_c_exits_130_in_one_line_with_the_journal_intact(
     out, err = await asyncio.wait_for(process.communicate(), 10)
 
     assert process.returncode == 130
-    assert err.decode().splitlines()[-1] == "asyncgroups: error: interrupted"
+    *_, hint, last = err.decode().splitlines()
+    assert last == "asyncgroups: error: interrupted"
+    assert hint == (
+        f"bulk-delete: interrupted; {journal} keeps every delete that finished: run the same "
+        "command again to resume (keys already done are skipped, not sent again)"
+    )
     assert "Traceback" not in err.decode()
     assert out == b""
     records = journal_lines(journal)  # complete lines only
@@ -924,3 +1006,63 @@ async def test_bulk_get_refuses_to_write_over_its_own_input(
     assert "would destroy the keys" in run.err
     assert keys.read_text().strip() in server.groups
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [("", "expected a host name or address, not ''"), ("a" * 70, "not a valid host name: ")],
+)
+async def test_fake_server_bad_host_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], host: str, message: str
+) -> None:
+    run = await cli(capsys, "fake-server", "--port", "0", "--host", host)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith(f"asyncgroups: error: argument --host: {message}")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+async def test_fake_server_bad_port_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    run = await cli(capsys, "fake-server", "--port", port)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith("asyncgroups: error: argument --port: expected a port")
+    assert f"not {port!r}" in line
+    assert run.out == ""
+
+
+async def test_list_output_pipes_into_bulk_get(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [server.add_group(f"Team #{n}") for n in range(4)]  # a '#' is not a comment in JSON
+    listed = await cli(capsys, "list")
+    created = json.dumps({"id": keys[0]})  # the create reply's spelling
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{listed.out}{created}\n"))
+
+    run = await cli(capsys, "bulk-get", "--input", "-")
+
+    assert run.code == 0, run.err
+    assert sorted(g["prokey"] for g in run.objects) == sorted([*keys, keys[0]])
+    assert re.fullmatch(r"bulk-get: 5 ok in \d+\.\d s", run.err_lines[-1])
+
+
+async def test_bulk_delete_takes_the_output_of_get_as_input(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(3)]
+    listing = tmp_path / "groups.jsonl"
+    listing.write_text((await cli(capsys, "get", *keys)).out + '{"name": "no key here"}\n')
+
+    run = await cli(
+        capsys, "bulk-delete", "--input", str(listing), "--journal", str(tmp_path / "j"), "--yes"
+    )
+
+    assert run.code == 1  # the object without a key fails, in one line; the rest is done
+    assert run.objects == [{"deleted": 3, "missing": 0, "failed": 1, "skipped": 0}]
+    assert server.groups == {}
+    [failure] = [line for line in run.err_lines if line.startswith("failed: ")]
+    assert "is not a prokey" in failure

@@ -38,6 +38,23 @@ def test_key_of_line_skips_blanks_and_comments(line: str, key: str | None) -> No
     assert key_of_line(line) == key
 
 
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('{"prokey": "abc", "name": "Team #1"}\n', "abc"),
+        ('  {"id": "abc"}  ', "abc"),
+        ('{"prokey": " abc ", "id": "other"}', "abc"),
+        ('"abc"', "abc"),
+        # no key in it: the line itself, which then fails as "not a prokey"
+        ('{"name": "no key"}', '{"name": "no key"}'),
+        ('{"prokey": 5}', '{"prokey": 5}'),
+        ("{not json", "{not json"),
+    ],
+)
+def test_key_of_line_takes_the_prokey_of_a_json_line(line: str, key: str) -> None:
+    assert key_of_line(line) == key
+
+
 async def test_key_reader_joins_lines_split_across_chunks_and_keeps_a_last_unterminated_one() -> (
     None
 ):

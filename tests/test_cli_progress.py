@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 
 import pytest
@@ -51,3 +52,41 @@ def test_without_rich_a_plain_line_is_drawn(
     assert "failed: k: boom\n" in err
     assert err.rstrip("\n").rsplit("\r", 1)[-1].startswith("bulk-delete: 2/? (")
     assert "1 missing" in err
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so rich draws a live bar on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_bar_leaves_a_redirected_stdout_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)  # stdout stays captured: not a terminal
+
+    with progress_bar("bulk-get", 1, show=True) as bar:
+        sys.stdout.write('{"prokey": "k"}\n')
+        bar.advance("ok")
+
+    assert capsys.readouterr().out == '{"prokey": "k"}\n'
+    assert '"prokey"' not in terminal.getvalue()
+    assert "bulk-get" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("rich", [True, False])
+def test_logged_lines_are_escaped_with_or_without_rich(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, rich: bool
+) -> None:
+    if not rich:
+        for name in ("rich", "rich.console", "rich.progress"):
+            monkeypatch.setitem(sys.modules, name, None)
+
+    with progress_bar("bulk-get", 1, show=True) as bar:
+        bar.log("failed: \x1b]0;pwned\x07\x1b[2J")
+
+    err = capsys.readouterr().err
+    assert "failed: \\x1b]0;pwned\\x07\\x1b[2J" in err
+    assert "\x1b]0;" not in err

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from asyncgroups.sync import SyncState
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 CAL = "https://example.com/team.ics"
+#: A rate limit that subprocess runs against the local fake never reach.
+UNLIMITED = "100000"
 
 
 @pytest.fixture
@@ -69,9 +72,82 @@ async def test_sync_plan_prints_json_lines_and_a_summary_and_changes_nothing(
         "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged, 0 blocked; "
         "1 update(s), estimated 0 event credits"
     ]
-    assert server.requests == []  # an empty state owns nothing to read
+    # an empty state owns nothing to read: the plan only lists the account, to prove it can
+    assert {(r.method, r.path) for r in server.requests} == {("GET", "/v1/group/all")}
     assert server.groups == {}
     assert list(tmp_path.iterdir()) == [desired]  # not even the state file was created
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("state_known", [False, True])
+async def test_sync_plan_with_a_refused_key_exits_1_in_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, state_known: bool
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = tmp_path / "s.db"
+    if state_known:
+        applied = await cli(
+            capsys, "sync", "--desired", str(desired), "--state", str(state), "--apply", "-y"
+        )
+        assert applied.code == 0, applied.err
+
+    run = await cli(
+        capsys, "--api-key", "wrong-key", "sync", "--desired", str(desired), "--state", str(state)
+    )
+
+    assert run.code == 1
+    assert run.out == ""
+    [line] = run.err_lines
+    assert line.startswith(
+        "asyncgroups: error: cannot read the account, so nothing was planned: GET /group/all: 401"
+    )
+    assert "API key was not accepted" in line
+    assert "wrong-key" not in line
+    assert state.exists() is state_known  # a plan still creates no state file
+
+
+async def test_sync_plan_against_an_unreachable_api_exits_1_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")
+    monkeypatch.setenv("ASYNCGROUPS_API_KEY", "k")
+    desired = desired_file(tmp_path, *RECORDS)
+
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"))
+
+    assert run.code == 1
+    assert run.out == ""
+    [line] = run.err_lines
+    assert line.startswith("asyncgroups: error: cannot read the account, so nothing was planned: ")
+
+
+async def test_sync_apply_with_a_refused_key_fails_before_asking_and_writes_nothing(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+
+    run = await cli(
+        capsys,
+        *("--api-key", "wrong-key", "sync", "--desired", str(desired)),
+        *("--state", str(tmp_path / "s"), "--apply"),
+    )
+
+    assert run.code == 1
+    [line] = run.err_lines
+    assert "cannot read the account, so nothing was planned" in line
+    assert "[y/N]" not in run.err
+    assert writes(server) == []
 
 
 async def test_sync_apply_yes_creates_and_a_second_run_sends_no_write(
@@ -245,8 +321,8 @@ async def test_sync_prune_and_blocked_items_are_reported(
     assert run.code == 0, run.err
     *items, summary = run.objects
     assert [(i["key"], i["action"], i["outcome"]) for i in items] == [
+        ("crm-2", "delete", "done"),  # work as it ends, then what was skipped
         ("crm-1", "blocked", "skipped"),
-        ("crm-2", "delete", "done"),
     ]
     assert summary["blocked"] == 1
     assert summary["deleted"] == 1
@@ -313,9 +389,10 @@ async def test_sync_bad_state_file_is_a_usage_error(
     assert server.requests == []
 
 
-async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates(
-    server: FakeGroupsServer, tmp_path: Path
+async def test_sync_ctrl_c_exits_130_printing_what_it_did_and_the_next_run_resumes(
+    server: FakeGroupsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", UNLIMITED)
     records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(60)]
     desired = desired_file(tmp_path, *records)
     state = str(tmp_path / "s.db")
@@ -350,9 +427,15 @@ async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates
     assert lines[-1] == "asyncgroups: error: interrupted"
     assert "run the same command again to resume" in lines[-2]
     assert "Traceback" not in err.decode()
-    assert out == b""
     await asyncio.sleep(0.05)  # the requests in flight at Ctrl-C finish on the server
     assert len(server.groups) < len(records)
+    # every create that finished before Ctrl-C is on stdout, as the state has it
+    done = [json.loads(line) for line in out.decode().splitlines()]
+    assert done
+    assert {(r["action"], r["outcome"]) for r in done} == {("create", "done")}
+    with SyncState(state) as sync_state:
+        rows = sync_state.rows()
+    assert all(rows[r["key"]].prokey == r["prokey"] for r in done)
 
     server.faults = Faults()
     resumed = await asyncio.create_subprocess_exec(
@@ -366,9 +449,42 @@ async def test_sync_ctrl_c_exits_130_and_the_next_run_resumes_without_duplicates
     )
     out, err = await asyncio.wait_for(resumed.communicate(), 20)
     assert resumed.returncode == 0, err.decode()
-    assert json.loads(out.decode().splitlines()[-1])["failed"] == 0
+    *rest, summary = [json.loads(line) for line in out.decode().splitlines()]
+    assert summary["failed"] == 0
+    assert not {r["key"] for r in rest} & {r["key"] for r in done}  # each change shown once
     names = sorted(g["name"] for g in server.groups.values())
     assert names == sorted(r["name"] for r in records)  # each once: nothing created twice
+
+
+async def test_sync_apply_streams_each_result_while_it_runs(
+    server: FakeGroupsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", UNLIMITED)
+    records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(40)]
+    desired = desired_file(tmp_path, *records)
+    server.faults = Faults(latency=0.05)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *("--concurrency", "2", "sync", "--desired", str(desired)),
+        *("--state", str(tmp_path / "s.db"), "--apply", "-y"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        first = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+        created_by_then = len(server.groups)
+    finally:
+        out, err = await asyncio.wait_for(process.communicate(), 20)
+
+    assert process.returncode == 0, err.decode()
+    assert (first["action"], first["outcome"]) == ("create", "done")
+    assert first["prokey"] in server.groups
+    assert created_by_then < len(records)  # the line came while most work was still ahead
+    assert json.loads(out.decode().splitlines()[-1])["created"] == len(records)
 
 
 async def test_demo_ends_with_a_sync_round_whose_checks_hold(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import logging
 import os
 import sys
@@ -18,8 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TextIO
 
 from .. import AsyncGroupsError
-from ._args import Settings, parse
+from ._args import ENV, Settings, parse
 from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, USAGE, CommandError
+from ._io import printable
 
 __all__ = ["main"]
 
@@ -53,12 +55,19 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         super().emit(record)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """One line per record, control characters escaped: a log line may quote a server."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 @contextlib.contextmanager
 def _logging(verbose: int) -> Iterator[None]:
     """Library logs on stderr: warnings by default; -v every request and retry decision."""
     logger = logging.getLogger("asyncgroups")
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     level = logging.DEBUG if verbose > 0 else logging.WARNING
     previous = logger.level
     logger.addHandler(handler)
@@ -72,7 +81,7 @@ def _logging(verbose: int) -> Iterator[None]:
 
 def _error(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(f"asyncgroups: error: {message}\n")
+        sys.stderr.write(f"asyncgroups: error: {printable(message)}\n")
         sys.stderr.flush()
 
 
@@ -120,3 +129,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"{err.strerror or err}{where}")
         _silence_stdout()
         return FAILED
+    except Exception as err:  # a bug, or a reply no rule foresaw: still one line
+        _error(_unexpected(err, arguments))
+        return FAILED
+
+
+def _unexpected(error: Exception, arguments: Sequence[str]) -> str:
+    """The one line for an exception nothing expected, without any API key in it.
+
+    No traceback is shown (a user cannot act on one); the exception's type and text
+    are enough to report it.
+    """
+    text = " ".join(str(error).split())
+    for secret in _secrets(arguments):
+        text = text.replace(secret, "***")
+    detail = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"unexpected error ({detail}); this is a bug in asyncgroups, please report it"
+
+
+def _secrets(arguments: Sequence[str]) -> Iterator[str]:
+    """The API keys this run may hold: from the environment and from `--api-key`.
+
+    argparse takes any unambiguous prefix (`--api KEY`, `--api-k=KEY`), so those count.
+    """
+
+    def is_key_option(name: str) -> bool:
+        return name.startswith("--api") and "--api-key".startswith(name)
+
+    key = os.environ.get(ENV["api_key"])
+    if key:
+        yield key
+    for before, value in itertools.pairwise(arguments):
+        if is_key_option(before) and value:
+            yield value
+    for argument in arguments:
+        name, _, value = argument.partition("=")
+        if is_key_option(name) and value:
+            yield value

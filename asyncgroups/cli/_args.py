@@ -51,10 +51,41 @@ T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2)."""
+    """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2).
+
+    It remembers its `add_argument` calls, so the global options can be repeated on
+    every command (`asyncgroups list -v` as well as `asyncgroups -v list`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: The arguments of each `add_argument` call, in order (`--help` included).
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self.calls.append((args, kwargs))
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _accept_after_the_command(parser: _Parser, commands: list[argparse.ArgumentParser]) -> None:
+    """Repeat the global options of `parser` on each command, where they may come too.
+
+    Each copy has no default, so an option given before the command keeps its value
+    unless given again after it (the later one wins). An option a command defines
+    itself (fake-server's `--api-key` and `--rate-limit`) keeps the command's meaning.
+    """
+    for sub in commands:
+        group = sub.add_argument_group("global options (also accepted before the command)")
+        for args, kwargs in parser.calls:
+            if kwargs.get("action") in ("help", "version"):
+                continue
+            try:
+                group.add_argument(*args, **{**kwargs, "default": argparse.SUPPRESS})
+            except argparse.ArgumentError:  # the command has an option of that name
+                continue
 
 
 def _positive_int(text: str) -> int:
@@ -75,6 +106,33 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
     return value
+
+
+def _port(text: str) -> int:
+    """A TCP port to bind: 0 (any free one) to 65535; anything else is a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, not {text!r}")
+    return value
+
+
+def _host(text: str) -> str:
+    """An address or host name to bind, checked before anything starts.
+
+    An empty one (every interface, printed as the unusable URL `http://:PORT`) and one
+    the IDNA codec refuses (a label over 63 characters) are usage errors.
+    """
+    host = text.strip()
+    if not host:
+        raise argparse.ArgumentTypeError("expected a host name or address, not ''")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(f"not a valid host name: {text!r}") from None
+    return host
 
 
 def _positive_float(text: str) -> float:
@@ -162,9 +220,7 @@ def make_client(
     """A client from the global options; a missing key or a bad URL is a `UsageError`."""
     key = api_key or settings.api_key
     if not key:
-        raise UsageError(
-            f"no API key: pass --api-key KEY (before the command) or set {ENV['api_key']}"
-        )
+        raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
     try:
         return GroupsClient(
             key,
@@ -208,7 +264,8 @@ def _input_option(parser: argparse.ArgumentParser) -> None:
         "--input",
         required=True,
         metavar="FILE",
-        help="keys, one per line (blank lines and # comments skipped); - reads stdin",
+        help="keys, one per line: bare, or JSON Lines objects with a prokey (or id), as "
+        "list prints them; blank lines and # comments skipped; - reads stdin",
     )
 
 
@@ -299,8 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    made: list[argparse.ArgumentParser] = []
+
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
+        made.append(sub)
         return sub
 
     get = command("get", "print groups as JSON Lines")
@@ -355,9 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     server = command("fake-server", "run a fake Groups API locally until Ctrl-C or SIGTERM")
-    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     server.add_argument(
-        "--port", type=_count, default=8080, help="port to bind, 0 for any (default 8080)"
+        "--host", type=_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    server.add_argument(
+        "--port", type=_port, default=8080, help="port to bind, 0 for any (default 8080)"
     )
     server.add_argument(
         "--api-key",
@@ -422,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--groups", type=_positive_int, default=3000, metavar="N", help="groups (default 3000)"
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the faults (default 1)")
+    _accept_after_the_command(parser, made)
     return parser
 
 

@@ -23,11 +23,18 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ..contrib.jsonable import to_jsonable
 from ._args import Settings, make_client
-from ._commands import confirm_delete, describe, fatal
+from ._commands import cannot_print, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import count_keys, is_terminal, open_keys, open_output, refuse_same_file, say
+from ._io import (
+    UnprintableError,
+    count_keys,
+    is_terminal,
+    open_keys,
+    open_output,
+    refuse_same_file,
+    say,
+)
 from ._journal import Journal, read_journal
 from ._journal import Outcome as JournalOutcome
 from ._progress import progress_bar
@@ -132,8 +139,13 @@ def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
                     def report(outcome: Outcome[Group]) -> None:
                         error = outcome.error
                         if error is None and outcome.value is not None:
-                            out.write(to_jsonable(outcome.value))
-                            bar.advance("ok")
+                            try:
+                                out.write(outcome.value)
+                            except UnprintableError as err:
+                                bar.log(cannot_print(outcome.prokey, err))
+                                bar.advance("failed")
+                            else:
+                                bar.advance("ok")
                         elif isinstance(error, NotFoundError):
                             bar.log(f"not found: {outcome.prokey}")
                             bar.advance("missing")
@@ -199,25 +211,36 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
         resumed = f" ({len(state.done):,} already done per the journal)" if state.done else ""
         confirm_delete(f"{listed} listed in {args.input}{resumed}", yes=False)
     started = time.monotonic()
-    with Journal.open(args.journal) as journal:
-        if journal.torn:
-            say(f"journal: dropped a torn last line of {args.journal} (left by an interrupted run)")
-        if journal.resumed:
-            say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
-        with progress_bar("bulk-delete", total) as bar:
+    try:
+        with Journal.open(args.journal) as journal:
+            if journal.torn:
+                say(
+                    f"journal: dropped a torn last line of {args.journal} (left by an "
+                    "interrupted run)"
+                )
+            if journal.resumed:
+                say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
+            with progress_bar("bulk-delete", total) as bar:
 
-            def report(key: str, kind: DeleteKind, error: str | None) -> None:
-                if kind == "failed":
-                    bar.log(f"failed: {key}: {error}")
-                bar.advance("ok" if kind == "deleted" else kind)
+                def report(key: str, kind: DeleteKind, error: str | None) -> None:
+                    if kind == "failed":
+                        bar.log(f"failed: {key}: {error}")
+                    bar.advance("ok" if kind == "deleted" else kind)
 
-            async def run() -> None:
-                async with client, open_keys(args.input) as keys:
-                    await delete_journaled(
-                        client, keys, journal, concurrency=settings.concurrency, report=report
-                    )
+                async def run() -> None:
+                    async with client, open_keys(args.input) as keys:
+                        await delete_journaled(
+                            client, keys, journal, concurrency=settings.concurrency, report=report
+                        )
 
-            asyncio.run(run())
+                asyncio.run(run())
+    except KeyboardInterrupt:
+        # Said once the bar is gone and the journal is synced to disk, so it is true.
+        say(
+            f"bulk-delete: interrupted; {args.journal} keeps every delete that finished: run "
+            "the same command again to resume (keys already done are skipped, not sent again)"
+        )
+        raise
     counts = bar.counts
     summary = {
         "deleted": counts["ok"],

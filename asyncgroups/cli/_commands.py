@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
-from typing import Any
+from typing import Any, Final
 
 from .. import (
     AsyncGroupsError,
@@ -24,12 +25,12 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ..contrib.jsonable import to_jsonable
 from ._args import CLEARABLE, ENV, Settings, make_client
 from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import ask, is_terminal, open_output, say
+from ._io import JsonLines, UnprintableError, ask, is_terminal, open_output, say
 
 __all__ = [
+    "cannot_print",
     "cmd_create",
     "cmd_delete",
     "cmd_get",
@@ -38,6 +39,8 @@ __all__ = [
     "confirm",
     "describe",
     "fatal",
+    "in_options",
+    "write_or_report",
 ]
 
 
@@ -72,14 +75,34 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
             return await client.groups.get_many(keys, concurrency=settings.concurrency)
 
     result = asyncio.run(run())
+    unprintable = 0
     with open_output(None) as out:
-        for group in result.ok.values():
-            out.write(to_jsonable(group))
+        for key, group in result.ok.items():
+            unprintable += not write_or_report(out, key, group)
     for key in result.missing:
         say(f"not found: {key}")
     for key, error in result.failed.items():
         say(f"failed: {key}: {describe(error)}")
-    return OK if not result.missing and not result.failed else FAILED
+    return OK if not result.missing and not result.failed and not unprintable else FAILED
+
+
+def write_or_report(out: JsonLines, key: str, model: Group | GroupSummary) -> bool:
+    """Write one group's line; if it cannot be encoded, say so for its key instead.
+
+    Returns False for such a key, so a reply the library accepted but JSON cannot show
+    (an `extra` nested hundreds deep) fails that key only, never the whole command.
+    """
+    try:
+        out.write(model)
+    except UnprintableError as err:
+        say(cannot_print(key, err))
+        return False
+    return True
+
+
+def cannot_print(key: str, error: UnprintableError) -> str:
+    """The failure line of a key whose group could not be encoded."""
+    return f"failed: {key}: the group cannot be printed: {error}"
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,10 +114,37 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             return await client.groups.list()
 
     summaries = asyncio.run(run())
+    unprintable = 0
     with open_output(None) as out:
         for summary in summaries:
-            out.write(to_jsonable(summary))
-    return OK
+            unprintable += not write_or_report(out, summary.prokey, summary)
+    return FAILED if unprintable else OK
+
+
+#: The option that sets each group field, for messages about what the user typed.
+_OPTIONS: Final = {
+    "name": "--name",
+    "status": "--status",
+    "subscription": "--subscription",
+    **{field: f"--{option}" for option, field in CLEARABLE.items()},
+}
+#: A quoted value in a message (a name, a URL): left as it is, even if it reads "name".
+_QUOTED: Final = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_FIELD: Final = re.compile(r"\b(" + "|".join(sorted(_OPTIONS, key=len, reverse=True)) + r")\b")
+
+
+def in_options(error: ValidationError) -> UsageError:
+    """A model's `ValidationError` as a `UsageError` that names options, not fields.
+
+    The model says `subscription_cal_url`; the user typed `--cal-url`, so that is what
+    the message names. Quoted values in it are never rewritten.
+    """
+    parts = _QUOTED.split(str(error))  # the quoted values land at the odd indexes
+    message = "".join(
+        part if n % 2 else _FIELD.sub(lambda m: _OPTIONS[m.group()], part)
+        for n, part in enumerate(parts)
+    )
+    return UsageError(message)
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,7 +167,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new = NewGroup(**_fields(args))
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        raise in_options(err) from None
     client = make_client(settings)
 
     async def run() -> str:
@@ -144,7 +194,7 @@ def _patch(args: argparse.Namespace) -> GroupPatch:
     try:
         return GroupPatch(**fields)
     except ValidationError as err:
-        raise UsageError(str(err)) from None
+        raise in_options(err) from None
 
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:

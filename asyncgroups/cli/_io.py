@@ -1,8 +1,10 @@
 """The command's streams: JSON Lines out, messages and prompts to stderr, keys in lazily.
 
 stdout carries JSON Lines only, so `asyncgroups ... | jq` always works; everything meant
-for a human goes to stderr. Keys are read in 64 KiB chunks, so a file of a million keys
-is never held in memory, and a pipe is read without blocking the event loop.
+for a human goes to stderr, with control characters escaped (`printable`), so text from
+a server or from the input can never drive the terminal. Keys are read in 64 KiB chunks,
+so a file of a million keys is never held in memory, and a pipe is read without blocking
+the event loop.
 """
 
 from __future__ import annotations
@@ -10,23 +12,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+import re
 import stat
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import IO, Any, Final, TextIO
 
+import attrs
+
+from ..contrib.jsonable import to_jsonable
 from ._exits import CommandError, UsageError
 
 __all__ = [
     "JsonLines",
     "KeyReader",
+    "UnprintableError",
     "ask",
     "count_keys",
+    "encode",
     "is_terminal",
     "key_of_line",
     "open_keys",
     "open_output",
+    "printable",
     "say",
 ]
 
@@ -46,34 +56,134 @@ def is_terminal(stream: object) -> bool:
         return False
 
 
+#: What a terminal may act on rather than show: C0 and C1 controls (ESC starts every
+#: escape sequence, BEL ends a title change, CR and LF break "one line"), line and
+#: paragraph separators, the bidirectional overrides that make text read other than it
+#: is, and lone surrogates (undecodable input bytes), which no terminal can show.
+_UNPRINTABLE: Final = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    r"\ud800-\udfff]"
+)
+
+
+_SHORT_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on escaped: `\\n`, `\\x1b`, `\\u202e`.
+
+    Foreign text (a server's message, a line of input) goes through this before it
+    reaches stderr, so `\\x1b]0;...\\x07` shows as those characters instead of retitling
+    the window. Everything else, non-ASCII letters included, is left as it is.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
+
+
 def say(message: str) -> None:
-    """Write one line for a human to stderr."""
-    sys.stderr.write(message + "\n")
+    """Write one line for a human to stderr, control characters escaped."""
+    sys.stderr.write(printable(message) + "\n")
     sys.stderr.flush()
 
 
 def ask(question: str) -> bool:
-    """Ask a yes/no question on stderr and read the answer from stdin; default no."""
-    sys.stderr.write(f"{question} [y/N] ")
+    """Ask a yes/no question on stderr and read the answer from stdin; default no.
+
+    Ctrl-C at the question ends the prompt's line first, so the message that follows
+    does not run on after `^C`.
+    """
+    sys.stderr.write(f"{printable(question)} [y/N] ")
     sys.stderr.flush()
-    answer = sys.stdin.readline()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        raise
     if not answer.endswith("\n"):
         sys.stderr.write("\n")  # end of input: keep the next message on its own line
     return answer.strip().lower() in ("y", "yes")
 
 
+class UnprintableError(CommandError):
+    """A value could not be written as JSON: it nests deeper than the encoder can go.
+
+    Raised before anything of the value is written, so the output stays whole lines;
+    a command that prints many values reports it for the one and goes on.
+    """
+
+
+def _finite(value: Any) -> Any:
+    """A copy of `value` whose NaN and ±Infinity numbers are None, at any depth.
+
+    Iterative, so a value nested as deep as a reply may be does not exhaust the stack.
+    """
+    top: list[Any] = [value]
+    pending: list[Any] = [top]
+    while pending:
+        container = pending.pop()
+        entries = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in list(entries):
+            if isinstance(item, float) and not math.isfinite(item):
+                container[key] = None
+            elif isinstance(item, dict | list | tuple):
+                copied = dict(item) if isinstance(item, dict) else list(item)
+                container[key] = copied
+                pending.append(copied)
+    return top[0]
+
+
+#: One encoder for every line (`json.dumps` with an option builds one per call).
+_STRICT: Final = json.JSONEncoder(allow_nan=False)
+
+
+def encode(obj: Any) -> str:
+    """`obj` as one line of strict JSON (RFC 8259), non-ASCII escaped.
+
+    A NaN or ±Infinity (which a lenient server may send) is written as `null`, as
+    JavaScript's `JSON.stringify` does, since strict JSON has no spelling for them; a
+    value nested too deep to encode is an `UnprintableError`.
+    """
+    try:
+        try:
+            return _STRICT.encode(obj)
+        except ValueError:  # a non-finite number somewhere: the rare, slower path
+            return _STRICT.encode(_finite(obj))
+    except RecursionError:
+        raise UnprintableError("it nests too deeply to be written as JSON") from None
+
+
 class JsonLines:
-    """Writes one JSON object per line; flushes each line when a human is watching."""
+    """Writes one JSON object per line; flushes each line when a human is watching.
+
+    `flush_each=True` flushes every line wherever it goes, for output that stands for
+    work already done (a reader, or a killed run, then never misses a finished item).
+    """
 
     __slots__ = ("_flush_each", "_stream")
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, flush_each: bool = False) -> None:
         self._stream = stream
-        self._flush_each = is_terminal(stream)
+        self._flush_each = flush_each or is_terminal(stream)
 
     def write(self, obj: Any) -> None:
-        """Write `obj` as one line of JSON (non-ASCII escaped: safe on any console)."""
-        self._stream.write(json.dumps(obj) + "\n")
+        """Write `obj` (a dict, or a model shown by `to_jsonable`) as one line of JSON.
+
+        Nothing is written when it cannot be encoded (`UnprintableError`).
+        """
+        try:
+            value = to_jsonable(obj) if attrs.has(type(obj)) else obj
+        except RecursionError:
+            raise UnprintableError("it nests too deeply to be written as JSON") from None
+        self._stream.write(encode(value) + "\n")
         if self._flush_each:
             self._stream.flush()
 
@@ -83,10 +193,10 @@ class JsonLines:
 
 
 @contextlib.contextmanager
-def open_output(path: str | None) -> Iterator[JsonLines]:
+def open_output(path: str | None, *, flush_each: bool = False) -> Iterator[JsonLines]:
     """JSON Lines to `path` (created or truncated), or to stdout when None or `-`."""
     if path is None or path == "-":
-        out = JsonLines(sys.stdout)
+        out = JsonLines(sys.stdout, flush_each=flush_each)
         yield out
         out.flush()
         return
@@ -95,7 +205,7 @@ def open_output(path: str | None) -> Iterator[JsonLines]:
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
     with stream:
-        yield JsonLines(stream)
+        yield JsonLines(stream, flush_each=flush_each)
 
 
 def refuse_same_file(input_path: str, output_path: str | None) -> None:
@@ -113,9 +223,33 @@ def refuse_same_file(input_path: str, output_path: str | None) -> None:
 
 
 def key_of_line(line: str) -> str | None:
-    """The key on one input line; None for a blank line or a `#` comment."""
-    key = line.split("#", 1)[0].strip()
+    """The key on one input line; None for a blank line or a `#` comment.
+
+    A line may be a bare key, or JSON: an object with a `prokey` (or else `id`) string,
+    as `list`, `get`, `bulk-get` and the journal print them, so their output pipes
+    straight back in; or a JSON string (`jq .prokey` without `-r`). A JSON line with
+    no key is returned whole, and fails as a key that is not a prokey.
+    """
+    text = line.strip()
+    if text.startswith(("{", '"')):
+        return _key_of_json(text)
+    key = text.split("#", 1)[0].strip()
     return key or None
+
+
+def _key_of_json(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, str):
+        return value.strip() or text
+    if isinstance(value, dict):
+        for field in ("prokey", "id"):
+            key = value.get(field)
+            if isinstance(key, str) and key.strip():
+                return key.strip()
+    return text
 
 
 Chunks = Callable[[], Awaitable[bytes]]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-from ._io import is_terminal, say
+from ._io import is_terminal, printable, say
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -37,7 +37,7 @@ class Bar(Protocol):
         """Count one finished key."""
 
     def log(self, line: str) -> None:
-        """Print a line to stderr above the bar (a failure, say)."""
+        """Print a line to stderr above the bar (a failure, say), control characters escaped."""
 
 
 class _Counts:
@@ -125,7 +125,7 @@ class _Rich(_Counts):
         self._progress.update(self._task, advance=1, detail=self.detail())
 
     def log(self, line: str) -> None:
-        self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self._progress.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _rich_progress() -> Progress | None:
@@ -147,6 +147,9 @@ def _rich_progress() -> Progress | None:
         TimeElapsedColumn(),
         TextColumn("{task.fields[detail]}"),
         console=Console(file=sys.stderr),
+        # rich would send stdout through the bar's console, which is stderr: the JSON
+        # then missed `> out.jsonl`. Only a stdout on the terminal is drawn above the bar.
+        redirect_stdout=is_terminal(sys.stdout),
     )
 
 

@@ -1,10 +1,11 @@
 """sync: make the account match a desired set of groups, from a JSON Lines file or stdin.
 
-`--plan` (the default) prints the plan as JSON Lines and a summary on stderr, and
-changes nothing. `--apply` takes the state file's lock, plans, asks (unless `--yes`),
-applies with a progress bar, and prints one JSON line per item that did something, then
-a summary line. The work is `asyncgroups.sync`'s; this module only talks to the user.
-`SyncRound` is the same flow as a round of `asyncgroups demo`.
+`--plan` (the default) first lists the account (a plan must prove the key can read
+it), then prints the plan as JSON Lines and a summary on stderr, and changes nothing.
+`--apply` takes the state file's lock, plans, asks (unless `--yes`), applies with a
+progress bar, and streams one JSON line per item as it ends, then the skipped (blocked,
+kept) items and a summary line. The work is `asyncgroups.sync`'s; this module only
+talks to the user. `SyncRound` is the same flow as a round of `asyncgroups demo`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from .. import GroupsClient, Subscription
+from .. import AsyncGroupsError, GroupsClient, Subscription
 from ..sync import (
     Action,
     DesiredGroup,
@@ -97,9 +98,25 @@ async def _plan(
     client: GroupsClient, desired: list[DesiredGroup], state: SyncState, args: argparse.Namespace
 ) -> Plan:
     async with client:
+        await _prove_access(client)
         return await plan(
             client, desired, state, prune=args.prune, adopt_by_name=args.adopt_by_name
         )
+
+
+async def _prove_access(client: GroupsClient) -> None:
+    """List the account once, so a plan never rests on an account it could not read.
+
+    A fresh state owns nothing and would send no request at all: a wrong key, an
+    expired one or an unreachable API would still print "4 to create" and exit 0, and
+    a known state would show every item "blocked: 401". Either is one line, exit 1.
+    """
+    try:
+        await client.groups.list()
+    except AsyncGroupsError as err:
+        raise CommandError(
+            f"cannot read the account, so nothing was planned: {describe(err)}"
+        ) from None
 
 
 def _show_blocked(the_plan: Plan) -> None:
@@ -181,10 +198,14 @@ def _apply(
             nothing="nothing was changed",
         )
     total = sum(1 for item in the_plan.items if item.action in _WORK)
-    with progress_bar("sync", total) as bar:
+    # The output opens inside the bar, so a bar on a terminal scrolls the lines above it.
+    with progress_bar("sync", total) as bar, open_output(None, flush_each=True) as out:
 
         def on_progress(progress: SyncProgress) -> None:
+            # Each item's line goes out the moment it ends (and is flushed): a run cut
+            # short still shows every change it made.
             last = progress.last
+            out.write(result_record(last))
             if last.outcome is ItemOutcome.FAILED:
                 bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
                 bar.advance("failed")
@@ -209,9 +230,8 @@ def _apply(
                 "command again to resume (nothing is created twice)"
             )
             raise
-    with open_output(None) as out:
         for result in report.items:
-            if result.action is not Action.UNCHANGED:
+            if result.outcome is ItemOutcome.SKIPPED:  # blocked or kept: no work to stream
                 out.write(result_record(result))
         out.write(report_summary(report))
     say(report.summary())
