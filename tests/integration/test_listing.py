@@ -192,14 +192,13 @@ async def test_default_rate_holds_at_the_server_when_new_connections_are_slow() 
     # with those on reused connections (104 in one second, measured).
     async with FakeGroupsServer(tls=True) as server:
         keys = _fill(server, 20)
-        async with _slow_handshakes(server.port, 0.3) as port:
-            async with GroupsClient(
-                server.api_key,
-                base_url=f"https://127.0.0.1:{port}/v1",
-                ssl_context=server.ssl_context(),
-                retry=NO_WAIT,
-            ) as client:
-                outcomes = [o async for o in client.groups.iter_many(keys * 12)]
+        async with _slow_handshakes(server.port, 0.3) as port, GroupsClient(
+            server.api_key,
+            base_url=f"https://127.0.0.1:{port}/v1",
+            ssl_context=server.ssl_context(),
+            retry=NO_WAIT,
+        ) as client:
+            outcomes = [o async for o in client.groups.iter_many(keys * 12)]
         assert all(o.ok for o in outcomes)
         assert len(server.requests) == 240
         assert _most_in_one_second([r.received_at for r in server.requests]) <= 80
