@@ -285,27 +285,37 @@ READ_ONLY_HINT: Final = (
     "the API key may be Read-only; a key's scope cannot be changed, so create a Read & "
     "Write key"
 )
+#: What a 403 on a read may mean: a key made with the Write scope alone.
+WRITE_ONLY_HINT: Final = (
+    "the API key may be Write-only; a key's scope cannot be changed, so create a Read & "
+    "Write key"
+)
 # Words by which the server's own message already names the cause (or another one: a
 # group drafted in the web app is refused with a 403 of its own).
 _SAYS_KEY_CAUSE: Final = ("expire", "invalid", "wrong", "revoked")
-_SAYS_SCOPE_CAUSE: Final = ("read-only", "read only", "scope", "write access", "draft")
+_SAYS_SCOPE_CAUSE: Final = (
+    "read-only",
+    "read only",
+    "write-only",
+    "write only",
+    "scope",
+    "access",
+    "draft",
+    "publish",
+)
 _WRITES: Final = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def key_hint(status: int, method: str, message: str) -> str | None:
-    """What a 401, or a 403 on a write, may say about the key, unless the message says it.
+    """What a 401 or 403 may say about the key, unless the server's message says it.
 
     Never the key itself: the hint is fixed text.
     """
     said = message.lower()
-    if status == 401 and not any(word in said for word in _SAYS_KEY_CAUSE):
-        return KEY_REFUSED_HINT
-    if (
-        status == 403
-        and method.upper() in _WRITES
-        and not any(word in said for word in _SAYS_SCOPE_CAUSE)
-    ):
-        return READ_ONLY_HINT
+    if status == 401:
+        return None if any(word in said for word in _SAYS_KEY_CAUSE) else KEY_REFUSED_HINT
+    if status == 403 and not any(word in said for word in _SAYS_SCOPE_CAUSE):
+        return READ_ONLY_HINT if method.upper() in _WRITES else WRITE_ONLY_HINT
     return None
 
 

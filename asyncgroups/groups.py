@@ -52,8 +52,11 @@ class GroupsResource:
 
         Each group is listed once, in the order served. A page that fails is retried
         like any read; when it still fails, or the pages do not add up to a listing that
-        can be trusted (a server that ignores `?page=`), this raises and returns nothing:
-        never a silently partial list. `iter_list` streams the same listing.
+        can be trusted (a server that ignores `?page=`), this raises and returns nothing.
+        A page past the end may answer `[]` or 404. Pages are read one after another:
+        a group deleted meanwhile by someone else can shift another across a page
+        boundary, unseen (sync guards against that; see its docs). `iter_list` streams
+        the same listing.
         """
         return [summary async for summary in self.iter_list()]
 
@@ -67,12 +70,21 @@ class GroupsResource:
         pages = PageTracker()
         while (number := pages.next_page) is not None:
             path = page_path(number)
-            page = await self._pipeline.send("GET", path, decode=decode_summaries)
+            try:
+                page = await self._pipeline.send("GET", path, decode=decode_summaries)
+            except NotFoundError:
+                if number == 1:
+                    raise
+                page = []  # "No entry found" past the last page: the end, as `[]` is
             try:
                 fresh = pages.take(number, page)
             except PagingError as err:
                 raise UnexpectedResponseError(
-                    str(err), status=200, method="GET", url=self._pipeline.base_url + path
+                    str(err),
+                    status=200,
+                    method="GET",
+                    url=self._pipeline.base_url + path,
+                    path=path,
                 ) from None
             for summary in fresh:
                 yield summary

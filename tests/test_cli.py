@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cli_support import Run, cli, fake_api
 
-from asyncgroups.cli._args import parse
+from asyncgroups.cli._args import _rate, parse
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
@@ -148,7 +148,8 @@ async def test_refused_api_key_is_one_line_without_the_key(
     assert run.code == 1
     assert len(run.err_lines) == 1
     assert "401" in run.err
-    assert "API key was not accepted" in run.err
+    assert "API key was not accepted: it may be wrong or expired" in run.err
+    assert run.err.count("may be wrong or expired") == 1  # the library's hint, said once
     assert "wrong-secret" not in run.err
 
 
@@ -300,6 +301,14 @@ async def test_rate_limit_option_sets_the_rate_and_none_lifts_it(
     run = await cli(capsys, "--rate-limit", "none", "bulk-get", "--input", str(listing))
     assert run.code == 0
     assert _busiest_second(server) == 30
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("80", 80.0), ("0.5", 0.5), ("none", 0.0), ("NONE", 0.0), ("0", 0.0), ("0.00", 0.0)],
+)
+def test_rate_limit_values_read_as_a_rate_or_none(text: str, rate: float) -> None:
+    assert _rate(text) == rate  # 0.0 stands for no limit
 
 
 async def test_bad_rate_limit_is_one_line_usage_error(

@@ -29,6 +29,7 @@ from asyncgroups.errors import (
     BODY_LIMIT,
     KEY_REFUSED_HINT,
     READ_ONLY_HINT,
+    WRITE_ONLY_HINT,
     error_type_for_status,
     key_hint,
     make_status_error,
@@ -300,10 +301,12 @@ def test_bulk_error_survives_pickling_with_its_failures() -> None:
         (403, "POST", "Forbidden", READ_ONLY_HINT),
         (403, "PATCH", "Forbidden", READ_ONLY_HINT),
         (403, "DELETE", "Forbidden", READ_ONLY_HINT),
-        (403, "GET", "Forbidden", None),  # a read: the scope is not the cause
+        (403, "GET", "Forbidden", WRITE_ONLY_HINT),  # a read refused: a Write-only key
         (403, "PATCH", "This key has Read-only access", None),
         (403, "POST", "missing scope: write", None),
         (403, "PATCH", "This group was set to draft in the application", None),
+        (403, "PATCH", "This group cannot be published via API", None),
+        (403, "GET", "Access denied", None),
         (404, "DELETE", "No entry found", None),
         (500, "POST", "Internal Server Error", None),
     ],

@@ -28,7 +28,7 @@ from asyncgroups import (
     ValidationError,
     __version__,
 )
-from asyncgroups.errors import KEY_REFUSED_HINT
+from asyncgroups.errors import KEY_REFUSED_HINT, WRITE_ONLY_HINT
 
 if TYPE_CHECKING:
     from conftest import MockAPI
@@ -422,7 +422,7 @@ async def test_get_maps_status_to_error(
     assert err.method == "GET"
     assert err.url == GROUP_URL
     assert err.request_id == "req-42"
-    hint = f" ({KEY_REFUSED_HINT})" if status == 401 else ""  # a read: no scope hint on 403
+    hint = {401: f" ({KEY_REFUSED_HINT})", 403: f" ({WRITE_ONLY_HINT})"}.get(status, "")
     assert str(err) == f"GET /group/{KEY}: {status} server says no{hint} (request id req-42)"
 
 

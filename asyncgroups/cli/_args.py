@@ -143,11 +143,11 @@ def _positive_float(text: str) -> float:
 
 
 def _rate(text: str) -> float:
-    """A rate limit in requests per second; `none` (or 0) is 0.0: no limit."""
-    if text.strip().lower() in ("none", "0", "0.0"):
+    """A rate limit in requests per second; `none` (or any spelling of 0) is 0.0: no limit."""
+    if text.strip().lower() == "none":
         return 0.0
     try:
-        return _positive_float(text)
+        return 0.0 if _float(text) == 0 else _positive_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected requests per second (a positive number) or none, not {text!r}"

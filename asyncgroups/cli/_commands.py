@@ -48,7 +48,12 @@ def describe(error: BaseException) -> str:
     """One line about a failure, with a hint where the fix is on the user's side."""
     text = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, AuthenticationError):
-        return f"{text} (the API key was not accepted: check --api-key / ${ENV['api_key']})"
+        if error.hint:  # said once, with the flag to check, not twice
+            text = text.replace(f" ({error.hint})", "")
+        return (
+            f"{text} (the API key was not accepted: it may be wrong or expired; check "
+            f"--api-key / ${ENV['api_key']})"
+        )
     return text
 
 

@@ -2,9 +2,10 @@
 
 How a create never duplicates a group, although the API takes no client-chosen id:
 
-1. Before the first create, the account is listed once. That listing is stored in the
-   state as a *baseline*, together with a *pending create* row (key, name, fields) for
-   every create the apply may send, in one transaction synced to disk.
+1. Before the first create, the account is listed twice. What either listing shows is
+   stored in the state as a *baseline*, together with a *pending create* row (key,
+   name, fields) for every create the apply may send, in one transaction synced to
+   disk.
 2. When a POST answers, the group is recorded and its pending row dropped, in one
    transaction.
 3. When a POST fails in a way that may still have created the group (connection lost
@@ -224,12 +225,13 @@ class _Apply:
             listing = await self._listing.after(-math.inf)
             unfound = await self._settle_pending(list(snapshot.pending.values()), listing)
             seen = {summary.prokey for summary in listing.summaries}
-            if unfound:
-                # "Nothing was made" needs a second listing that agrees.
-                listing = await self._listing.newer_than(listing)
-                for pending in await self._settle_pending(unfound, listing):
-                    self._state.forget_pending(pending.key)
-                seen.update(summary.prokey for summary in listing.summaries)
+            # A second listing: "nothing was made" needs two that agree, and a group that
+            # someone else's delete shifted past one listing of the baseline would look
+            # new later, and could be taken for what a lost create made.
+            listing = await self._listing.newer_than(listing)
+            for pending in await self._settle_pending(unfound, listing):
+                self._state.forget_pending(pending.key)
+            seen.update(summary.prokey for summary in listing.summaries)
         except AsyncGroupsError as err:
             self._no_creates = err
             self._unsettled.update(

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from asyncgroups import GroupsClient, ServerError, UnexpectedResponseError
+from asyncgroups import GroupsClient, NotFoundError, ServerError, UnexpectedResponseError
 from asyncgroups.testing import FakeGroupsServer
 
 from .support import NO_WAIT
@@ -202,3 +202,29 @@ async def test_default_rate_holds_at_the_server_when_new_connections_are_slow() 
         assert all(o.ok for o in outcomes)
         assert len(server.requests) == 240
         assert _most_in_one_second([r.received_at for r in server.requests]) <= 80
+
+
+async def test_list_takes_a_404_past_the_last_page_as_the_end() -> None:
+    # Some servers answer "No entry found" rather than [] for a page past the end.
+    async with FakeGroupsServer() as server, _client(server) as client:
+        keys = _fill(server, 300)
+        not_found = {"message": "No entry found"}
+        server.inject(status=404, method="GET", path="/group/all", body=not_found)
+        with pytest.raises(NotFoundError):
+            await client.groups.list()  # page 1 missing is not an empty account
+        server.reset_stats()
+        listing = client.groups.iter_list()
+        first = await anext(listing)  # page 1 read; page 2 answers 404
+        server.inject(status=404, method="GET", path="/group/all", body=not_found)
+        rest = [s.prokey async for s in listing]
+        assert [first.prokey, *rest] == keys
+        assert _pages_asked(server) == [None, "2"]
+
+
+async def test_paging_error_names_the_path_like_every_other_error() -> None:
+    async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
+        _fill(server, 800)
+        with pytest.raises(UnexpectedResponseError) as info:
+            await client.groups.list()
+    assert info.value.path == "/group/all?page=2"
+    assert str(info.value).startswith("GET /group/all?page=2: 200 page 2 ")

@@ -132,7 +132,7 @@ async def test_sync_lost_create_is_found_although_a_delete_elsewhere_shifted_the
             nonlocal page_one_reads
             if params.url.path == LISTING and "page" not in params.url.query:
                 page_one_reads += 1
-                if page_one_reads == 2:  # the lookup's first page, just read
+                if page_one_reads == 3:  # after the baseline's two, the lookup's first page
                     async with aiohttp.ClientSession() as other:
                         url = f"{server.url}/group/{victim}"
                         headers = {"Authorization": server.api_key}
@@ -150,7 +150,7 @@ async def test_sync_lost_create_is_found_although_a_delete_elsewhere_shifted_the
                 assert report.ok, report.items
                 assert "found the group it made" in (report.items[0].note or "")
                 _assert_agreement(server, state, desired)
-        assert page_one_reads == 3  # the baseline, the lookup, and the second look
+        assert page_one_reads == 4  # the baseline's two, the lookup, and the second look
         assert _names(server).count("Group 0") == 1
         assert [r.method for r in server.requests].count("POST") == 1
 
@@ -197,3 +197,46 @@ async def test_sync_lookup_listing_holds_this_applys_deletes_and_updates(
         assert sorted(n for n in _names(server) if n.startswith("New ")) == [
             f"New {n}" for n in range(10)
         ]
+
+
+async def test_sync_baseline_sees_a_group_that_a_delete_elsewhere_hid_from_one_listing(
+    tmp_path: Path,
+) -> None:
+    # A group of the desired name made by hand sits first on page 2. While the apply
+    # reads its baseline, someone else deletes a group of page 1: the hand-made group
+    # slides back onto page 1, already read. Were the baseline that one listing, the
+    # group would look new, and a failed create would take it for its own (and a prune
+    # later delete it). The baseline's second listing sees it.
+    async with FakeGroupsServer() as server:
+        _fill(server, 799)
+        victim = server.add_group("Deleted by someone else")
+        theirs = server.add_group("Team Berlin")
+        page_one_reads = 0
+
+        async def on_request_end(
+            session: aiohttp.ClientSession,
+            context: SimpleNamespace,
+            params: aiohttp.TraceRequestEndParams,
+        ) -> None:
+            nonlocal page_one_reads
+            if params.url.path == LISTING and "page" not in params.url.query:
+                page_one_reads += 1
+                if page_one_reads == 1:
+                    async with aiohttp.ClientSession() as other:
+                        url = f"{server.url}/group/{victim}"
+                        headers = {"Authorization": server.api_key}
+                        async with other.delete(url, headers=headers) as reply:
+                            assert reply.status == 200
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(on_request_end)
+        desired = [DesiredGroup("berlin", "Team Berlin", internal_note="ours")]
+        async with _client(server, trace_configs=[trace]) as client:
+            with SyncState(tmp_path / "sync.db") as state:
+                the_plan = await plan(client, desired, state)
+                server.inject(method="POST", status=503)  # made nothing, maybe acted
+                report = await apply(client, the_plan, state)
+                assert report.ok, report.items
+                assert state.rows()["berlin"].prokey != theirs
+        assert server.groups[theirs]["internal_note"] is None  # left alone
+        assert _names(server).count("Team Berlin") == 2
