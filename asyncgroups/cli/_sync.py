@@ -105,14 +105,16 @@ async def _plan(
 
 
 async def _prove_access(client: GroupsClient) -> None:
-    """List the account once, so a plan never rests on an account it could not read.
+    """Read the account's first page, so a plan never rests on an account it cannot read.
 
     A fresh state owns nothing and would send no request at all: a wrong key, an
     expired one or an unreachable API would still print "4 to create" and exit 0, and
     a known state would show every item "blocked: 401". Either is one line, exit 1.
+    One page proves the key and the URL; the rest of the account is not needed here.
     """
     try:
-        await client.groups.list()
+        async with contextlib.aclosing(client.groups.iter_list()) as pages:
+            await anext(pages, None)
     except AsyncGroupsError as err:
         raise CommandError(
             f"cannot read the account, so nothing was planned: {describe(err)}"
