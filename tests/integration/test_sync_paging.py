@@ -112,6 +112,36 @@ async def test_sync_adopt_by_name_finds_a_group_on_page_three(tmp_path: Path) ->
         assert server.groups[target]["internal_note"] == "adopted"
 
 
+class DeleteElsewhere:
+    """Someone else deletes `victim` right after the client's `at`-th read of page 1.
+
+    Pass `trace` to the client; `page_one_reads` counts those reads.
+    """
+
+    def __init__(self, server: FakeGroupsServer, victim: str, *, at: int) -> None:
+        self.page_one_reads = 0
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_end.append(self._on_request_end)
+        self._server = server
+        self._victim = victim
+        self._at = at
+
+    async def _on_request_end(
+        self,
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestEndParams,
+    ) -> None:
+        if params.url.path == LISTING and "page" not in params.url.query:
+            self.page_one_reads += 1
+            if self.page_one_reads == self._at:
+                async with aiohttp.ClientSession() as other:
+                    url = f"{self._server.url}/group/{self._victim}"
+                    headers = {"Authorization": self._server.api_key}
+                    async with other.delete(url, headers=headers) as reply:
+                        assert reply.status == 200
+
+
 async def test_sync_lost_create_is_found_although_a_delete_elsewhere_shifted_the_pages(
     tmp_path: Path,
 ) -> None:
@@ -122,27 +152,10 @@ async def test_sync_lost_create_is_found_although_a_delete_elsewhere_shifted_the
     async with FakeGroupsServer() as server:
         _fill(server, 799)
         victim = server.add_group("Deleted by someone else")
-        page_one_reads = 0
-
-        async def on_request_end(
-            session: aiohttp.ClientSession,
-            context: SimpleNamespace,
-            params: aiohttp.TraceRequestEndParams,
-        ) -> None:
-            nonlocal page_one_reads
-            if params.url.path == LISTING and "page" not in params.url.query:
-                page_one_reads += 1
-                if page_one_reads == 3:  # after the baseline's two, the lookup's first page
-                    async with aiohttp.ClientSession() as other:
-                        url = f"{server.url}/group/{victim}"
-                        headers = {"Authorization": server.api_key}
-                        async with other.delete(url, headers=headers) as reply:
-                            assert reply.status == 200
-
-        trace = aiohttp.TraceConfig()
-        trace.on_request_end.append(on_request_end)
+        # After the baseline's two listings, the lookup's first page.
+        elsewhere = DeleteElsewhere(server, victim, at=3)
         desired = _desired(1)
-        async with _client(server, trace_configs=[trace]) as client:
+        async with _client(server, trace_configs=[elsewhere.trace]) as client:
             with SyncState(tmp_path / "sync.db") as state:
                 the_plan = await plan(client, desired, state)
                 server.inject(method="POST", lost_reply=True)
@@ -150,7 +163,7 @@ async def test_sync_lost_create_is_found_although_a_delete_elsewhere_shifted_the
                 assert report.ok, report.items
                 assert "found the group it made" in (report.items[0].note or "")
                 _assert_agreement(server, state, desired)
-        assert page_one_reads == 4  # the baseline's two, the lookup, and the second look
+        assert elsewhere.page_one_reads == 4  # the baseline's two, the lookup, a second look
         assert _names(server).count("Group 0") == 1
         assert [r.method for r in server.requests].count("POST") == 1
 
@@ -211,27 +224,9 @@ async def test_sync_baseline_sees_a_group_that_a_delete_elsewhere_hid_from_one_l
         _fill(server, 799)
         victim = server.add_group("Deleted by someone else")
         theirs = server.add_group("Team Berlin")
-        page_one_reads = 0
-
-        async def on_request_end(
-            session: aiohttp.ClientSession,
-            context: SimpleNamespace,
-            params: aiohttp.TraceRequestEndParams,
-        ) -> None:
-            nonlocal page_one_reads
-            if params.url.path == LISTING and "page" not in params.url.query:
-                page_one_reads += 1
-                if page_one_reads == 1:
-                    async with aiohttp.ClientSession() as other:
-                        url = f"{server.url}/group/{victim}"
-                        headers = {"Authorization": server.api_key}
-                        async with other.delete(url, headers=headers) as reply:
-                            assert reply.status == 200
-
-        trace = aiohttp.TraceConfig()
-        trace.on_request_end.append(on_request_end)
+        elsewhere = DeleteElsewhere(server, victim, at=1)  # during the baseline
         desired = [DesiredGroup("berlin", "Team Berlin", internal_note="ours")]
-        async with _client(server, trace_configs=[trace]) as client:
+        async with _client(server, trace_configs=[elsewhere.trace]) as client:
             with SyncState(tmp_path / "sync.db") as state:
                 the_plan = await plan(client, desired, state)
                 server.inject(method="POST", status=503)  # made nothing, maybe acted
