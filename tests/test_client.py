@@ -351,10 +351,16 @@ def test_client_used_from_a_second_event_loop_fails_at_once() -> None:
 async def test_client_built_outside_a_loop_binds_to_the_loop_that_uses_it(
     mock_api: MockAPI,
 ) -> None:
-    client = GroupsClient(API_KEY, base_url=BASE)
+    client = GroupsClient(API_KEY, base_url=BASE)  # made while no loop runs
     mock_api.get(f"{BASE}/group/{KEY}", payload=GROUP)
     async with client:
-        await client.groups.get(KEY)
+        assert (await client.groups.get(KEY)).prokey == KEY
+
+        def from_another_loop() -> None:
+            with pytest.raises(ClientStateError, match="another event loop"):
+                asyncio.run(client.groups.get(KEY))
+
+        await asyncio.to_thread(from_another_loop)  # bound to this test's loop, not that one
 
 
 # Borrowed sessions ------------------------------------------------------------------

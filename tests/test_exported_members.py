@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import pickle
 import types
 
@@ -80,6 +81,7 @@ def test_public_objects_pickle_through_the_public_path() -> None:
         assert pickle.loads(pickle.dumps(obj)) == obj  # noqa: S301 (our own bytes)
 
 
-def test_version_is_a_string() -> None:
-    assert isinstance(asyncgroups.__version__, str)
-    assert asyncgroups.__version__
+def test_version_is_the_installed_distributions() -> None:
+    # Not the 0.0.0 fallback of a source tree that was never installed.
+    assert asyncgroups.__version__ == importlib.metadata.version("asyncgroups")
+    assert asyncgroups.__version__ != "0.0.0"

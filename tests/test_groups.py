@@ -335,7 +335,8 @@ async def test_delete_missing_ok_ignores_a_missing_group(
     client: GroupsClient, mock_api: MockAPI
 ) -> None:
     mock_api.delete(GROUP_URL, status=404, payload={"message": "No entry found"})
-    await client.groups.delete(KEY, missing_ok=True)
+    assert await client.groups.delete(KEY, missing_ok=True) is None
+    assert [method for method, *_ in _sent(mock_api)] == ["DELETE"]  # asked once, no retry
 
 
 @pytest.mark.parametrize(("status", "error"), [(403, PermissionDeniedError), (500, ServerError)])

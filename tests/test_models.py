@@ -438,7 +438,8 @@ def test_group_patch_is_frozen_and_keyword_only() -> None:
 def test_unset_is_falsy_and_reads_as_unset() -> None:
     assert not UNSET
     assert repr(UNSET) == "UNSET"
-    assert UNSET is not None
+    assert type(UNSET)("UNSET") is UNSET  # one sentinel, so `is UNSET` checks hold
+    assert list(type(UNSET)) == [UNSET]
 
 
 def test_group_has_events_follows_event_prokeys() -> None:
