@@ -1,4 +1,7 @@
-"""The public surface: one sorted `__all__`, and public classes shown as `asyncgroups.X`."""
+"""The public surface: `__all__` lists every public name, shown as `asyncgroups.X`.
+
+That every `__all__` is sorted is ruff's RUF022, run over the whole package.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,6 @@ from asyncgroups import sync
 
 #: Dunder names that are public anyway (httpx keeps `__version__` in `__all__` too).
 INCLUDED_PRIVATE_MEMBERS = {"__version__"}
-
-
-def _order(name: str) -> tuple[int, str]:
-    """Ruff's isort-style `__all__` order (RUF022), used by every module of the package:
-    SCREAMING_CASE constants, then CamelCase classes, then everything else."""
-    if name.isupper():
-        return (0, name)
-    if name[:1].isupper():
-        return (1, name)
-    return (2, name)
 
 
 #: Every public namespace: the package, and the sync feature (imported by path).
@@ -42,11 +35,6 @@ def _public_members(module: types.ModuleType) -> set[str]:
 def test_all_lists_exactly_the_public_members(module: types.ModuleType) -> None:
     assert set(module.__all__) == _public_members(module)
     assert len(module.__all__) == len(set(module.__all__))
-
-
-@pytest.mark.parametrize("module", NAMESPACES, ids=lambda m: m.__name__)
-def test_all_is_sorted(module: types.ModuleType) -> None:
-    assert module.__all__ == sorted(_public_members(module), key=_order)
 
 
 @pytest.mark.parametrize(
