@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from ..models import WRITABLE_FIELDS
-
 __all__ = ["CREDIT_EVERY", "PAGE_SIZE", "Reply", "Shape", "Store", "timestamp"]
 
 #: The answer shapes: the documented list-wrapped read, or the newer bare object.
@@ -37,10 +35,23 @@ NOT_FOUND: Final[Reply] = (404, {"message": "No entry found"})
 _SUBSCRIPTIONS: Final = ("no", "external", "children")
 _STATUSES: Final = ("published", "draft")
 _OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block")
-#: The fields a create or update may carry; anything else is refused with a 400.
-WRITABLE: Final = frozenset(WRITABLE_FIELDS)
+#: The fields a create or update may carry, in the documented order of a read (anything
+#: else is refused with a 400). Not the client's `WRITABLE_FIELDS`: the fake plays the
+#: service, so it spells the service's rules itself, and a client mistake in that list
+#: cannot hide behind it.
+_WRITABLE_FIELDS: Final = (
+    "name",
+    "status",
+    "internal_note",
+    "subscription",
+    "subscription_cal_url",
+    "layout",
+    "cta",
+    "cta_block",
+)
+WRITABLE: Final = frozenset(_WRITABLE_FIELDS)
 # The documented order of a read's fields (before `events`).
-_READ_ORDER: Final = (*WRITABLE_FIELDS, "date_updated", "date_created")
+_READ_ORDER: Final = (*_WRITABLE_FIELDS, "date_updated", "date_created")
 
 
 def timestamp(moment: datetime | None = None) -> str:
