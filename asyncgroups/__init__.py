@@ -7,7 +7,7 @@ async with GroupsClient() as client:
 ```
 """
 
-from ._bulk import BulkProgress, BulkResult, Outcome
+from ._bulk import BulkProgress, BulkResult, Outcome, check_concurrency
 from ._client import DEFAULT_BASE_URL, GroupsClient
 from ._limiter import DEFAULT_RATE_LIMIT, ClientLimiter, Limiter
 from ._retry import RetryPolicy
@@ -34,6 +34,7 @@ from .errors import (
 from .groups import GroupsResource
 from .models import (
     UNSET,
+    WRITABLE_FIELDS,
     Group,
     GroupPatch,
     GroupStatus,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMIT",
     "UNSET",
+    "WRITABLE_FIELDS",
     "APIError",
     "AsyncGroupsError",
     "AuthenticationError",
@@ -81,6 +83,7 @@ __all__ = [
     "UnsetType",
     "ValidationError",
     "__version__",
+    "check_concurrency",
     "validate_prokey",
 ]
 

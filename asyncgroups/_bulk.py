@@ -176,7 +176,11 @@ def distinct_total(keys: Keys) -> int | None:
 
 
 def check_concurrency(concurrency: int | None, default: int) -> int:
-    """`concurrency`, or the default, checked to be a positive integer."""
+    """`concurrency`, or `default` when it is None, checked to be a positive integer.
+
+    Raises `ValidationError` (field `concurrency`) otherwise. Public so that code built
+    on the client (`asyncgroups.sync`) checks the argument by the client's own rule.
+    """
     if concurrency is None:
         return default
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

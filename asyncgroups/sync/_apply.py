@@ -40,9 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .._bulk import check_concurrency
-from ..errors import AsyncGroupsError, RequestTimeout, ValidationError
-from ..models import GroupPatch
+from .. import AsyncGroupsError, GroupPatch, RequestTimeout, ValidationError, check_concurrency
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError, StalePlanError
 from ._live import FreshListing, Listing, NewGroups, WriteGate, may_have_acted
@@ -51,7 +49,7 @@ from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
 from ._state import PendingCreate, StateSnapshot, SyncState
 
 if TYPE_CHECKING:
-    from .._client import GroupsClient
+    from .. import GroupsClient
 
 __all__ = ["CREATE_ATTEMPTS", "UPDATE_ATTEMPTS", "SyncProgressCallback", "apply"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ..errors import AsyncGroupsError, ValidationError
+from .. import AsyncGroupsError, ValidationError
 
 __all__ = [
     "AmbiguousCreateError",

@@ -12,12 +12,18 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from ..errors import AsyncGroupsError, ServerError, TransportError, UnexpectedResponseError
-from ..models import Group, GroupSummary
+from .. import (
+    AsyncGroupsError,
+    Group,
+    GroupSummary,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+)
 from ._plan import LiveView
 
 if TYPE_CHECKING:
-    from .._client import GroupsClient
+    from .. import GroupsClient
 
 __all__ = [
     "READ_PASSES",

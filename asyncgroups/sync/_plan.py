@@ -11,8 +11,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..errors import AsyncGroupsError, ValidationError
-from ..models import UNSET, Group, GroupPatch, GroupStatus
+from .. import UNSET, AsyncGroupsError, Group, GroupPatch, GroupStatus, ValidationError
 from ._desired import FIELDS, DesiredGroup, plain
 from ._state import StateRow, StateSnapshot
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._bulk import check_concurrency
-from ..errors import ValidationError
-from ..models import Group
+from .. import Group, ValidationError, check_concurrency
 from ._desired import DesiredInput, collect_desired
 from ._errors import SyncError
 from ._live import list_groups, read_live
@@ -14,7 +12,7 @@ from ._plan import LiveView, Plan, build_plan
 from ._state import SyncState
 
 if TYPE_CHECKING:
-    from .._client import GroupsClient
+    from .. import GroupsClient
 
 __all__ = ["plan"]
 

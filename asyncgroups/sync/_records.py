@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import UNSET
+from .. import UNSET
 from ._plan import Action, PlanItem
 from ._report import ItemResult
 

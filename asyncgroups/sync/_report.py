@@ -7,7 +7,7 @@ from collections import Counter
 
 import attrs
 
-from ..errors import AsyncGroupsError
+from .. import AsyncGroupsError
 from ._plan import CREDIT_EVERY, Action
 
 __all__ = ["ItemOutcome", "ItemResult", "SyncProgress", "SyncReport"]
