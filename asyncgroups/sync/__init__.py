@@ -16,7 +16,9 @@ through the client's limiter, writing the SQLite state file after every item, so
 interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
-from ._apply import CREATE_ATTEMPTS, UPDATE_ATTEMPTS, SyncProgressCallback, apply
+from ._apply import UPDATE_ATTEMPTS, SyncProgressCallback, apply
+from ._creates import CREATE_ATTEMPTS
+from ._decide import CREDIT_EVERY, Action, Change, LiveView, Plan, PlanItem, build_plan
 from ._desired import FIELDS, DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -27,8 +29,7 @@ from ._errors import (
     StateLockedError,
     SyncError,
 )
-from ._plan import CREDIT_EVERY, Action, Change, LiveView, Plan, PlanItem, build_plan
-from ._planner import plan
+from ._read import plan
 from ._records import plan_record, result_record
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
 from ._state import Origin, PendingCreate, StateRow, StateSnapshot, SyncState

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import UNSET
-from ._plan import Action, PlanItem
+from ._decide import Action, PlanItem
 from ._report import ItemResult
 
 __all__ = ["plan_record", "result_record"]

@@ -8,9 +8,16 @@ from collections import Counter
 import attrs
 
 from .. import AsyncGroupsError
-from ._plan import CREDIT_EVERY, Action
+from ._decide import CREDIT_EVERY, Action, PlanItem
 
-__all__ = ["ItemOutcome", "ItemResult", "SyncProgress", "SyncReport"]
+__all__ = [
+    "ItemOutcome",
+    "ItemResult",
+    "SyncProgress",
+    "SyncReport",
+    "done_result",
+    "failed_result",
+]
 
 
 class ItemOutcome(enum.StrEnum):
@@ -40,6 +47,23 @@ class ItemResult:
     def ok(self) -> bool:
         """True unless the item failed."""
         return self.outcome is not ItemOutcome.FAILED
+
+
+def done_result(item: PlanItem, prokey: str | None, note: str | None = None) -> ItemResult:
+    """`item` done, with its group's prokey."""
+    return ItemResult(item.key, item.action, ItemOutcome.DONE, prokey=prokey, note=note)
+
+
+def failed_result(
+    item: PlanItem,
+    error: AsyncGroupsError,
+    prokey: str | None = None,
+    note: str | None = None,
+) -> ItemResult:
+    """`item` failed with `error` (and its group's prokey, when it has one)."""
+    return ItemResult(
+        item.key, item.action, ItemOutcome.FAILED, prokey=prokey, error=error, note=note
+    )
 
 
 @attrs.frozen

@@ -1,0 +1,423 @@
+"""The lost-create protocol: how an apply's create never duplicates a group, although the
+API takes no client-chosen id.
+
+1. Before the first create, the account is listed twice. What either listing shows is
+   stored in the state as a *baseline*, together with a *pending create* row (key,
+   name, fields) for every create the apply may send, in one transaction synced to
+   disk.
+2. When a POST answers, the group is recorded and its pending row dropped, in one
+   transaction.
+3. When a POST fails in a way that may still have created the group (connection lost
+   after sending, timeout, 5xx, broken reply), the account is listed again and the
+   groups that are new since the baseline, owned by no row and named exactly like the
+   create are counted. One: that is the group the create made; it is recorded. None:
+   the account is listed once more, and only when that listing shows none either was
+   nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS` times) — except
+   after a timeout, when the server may still be making the group: the item then fails
+   and its pending row stays. More than one: nothing is guessed; the item fails with
+   `AmbiguousCreateError` and its pending row stays. A POST refused outright (a 4xx)
+   drops the pending row.
+4. A pending row left by a crash or Ctrl-C is settled the same way at the start of the
+   next apply, against the baseline it was written with, before anything else.
+
+A listing reads every page of the account (`client.groups.list()`), and pages shift
+while groups are deleted (or, where the order follows the last change, updated) between
+their reads: a group can slip into a page already read and go unseen. So a listing for
+a lookup is taken while this apply has no update or delete in flight (`WriteGate`
+holds them; creates only add groups, which can make one appear twice but never hide
+one), and "nothing was made" needs two listings that agree, so a delete made by
+someone else during one listing cannot pass for a create that never happened. For the
+same reason the baseline is two listings: a group that someone else's delete shifted
+past one of them would look new later, and could be taken for what a lost create made.
+
+Creates with the same name are sent one at a time, so step 3 never mistakes another
+key's in-flight create for its own.
+
+This module holds the protocol's logic; the state file only stores its rows
+(`SyncState.new_baseline`, `.baseline`, `.record`, `.forget_pending`). `_apply.py` hands
+each create item to `Creates.run`, and sends every update and delete through the gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Final, Protocol
+
+from .. import AsyncGroupsError, GroupPatch, GroupSummary, RequestTimeout
+from ._decide import Action, PlanItem
+from ._desired import DesiredGroup
+from ._errors import AmbiguousCreateError, may_have_acted
+from ._read import list_groups, read_live
+from ._report import ItemResult, failed_result
+from ._state import PendingCreate, StateSnapshot, SyncState
+
+if TYPE_CHECKING:
+    from .. import GroupsClient
+
+__all__ = ["CREATE_ATTEMPTS", "Creates", "FreshListing", "Listing", "NewGroups", "WriteGate"]
+
+#: POSTs sent at most for one create (each after checking that the last made nothing).
+CREATE_ATTEMPTS: Final = 3
+
+
+class Finish(Protocol):
+    """How the apply completes a create whose group exists: send what the create could
+    not say (`patch`, re-reading first when `reread`), record the fields, and report."""
+
+    async def __call__(
+        self,
+        item: PlanItem,
+        desired: DesiredGroup,
+        prokey: str,
+        patch: GroupPatch,
+        note: str | None,
+        *,
+        reread: bool = False,
+    ) -> ItemResult: ...
+
+
+class Creates:
+    """The creates of one apply: the baseline, interrupted creates, and each POST."""
+
+    def __init__(
+        self,
+        client: GroupsClient,
+        state: SyncState,
+        gate: WriteGate,
+        *,
+        concurrency: int,
+        finish: Finish,
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._concurrency = concurrency
+        self._finish = finish
+        self._listing = FreshListing(client, gate)
+        self._name_locks: dict[str, asyncio.Lock] = {}
+        self._baseline: frozenset[str] = frozenset()
+        #: Names learnt by reading groups the account lists by id only: prokey -> name.
+        self._names: dict[str, str] = {}
+        #: Why creates cannot be sent safely this run (the baseline listing failed).
+        self._no_creates: AsyncGroupsError | None = None
+        #: Keys whose interrupted create was found at the start: key -> prokey.
+        self._settled: dict[str, str] = {}
+        #: Keys whose interrupted create could not be settled: key -> why.
+        self._unsettled: dict[str, AsyncGroupsError] = {}
+
+    def settled(self, key: str) -> str | None:
+        """The prokey an interrupted create of `key` was found to have made, if any."""
+        return self._settled.get(key)
+
+    # The baseline, and settling interrupted creates (steps 1 and 4) ------------------
+
+    async def prepare(self, snapshot: StateSnapshot, items: Sequence[PlanItem]) -> None:
+        """Before any item runs: settle interrupted creates, then store the baseline and
+        the intents of this run's creates (when there are any of either)."""
+        if not snapshot.pending and not any(item.action is Action.CREATE for item in items):
+            return
+        try:
+            listing = await self._listing.after(-math.inf)
+            unfound = await self._settle_pending(list(snapshot.pending.values()), listing)
+            seen = {summary.prokey for summary in listing.summaries}
+            # The second listing of the baseline (see the module docstring).
+            listing = await self._listing.newer_than(listing)
+            for pending in await self._settle_pending(unfound, listing):
+                self._state.forget_pending(pending.key)
+            seen.update(summary.prokey for summary in listing.summaries)
+        except AsyncGroupsError as err:
+            self._no_creates = err
+            self._unsettled.update(
+                (key, err) for key in snapshot.pending if key not in self._settled
+            )
+            return
+        intents = [
+            (item.key, item.desired.name, item.desired.created_values())
+            for item in items
+            if item.action is Action.CREATE
+            and item.desired is not None
+            and item.key not in self._settled
+            and item.key not in self._unsettled
+        ]
+        # Seen in either listing: not new, so never taken for what a create made.
+        self._baseline = frozenset(seen)
+        self._state.new_baseline(self._baseline, intents)
+
+    async def _settle_pending(
+        self, pendings: list[PendingCreate], listing: Listing
+    ) -> list[PendingCreate]:
+        """Record each interrupted create that `listing` shows made its group; return the
+        ones it shows nothing for (an ambiguous or unreadable one is unsettled)."""
+        owned = self._state.owned_prokeys()
+        indexes: dict[int, NewGroups | AsyncGroupsError] = {}
+        unfound: list[PendingCreate] = []
+        for pending in pendings:
+            if pending.baseline not in indexes:  # usually one: that of the interrupted run
+                try:
+                    indexes[pending.baseline] = await self._new_groups(
+                        listing, self._state.baseline(pending.baseline), owned
+                    )
+                except AsyncGroupsError as err:
+                    indexes[pending.baseline] = err
+            index = indexes[pending.baseline]
+            if isinstance(index, AsyncGroupsError):
+                self._unsettled[pending.key] = index
+                continue
+            found = index.named(pending.name, owned)
+            if len(found) == 1:
+                self._state.record(pending.key, found[0], pending.fields, "created")
+                owned.add(found[0])
+                self._settled[pending.key] = found[0]
+            elif not found:
+                unfound.append(pending)
+            else:
+                self._unsettled[pending.key] = AmbiguousCreateError(
+                    pending.key, pending.name, found
+                )
+        return unfound
+
+    async def _new_groups(
+        self, listing: Listing, baseline: frozenset[str], owned: set[str]
+    ) -> NewGroups:
+        return await NewGroups.build(
+            self._client,
+            listing.summaries,
+            baseline=baseline,
+            owned=owned,
+            names=self._names,
+            concurrency=self._concurrency,
+        )
+
+    async def _made_by_lost_create(self, name: str, failed_at: float) -> list[str]:
+        """The new, unowned groups named `name` in a listing taken after `failed_at`;
+        empty only when a second listing shows none either (step 3)."""
+        listing = await self._listing.after(failed_at)
+        found = await self._named(listing, name)
+        if not found:
+            found = await self._named(await self._listing.newer_than(listing), name)
+        return found
+
+    async def _named(self, listing: Listing, name: str) -> list[str]:
+        index = await self._new_groups(listing, self._baseline, self._state.owned_prokeys())
+        return index.named(name)
+
+    # One create item (steps 2 and 3) -------------------------------------------------
+
+    async def run(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
+        """Carry out one create item: settled, refused, or sent under its name's lock."""
+        settled = self._settled.get(item.key)
+        if settled is not None:
+            note = "an interrupted apply had already created it; found it, not created again"
+            # The desired fields may have changed since that create: send what differs.
+            return await self._finish(
+                item, desired, settled, desired.full_patch(), note, reread=True
+            )
+        error = self._unsettled.get(item.key)
+        if error is not None:
+            note = "an interrupted create could not be settled; nothing was sent"
+            return failed_result(item, error, note=note)
+        if self._no_creates is not None:
+            note = "the account listing a safe create needs could not be read; nothing was sent"
+            return failed_result(item, self._no_creates, note=note)
+        lock = self._name_locks.setdefault(desired.name, asyncio.Lock())
+        async with lock:
+            return await self._create_once(item, desired)
+
+    async def _create_once(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
+        """Create the group exactly once, however many replies are lost on the way."""
+        new = desired.new_group()
+        fields = desired.created_values()
+        loop = asyncio.get_running_loop()
+        last: AsyncGroupsError | None = None
+        for _ in range(CREATE_ATTEMPTS):
+            # The pending row, on disk since `prepare`, covers a crash from here.
+            try:
+                prokey = await self._client.groups.create(new)
+            except AsyncGroupsError as err:
+                if not may_have_acted(err):
+                    self._state.forget_pending(item.key)
+                    return failed_result(item, err)
+                try:
+                    found = await self._made_by_lost_create(desired.name, loop.time())
+                except AsyncGroupsError as lookup:
+                    note = (
+                        f"could not check whether the create went through ({lookup}); the "
+                        "next apply checks again before creating anything"
+                    )
+                    return failed_result(item, err, note=note)
+                if len(found) > 1:
+                    return failed_result(item, AmbiguousCreateError(item.key, desired.name, found))
+                if found:
+                    self._state.record(item.key, found[0], fields, "created")
+                    note = f"the reply to the create was lost ({err}); found the group it made"
+                    return await self._finish(
+                        item, desired, found[0], desired.followup(), note, reread=True
+                    )
+                if isinstance(err, RequestTimeout):
+                    # A POST that timed out may still be running on the server: an empty
+                    # listing now proves nothing, and sending again could make two.
+                    note = (
+                        "the create timed out and the server may still be making the group; "
+                        "it was not sent again: the next apply looks for it before creating"
+                    )
+                    return failed_result(item, err, note=note)
+                last = err  # provably nothing was made: sending again cannot duplicate
+                continue
+            self._state.record(item.key, prokey, fields, "created")
+            return await self._finish(item, desired, prokey, desired.followup(), None)
+        self._state.forget_pending(item.key)
+        assert last is not None
+        note = f"{CREATE_ATTEMPTS} attempts failed, and none of them made a group"
+        return failed_result(item, last, note=note)
+
+
+class NewGroups:
+    """The groups of a listing that are new since a baseline and unowned, by exact name.
+
+    That is what a create whose reply was lost would have made. Groups the listing gives
+    without a name (the API may list ids only) are read to learn theirs, once per apply:
+    `names` is a cache shared by every index built in that apply.
+    """
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_name: Mapping[str, list[str]]) -> None:
+        self._by_name = by_name
+
+    @classmethod
+    async def build(
+        cls,
+        client: GroupsClient,
+        listing: Iterable[GroupSummary],
+        *,
+        baseline: Collection[str],
+        owned: Collection[str],
+        names: dict[str, str],
+        concurrency: int | None,
+    ) -> NewGroups:
+        """Index `listing`; raises the error of a name read that still fails.
+
+        Guessing a name here could make a duplicate or take another key's group, so a
+        read that fails ends the lookup instead.
+        """
+        fresh = [s for s in listing if s.prokey not in baseline and s.prokey not in owned]
+        unnamed = [s.prokey for s in fresh if s.name is None and s.prokey not in names]
+        if unnamed:
+            live = await read_live(client, unnamed, concurrency=concurrency)
+            if live.failed:
+                raise next(iter(live.failed.values()))
+            names.update((key, group.name) for key, group in live.groups.items())
+        by_name: dict[str, list[str]] = {}
+        for summary in fresh:
+            name = summary.name if summary.name is not None else names.get(summary.prokey)
+            if name is not None:  # None: deleted between the listing and the read
+                by_name.setdefault(name, []).append(summary.prokey)
+        return cls(by_name)
+
+    def named(self, name: str, owned: Collection[str] = ()) -> list[str]:
+        """Prokeys of the new groups named exactly `name`, leaving out `owned` ones."""
+        return [key for key in self._by_name.get(name, ()) if key not in owned]
+
+
+class Listing:
+    """One complete listing of the account, numbered in the order they were taken."""
+
+    __slots__ = ("number", "started", "summaries")
+
+    def __init__(self, summaries: list[GroupSummary], *, number: int, started: float) -> None:
+        self.summaries = summaries
+        #: 1 for the first listing an apply took, then 2, …
+        self.number = number
+        #: When its first page was asked for (event-loop time).
+        self.started = started
+
+
+class WriteGate:
+    """Holds this apply's updates and deletes while the account is being listed.
+
+    A listing is read page after page, and the service promises no order: a delete
+    (or an update, where the order follows the last change) while the pages are read
+    can move a group across a page boundary into a page already read, and the listing
+    then misses it. A create only adds: it can make a group appear twice (given once),
+    never hide one, so creates are not held. Listings are rare (after a lost create
+    reply), so holding writes for one costs little; a listing waits for the writes in
+    flight to finish, and new writes wait for it.
+    """
+
+    __slots__ = ("_changed", "_listings", "_writes")
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._writes = 0
+        self._listings = 0
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold one update or delete; waits while a listing is under way."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._listings == 0)
+            self._writes += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._writes -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def listing(self) -> AsyncIterator[None]:
+        """Hold a listing: no new writes start, and those in flight are waited for."""
+        async with self._changed:
+            self._listings += 1
+            try:
+                await self._changed.wait_for(lambda: self._writes == 0)
+            except BaseException:
+                self._listings -= 1
+                self._changed.notify_all()
+                raise
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._listings -= 1
+                self._changed.notify_all()
+
+
+class FreshListing:
+    """Account listings shared by callers that each need one taken after some moment.
+
+    After a create's reply is lost, the check for what it made needs a listing sent
+    after the failure. Several such checks at once share one listing instead of each
+    reading every page of the account. Each listing is taken through `gate`, so this
+    apply's own writes cannot shift groups between its pages.
+    """
+
+    __slots__ = ("_client", "_gate", "_last", "_lock")
+
+    def __init__(self, client: GroupsClient, gate: WriteGate) -> None:
+        self._client = client
+        self._gate = gate
+        self._lock = asyncio.Lock()
+        self._last: Listing | None = None
+
+    async def after(self, moment: float) -> Listing:
+        """A listing whose first request started at `moment` (event-loop time) or later."""
+        return await self._take(lambda last: last.started >= moment)
+
+    async def newer_than(self, listing: Listing) -> Listing:
+        """A listing taken after `listing` was (to check again what it did not show)."""
+        return await self._take(lambda last: last.number > listing.number)
+
+    async def _take(self, fresh_enough: Callable[[Listing], bool]) -> Listing:
+        async with self._lock:
+            last = self._last
+            if last is not None and fresh_enough(last):
+                return last
+            async with self._gate.listing():
+                started = asyncio.get_running_loop().time()
+                summaries = await list_groups(self._client)
+            number = last.number + 1 if last is not None else 1
+            self._last = Listing(summaries, number=number, started=started)
+            return self._last
