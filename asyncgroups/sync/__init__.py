@@ -18,7 +18,7 @@ interrupted apply resumes without duplicates. Uses only the public client API.
 
 from ._apply import UPDATE_ATTEMPTS, SyncProgressCallback, apply
 from ._creates import CREATE_ATTEMPTS
-from ._decide import CREDIT_EVERY, Action, Change, LiveView, Plan, PlanItem, build_plan
+from ._decide import WRITE_ACTIONS, Action, Change, LiveView, Plan, PlanItem, build_plan
 from ._desired import FIELDS, DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -36,9 +36,9 @@ from ._state import Origin, PendingCreate, StateRow, StateSnapshot, SyncState
 
 __all__ = [
     "CREATE_ATTEMPTS",
-    "CREDIT_EVERY",
     "FIELDS",
     "UPDATE_ATTEMPTS",
+    "WRITE_ACTIONS",
     "Action",
     "AmbiguousCreateError",
     "Change",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Creates, WriteGate
-from ._decide import Action, Plan, PlanItem
+from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
 from ._errors import StalePlanError, may_have_acted
 from ._report import (
@@ -39,8 +39,6 @@ __all__ = ["UPDATE_ATTEMPTS", "SyncProgressCallback", "apply"]
 UPDATE_ATTEMPTS: Final = 3
 
 SyncProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
-
-_WORK: Final = frozenset({Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE})
 
 
 async def apply(
@@ -111,7 +109,7 @@ class _Apply:
         before = self._client.stats.updates_sent
         items = self._plan.items
         await self._creates.prepare(snapshot, items)
-        work = [item for item in items if item.action in _WORK]
+        work = [item for item in items if item.action in WRITE_ACTIONS]
         self._total = len(work)
         for item in items:
             if item.action is Action.UNCHANGED:
@@ -119,7 +117,7 @@ class _Apply:
                 self._results[item.key] = ItemResult(
                     item.key, item.action, ItemOutcome.DONE, prokey=item.prokey
                 )
-            elif item.action not in _WORK:
+            elif item.action not in WRITE_ACTIONS:
                 # An interrupted create of a key no longer desired, found at the start:
                 # the state owns its group now, and the report says which one.
                 settled = self._creates.settled(item.key)

@@ -11,14 +11,20 @@ from typing import Any, Final
 
 import attrs
 
-from .. import UNSET, AsyncGroupsError, Group, GroupPatch, GroupStatus, ValidationError
+from .. import UNSET, AsyncGroupsError, ClientStats, Group, GroupPatch, GroupStatus, ValidationError
 from ._desired import FIELDS, DesiredGroup, plain
 from ._state import StateRow, StateSnapshot
 
-__all__ = ["CREDIT_EVERY", "Action", "Change", "LiveView", "Plan", "PlanItem", "build_plan"]
-
-#: Every n-th update costs the account one event credit.
-CREDIT_EVERY: Final = 5
+__all__ = [
+    "WRITE_ACTIONS",
+    "Action",
+    "Change",
+    "LiveView",
+    "Plan",
+    "PlanItem",
+    "build_plan",
+    "estimated_credits",
+]
 
 
 class Action(enum.StrEnum):
@@ -38,6 +44,20 @@ class Action(enum.StrEnum):
     BLOCKED = "blocked"
     #: Owned by the state but no longer desired; left alone because `prune` is off.
     KEEP = "keep"
+
+
+#: The actions that send a write: an apply's work, and what `Plan.has_changes` looks for.
+WRITE_ACTIONS: Final = frozenset({Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE})
+
+
+def estimated_credits(updates_before: int, updates: int) -> int:
+    """The event credits `updates` more updates cost a client that has sent
+    `updates_before`: the core's rule (`ClientStats.estimated_credits`), not a copy."""
+
+    def spent(sent: int) -> int:
+        return ClientStats(updates_sent=sent).estimated_credits
+
+    return spent(updates_before + updates) - spent(updates_before)
 
 
 @attrs.frozen
@@ -161,33 +181,26 @@ class Plan:
         none. A retried update (its reply lost) may add one; the account's own count
         of updates made by other tools is unknown here.
         """
-        before = self.updates_before
-        return (before + self.patches) // CREDIT_EVERY - before // CREDIT_EVERY
+        return estimated_credits(self.updates_before, self.patches)
 
     @property
     def has_changes(self) -> bool:
         """True when an apply would send any write."""
-        return any(
-            item.action in (Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE)
-            for item in self.items
-        )
+        return any(item.action in WRITE_ACTIONS for item in self.items)
 
     def summary(self) -> str:
         """One line for a person: the counts, and the credits the updates should cost."""
-        counts = Counter(item.action for item in self.items)
         drift = sum(1 for item in self.creates if item.drift)
-        parts = [f"{counts[Action.CREATE]} to create"]
-        if drift:
-            parts[0] += f" ({drift} after drift)"
-        parts += [
-            f"{counts[Action.UPDATE]} to update",
-            f"{counts[Action.DELETE]} to delete",
+        parts = [
+            f"{len(self.creates)} to create" + (f" ({drift} after drift)" if drift else ""),
+            f"{len(self.updates)} to update",
+            f"{len(self.deletes)} to delete",
         ]
-        if self.adopt_by_name or counts[Action.ADOPT]:
-            parts.append(f"{counts[Action.ADOPT]} to adopt")
-        parts += [f"{counts[Action.UNCHANGED]} unchanged", f"{counts[Action.BLOCKED]} blocked"]
-        if counts[Action.KEEP]:
-            parts.append(f"{counts[Action.KEEP]} kept (not desired; --prune deletes them)")
+        if self.adopt_by_name or self.adopts:
+            parts.append(f"{len(self.adopts)} to adopt")
+        parts += [f"{len(self.unchanged)} unchanged", f"{len(self.blocked)} blocked"]
+        if self.kept:
+            parts.append(f"{len(self.kept)} kept (not desired; --prune deletes them)")
         credits = self.estimated_credits
         return (
             f"plan: {', '.join(parts)}; {self.patches} update(s), "

@@ -8,7 +8,7 @@ from collections import Counter
 import attrs
 
 from .. import AsyncGroupsError
-from ._decide import CREDIT_EVERY, Action, PlanItem
+from ._decide import Action, PlanItem, estimated_credits
 
 __all__ = [
     "ItemOutcome",
@@ -124,8 +124,7 @@ class SyncReport:
     @property
     def estimated_credits(self) -> int:
         """Event credits the updates sent during the apply are estimated to have cost."""
-        before = self.updates_before
-        return (before + self.updates_sent) // CREDIT_EVERY - before // CREDIT_EVERY
+        return estimated_credits(self.updates_before, self.updates_sent)
 
     def summary(self) -> str:
         """One line for a person: what was done, what was not, and what it cost."""
