@@ -5,10 +5,11 @@ keeps the intent of every create that may be in flight, so an apply that crashes
 interrupted loses nothing and the next one creates no duplicate. Every write is one
 short transaction, committed before the next request that depends on it is sent.
 
-Writes need the apply lock (`SyncState.locked()`): an exclusive `flock` on a sidecar
-file `<state>.lock`. The operating system drops that lock when its process exits, however
-it exits, so a crash never leaves a stale lock behind; the file only records who holds
-it, for the message a second apply gets.
+Writes need the apply lock (`SyncState.locked()`): an OS file lock on `<state>.lock`
+(`_lock.py`), dropped with its process, so a crash never leaves a stale lock behind.
+The schema and the checks made on opening a file are in `_schema.py`. This module
+stores the lost-create protocol's rows (baselines, pending creates); the protocol's
+logic is in `_creates.py`.
 """
 
 from __future__ import annotations
@@ -16,55 +17,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
-import sys
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import IO, Any, Final, Literal, Self
+from typing import Any, Literal, Self
 
 import attrs
 
 from ._errors import StateFileError, StateLockedError
+from ._lock import LockFile
+from ._schema import now, open_database, read_meta
 
 __all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState"]
 
-#: The version of the schema below; a file with a newer one is refused, not guessed at.
-SCHEMA_VERSION: Final = 1
-#: `PRAGMA application_id` of a state file ("AGS1"), so an unrelated database is refused.
-APPLICATION_ID: Final = 0x41475331
-
 #: How a group came to be owned by the state: made by a sync, or adopted by name.
 Origin = Literal["created", "adopted"]
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS groups (
-    key        TEXT PRIMARY KEY,
-    prokey     TEXT NOT NULL UNIQUE,
-    origin     TEXT NOT NULL CHECK (origin IN ('created', 'adopted')),
-    fields     TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pending_creates (
-    key        TEXT PRIMARY KEY,
-    name       TEXT NOT NULL,
-    fields     TEXT NOT NULL,
-    baseline   INTEGER NOT NULL,
-    started_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS baselines (
-    baseline INTEGER NOT NULL,
-    prokey   TEXT NOT NULL,
-    PRIMARY KEY (baseline, prokey)
-) WITHOUT ROWID;
-"""
 
 
 @attrs.frozen
@@ -104,10 +72,6 @@ class StateSnapshot:
     pending: Mapping[str, PendingCreate]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _fields(text: str) -> Mapping[str, Any]:
     try:
         value = json.loads(text)
@@ -128,87 +92,12 @@ class SyncState:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._lock: _LockFile | None = None
+        self._lock: LockFile | None = None
         self._lock_depth = 0
         #: True while an `apply` runs on this object (the lock alone nests, so it
         #: cannot tell a second apply of the same object from the first one).
         self._applying = False
-        self._db: sqlite3.Connection | None = None
-        try:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
-        except sqlite3.Error as err:
-            raise StateFileError(f"cannot open the state file {self._path}: {err}") from err
-        try:
-            self._open()
-        except BaseException:
-            self.close()
-            raise
-
-    def _open(self) -> None:
-        db = self._check_open()
-        try:
-            db.execute("PRAGMA busy_timeout=10000")
-            app_id, tables = self._identify()
-            if tables and app_id != APPLICATION_ID:
-                raise StateFileError(
-                    f"{self._path} is a SQLite database, but not an asyncgroups sync state "
-                    "file; give --state a new file name (it is created on first use)"
-                )
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StateFileError(
-                    f"{self._path}: SQLite could not switch the file to WAL mode (got "
-                    f"{mode!r}); keep the state file on a local disk"
-                )
-            # NORMAL: in WAL mode a commit survives the process being killed at any
-            # point; only the intents of creates (`new_baseline`) are synced to disk too.
-            db.execute("PRAGMA synchronous=NORMAL")
-            if not tables:
-                self._create_schema()
-            version = self._meta("schema_version")
-            if version is None or not version.isdigit():
-                raise StateFileError(f"{self._path}: the state file has no schema version")
-            if int(version) > SCHEMA_VERSION:
-                raise StateFileError(
-                    f"{self._path} was written by a newer asyncgroups (schema {version}, this "
-                    f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
-                )
-        except sqlite3.DatabaseError as err:
-            raise StateFileError(f"{self._path} is not a usable state file: {err}") from err
-
-    def _identify(self) -> tuple[int, int]:
-        db = self._check_open()
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        return int(app_id), int(tables)
-
-    def _create_schema(self) -> None:
-        db = self._check_open()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have created it while this one waited for the write lock.
-            app_id, tables = self._identify()
-            if not tables:
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.executemany(
-                    "INSERT INTO meta (name, value) VALUES (?, ?)",
-                    [
-                        ("schema_version", str(SCHEMA_VERSION)),
-                        ("state_id", str(uuid.uuid4())),
-                        ("generation", "0"),
-                        ("created_at", _now()),
-                        ("next_baseline", "1"),
-                    ],
-                )
-            elif app_id != APPLICATION_ID:
-                raise StateFileError(f"{self._path} is not an asyncgroups sync state file")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        self._db: sqlite3.Connection | None = open_database(self._path)
 
     # Lifecycle ----------------------------------------------------------------------
 
@@ -263,7 +152,7 @@ class SyncState:
         """
         self._check_open()
         if self._lock is None:
-            lock = _LockFile(Path(f"{self._path}.lock"))
+            lock = LockFile(Path(f"{self._path}.lock"))
             lock.acquire(self._path)
             self._lock = lock
         self._lock_depth += 1
@@ -375,9 +264,7 @@ class SyncState:
         }
 
     def _meta(self, name: str) -> str | None:
-        db = self._check_open()
-        row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
+        return read_meta(self._check_open(), name)
 
     def _check_open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -433,7 +320,7 @@ class SyncState:
                 " ON CONFLICT (key) DO UPDATE SET prokey = excluded.prokey,"
                 " origin = excluded.origin, fields = excluded.fields,"
                 " updated_at = excluded.updated_at",
-                (key, prokey, origin, json.dumps(dict(fields)), _now()),
+                (key, prokey, origin, json.dumps(dict(fields)), now()),
             )
 
     def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
@@ -441,7 +328,7 @@ class SyncState:
         with self._write() as db:
             db.execute(
                 "UPDATE groups SET fields = ?, updated_at = ? WHERE key = ?",
-                (json.dumps(dict(fields)), _now(), key),
+                (json.dumps(dict(fields)), now(), key),
             )
 
     def forget(self, key: str, prokey: str) -> None:
@@ -471,12 +358,12 @@ class SyncState:
                 "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'next_baseline'"
             ).fetchone()
             db.execute("UPDATE meta SET value = ? WHERE name = 'next_baseline'", (str(number + 1),))
-            now = _now()
+            started = now()
             db.executemany(
                 "INSERT OR REPLACE INTO pending_creates (key, name, fields, baseline, started_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (
-                    (key, name, json.dumps(dict(fields)), number, now)
+                    (key, name, json.dumps(dict(fields)), number, started)
                     for key, name, fields in intents
                 ),
             )
@@ -488,81 +375,3 @@ class SyncState:
                 ((number, prokey) for prokey in prokeys),
             )
         return int(number)
-
-
-class _LockFile:
-    """An exclusive, non-blocking lock on a sidecar file, released when the process ends."""
-
-    __slots__ = ("_file", "_path")
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._file: IO[str] | None = None
-
-    def acquire(self, state_path: Path) -> None:
-        file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        try:
-            if not _try_lock(file):
-                raise StateLockedError(
-                    f"the state file {state_path} is in use by another apply"
-                    f"{_holder(self._path)}; wait for it to finish. (The lock belongs to "
-                    "that process and ends with it: there is nothing to clean up.)"
-                )
-            file.seek(0)
-            file.truncate()
-            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-            file.write(json.dumps(holder))
-            file.flush()
-        except BaseException:
-            file.close()
-            raise
-        self._file = file
-
-    def release(self) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.seek(0)
-                file.truncate()
-                file.flush()
-            _unlock(file)
-            file.close()
-
-
-def _holder(path: Path) -> str:
-    """ " (pid 123 on host, since …)", or "" when the holder cannot be read."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(file: IO[str]) -> bool:
-        file.seek(0)
-        try:
-            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(file: IO[str]) -> None:
-        file.seek(0)
-        with contextlib.suppress(OSError):
-            msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(file: IO[str]) -> bool:
-        try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(file: IO[str]) -> None:
-        fcntl.flock(file.fileno(), fcntl.LOCK_UN)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from asyncgroups.sync import StateFileError, StateLockedError, SyncState
-from asyncgroups.sync._state import APPLICATION_ID, SCHEMA_VERSION
+from asyncgroups.sync._schema import APPLICATION_ID, SCHEMA_VERSION
 
 P1 = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 P2 = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
