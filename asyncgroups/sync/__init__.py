@@ -16,10 +16,9 @@ through the client's limiter, writing the SQLite state file after every item, so
 interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
-from ._apply import UPDATE_ATTEMPTS, SyncProgressCallback, apply
-from ._creates import CREATE_ATTEMPTS
-from ._decide import WRITE_ACTIONS, Action, Change, LiveView, Plan, PlanItem, build_plan
-from ._desired import FIELDS, DesiredGroup, DesiredInput, read_desired
+from ._apply import SyncProgressCallback, apply
+from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem
+from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
     DesiredStateError,
@@ -32,12 +31,12 @@ from ._errors import (
 from ._read import plan
 from ._records import plan_record, result_record
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
-from ._state import Origin, PendingCreate, StateRow, StateSnapshot, SyncState
+from ._state import StateRow, SyncState
 
+# What a user calls, receives or catches (the README's sync section, the CLI). The
+# machinery (build_plan, LiveView, StateSnapshot, PendingCreate, the attempt counts)
+# stays in the private modules.
 __all__ = [
-    "CREATE_ATTEMPTS",
-    "FIELDS",
-    "UPDATE_ATTEMPTS",
     "WRITE_ACTIONS",
     "Action",
     "AmbiguousCreateError",
@@ -47,9 +46,6 @@ __all__ = [
     "DesiredStateError",
     "ItemOutcome",
     "ItemResult",
-    "LiveView",
-    "Origin",
-    "PendingCreate",
     "Plan",
     "PlanItem",
     "Problem",
@@ -57,14 +53,12 @@ __all__ = [
     "StateFileError",
     "StateLockedError",
     "StateRow",
-    "StateSnapshot",
     "SyncError",
     "SyncProgress",
     "SyncProgressCallback",
     "SyncReport",
     "SyncState",
     "apply",
-    "build_plan",
     "plan",
     "plan_record",
     "read_desired",

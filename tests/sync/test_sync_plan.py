@@ -10,17 +10,9 @@ from typing import Any
 import pytest
 
 from asyncgroups import UNSET, Group, GroupPatch, ServerError
-from asyncgroups.sync import (
-    Action,
-    Change,
-    DesiredGroup,
-    LiveView,
-    PendingCreate,
-    StateRow,
-    StateSnapshot,
-    build_plan,
-    plan_record,
-)
+from asyncgroups.sync import Action, Change, DesiredGroup, StateRow, plan_record
+from asyncgroups.sync._decide import LiveView, build_plan
+from asyncgroups.sync._state import PendingCreate, StateSnapshot
 
 CAL = "https://example.com/team.ics"
 
