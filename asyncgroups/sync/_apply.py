@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
-from ._creates import Creates, WriteGate
+from ._creates import Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
 from ._errors import StalePlanError, may_have_acted
@@ -195,26 +195,18 @@ class _Apply:
             return await self._adopt(item, desired)
         return await self._update(item, desired)
 
-    async def _complete(
-        self,
-        item: PlanItem,
-        desired: DesiredGroup,
-        prokey: str,
-        patch: GroupPatch,
-        note: str | None,
-        *,
-        reread: bool = False,
-    ) -> ItemResult:
+    async def _complete(self, item: PlanItem, desired: DesiredGroup, made: Made) -> ItemResult:
         """Send what a create left to patch (if anything), then record the fields."""
-        if not patch.is_empty():
+        note = made.note
+        if not made.patch.is_empty():
             try:
-                await self._patch(prokey, patch, reread=reread)
+                await self._patch(made.prokey, made.patch, reread=made.reread)
             except AsyncGroupsError as err:
                 extra = "it exists, but setting its other fields failed; the next apply retries"
                 note = f"{note}; {extra}" if note else extra
-                return failed_result(item, err, prokey, note)
+                return failed_result(item, err, made.prokey, note)
             self._state.set_fields(item.key, desired.values())
-        return done_result(item, prokey, note)
+        return done_result(item, made.prokey, note)
 
     async def _patch(self, prokey: str, patch: GroupPatch, *, reread: bool = False) -> None:
         """Send `patch`; after a reply that may have been lost, re-read and send the rest.

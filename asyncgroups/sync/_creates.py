@@ -43,8 +43,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Final
+
+import attrs
 
 from .. import AsyncGroupsError, GroupPatch, GroupSummary, RequestTimeout
 from ._decide import Action, PlanItem
@@ -57,26 +67,35 @@ from ._state import PendingCreate, StateSnapshot, SyncState
 if TYPE_CHECKING:
     from .. import GroupsClient
 
-__all__ = ["CREATE_ATTEMPTS", "Creates", "FreshListing", "Listing", "NewGroups", "WriteGate"]
+__all__ = [
+    "CREATE_ATTEMPTS",
+    "Creates",
+    "Finish",
+    "FreshListing",
+    "Listing",
+    "Made",
+    "NewGroups",
+    "WriteGate",
+]
 
 #: POSTs sent at most for one create (each after checking that the last made nothing).
 CREATE_ATTEMPTS: Final = 3
 
 
-class Finish(Protocol):
-    """How the apply completes a create whose group exists: send what the create could
-    not say (`patch`, re-reading first when `reread`), record the fields, and report."""
+@attrs.frozen
+class Made:
+    """A create item whose group exists: what is left for the apply to do with it."""
 
-    async def __call__(
-        self,
-        item: PlanItem,
-        desired: DesiredGroup,
-        prokey: str,
-        patch: GroupPatch,
-        note: str | None,
-        *,
-        reread: bool = False,
-    ) -> ItemResult: ...
+    prokey: str
+    #: What the create could not say, to patch now (usually empty).
+    patch: GroupPatch
+    note: str | None = None
+    #: Read the group first and send only what differs (its fields are not known).
+    reread: bool = False
+
+
+#: How the apply completes a create item whose group exists: patch, record, report.
+Finish = Callable[[PlanItem, DesiredGroup, Made], Awaitable[ItemResult]]
 
 
 class Creates:
@@ -211,9 +230,8 @@ class Creates:
         if settled is not None:
             note = "an interrupted apply had already created it; found it, not created again"
             # The desired fields may have changed since that create: send what differs.
-            return await self._finish(
-                item, desired, settled, desired.full_patch(), note, reread=True
-            )
+            made = Made(settled, desired.full_patch(), note, reread=True)
+            return await self._finish(item, desired, made)
         error = self._unsettled.get(item.key)
         if error is not None:
             note = "an interrupted create could not be settled; nothing was sent"
@@ -252,9 +270,8 @@ class Creates:
                 if found:
                     self._state.record(item.key, found[0], fields, "created")
                     note = f"the reply to the create was lost ({err}); found the group it made"
-                    return await self._finish(
-                        item, desired, found[0], desired.followup(), note, reread=True
-                    )
+                    made = Made(found[0], desired.followup(), note, reread=True)
+                    return await self._finish(item, desired, made)
                 if isinstance(err, RequestTimeout):
                     # A POST that timed out may still be running on the server: an empty
                     # listing now proves nothing, and sending again could make two.
@@ -266,7 +283,7 @@ class Creates:
                 last = err  # provably nothing was made: sending again cannot duplicate
                 continue
             self._state.record(item.key, prokey, fields, "created")
-            return await self._finish(item, desired, prokey, desired.followup(), None)
+            return await self._finish(item, desired, Made(prokey, desired.followup()))
         self._state.forget_pending(item.key)
         assert last is not None
         note = f"{CREATE_ATTEMPTS} attempts failed, and none of them made a group"
