@@ -260,6 +260,24 @@ def build_plan(
                 _adoption(d, adoptable.get(d.name, ()), live, seekers[d.name], pending_names)
             )
 
+    items += _undesired(snapshot, wanted, live, prune=prune, refresh=refresh)
+    return Plan(
+        items=tuple(items),
+        state_id=snapshot.state_id,
+        state_generation=snapshot.generation,
+        updates_before=updates_before,
+        prune=prune,
+        refresh=refresh,
+        adopt_by_name=adoptable is not None,
+    )
+
+
+def _undesired(
+    snapshot: StateSnapshot, wanted: set[str], live: LiveView, *, prune: bool, refresh: bool
+) -> list[PlanItem]:
+    """Keys the state owns (or was creating) that are no longer desired: keep or delete."""
+    items: list[PlanItem] = []
+    rows = snapshot.rows
     for key, row in rows.items():
         if key in wanted:
             continue
@@ -271,23 +289,14 @@ def build_plan(
             items.append(PlanItem(key, Action.DELETE, prokey=row.prokey, reason=reason))
         else:
             items.append(PlanItem(key, Action.DELETE, prokey=row.prokey))
-    for key in pending:
+    for key in snapshot.pending:
         if key not in wanted and key not in rows:
             reason = (
                 "an interrupted create of a key no longer desired; apply settles it, and "
                 "a later --prune deletes what it made"
             )
             items.append(PlanItem(key, Action.KEEP, reason=reason))
-
-    return Plan(
-        items=tuple(items),
-        state_id=snapshot.state_id,
-        state_generation=snapshot.generation,
-        updates_before=updates_before,
-        prune=prune,
-        refresh=refresh,
-        adopt_by_name=adoptable is not None,
-    )
+    return items
 
 
 def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
