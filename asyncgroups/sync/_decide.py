@@ -1,5 +1,8 @@
 """Plans: what an apply would do, computed from the desired records, the state and the
 live groups. Pure: `build_plan` does no I/O, so every decision is tested without a server.
+
+Also the two rules plans and reports share: which actions write (`WRITE_ACTIONS`) and
+what updates cost (`estimated_credits`, by the core's own credit rule).
 """
 
 from __future__ import annotations
