@@ -139,7 +139,7 @@ class _Apply:
                 if fatal:
                     return
                 try:
-                    await self._finish(await self._run_item(item))
+                    await self._record_result(await self._run_item(item))
                 except Exception as err:  # not an item's failure: the state file, a callback
                     fatal.append(err)
                     return
@@ -169,7 +169,7 @@ class _Apply:
             if dict(row.fields) != values:
                 self._state.set_fields(item.key, values)
 
-    async def _finish(self, result: ItemResult) -> None:
+    async def _record_result(self, result: ItemResult) -> None:
         self._results[result.key] = result
         self._done += 1
         if result.outcome is ItemOutcome.FAILED:
