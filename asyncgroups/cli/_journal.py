@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import IO, Final, Literal, Self
 
+from .._filelock import try_lock
 from ._exits import UsageError
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = ["DONE", "Journal", "Outcome", "read_journal"]
 
@@ -182,13 +179,11 @@ class Journal:
 
 
 def _lock(stream: IO[bytes], path: str) -> None:
-    if sys.platform == "win32":
-        return
     try:
-        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        locked = try_lock(stream)
+    except OSError:
+        return  # a file system without locks: carry on unlocked
+    if not locked:
         raise UsageError(
             f"the journal {path} is in use by another asyncgroups run; wait for it to end"
-        ) from None
-    except OSError:
-        pass  # a file system without locks: carry on unlocked
+        )
