@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import IO, Final, Literal, Self
 
 from .._filelock import try_lock
+from .._timestamp import iso_utc
 from ._exits import UsageError
 
 __all__ = ["DONE", "Journal", "Outcome", "read_journal"]
@@ -147,9 +147,7 @@ class Journal:
             "prokey": prokey,
             "outcome": outcome,
             "error": error,
-            "timestamp": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "timestamp": iso_utc(),
         }
         self._stream.write(json.dumps(line).encode() + b"\n")
         self._stream.flush()
