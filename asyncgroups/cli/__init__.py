@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(err))
         return err.code
     except AsyncGroupsError as err:
-        from ._commands import describe
+        from ._common import describe
 
         _error(describe(err))
         return FAILED

@@ -13,7 +13,6 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Literal
 
 from .. import (
     Group,
@@ -24,7 +23,8 @@ from .. import (
     validate_prokey,
 )
 from ._args import Settings, make_client
-from ._commands import cannot_print, confirm_delete, describe, fatal
+from ._commands import cannot_print
+from ._common import KeyOutcome, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
     UnprintableError,
@@ -36,15 +36,12 @@ from ._io import (
     say,
 )
 from ._journal import Journal, read_journal
-from ._journal import Outcome as JournalOutcome
 from ._progress import progress_bar
 
 __all__ = ["cmd_bulk_delete", "cmd_bulk_get", "delete_journaled", "read_many"]
 
-#: How one key of a delete run ended.
-DeleteKind = Literal["deleted", "missing", "failed", "skipped"]
 #: Called once per key a delete run finishes: the key, how it ended, the error if any.
-DeleteReport = Callable[[str, DeleteKind, str | None], None]
+DeleteReport = Callable[[str, KeyOutcome, str | None], None]
 
 
 async def read_many(
@@ -109,7 +106,7 @@ async def delete_journaled(
             error = outcome.error
             if error is not None and fatal(error):
                 raise CommandError(describe(error))
-            kind: JournalOutcome = (
+            kind: KeyOutcome = (
                 "deleted" if error is None else "missing" if outcome.missing else "failed"
             )
             detail = describe(error) if kind == "failed" and error is not None else None
@@ -222,10 +219,10 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
                 say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
             with progress_bar("bulk-delete", total) as bar:
 
-                def report(key: str, kind: DeleteKind, error: str | None) -> None:
+                def report(key: str, kind: KeyOutcome, error: str | None) -> None:
                     if kind == "failed":
                         bar.log(f"failed: {key}: {error}")
-                    bar.advance("ok" if kind == "deleted" else kind)
+                    bar.advance(kind)
 
                 async def run() -> None:
                     async with client, open_keys(args.input) as keys:

@@ -35,8 +35,8 @@ import attrs
 from .. import AsyncGroupsError, Group, GroupsClient, NewGroup, NotFoundError, Outcome, RetryPolicy
 from ..testing import FakeGroupsServer, Faults
 from ._args import Settings
-from ._bulk import DeleteKind, delete_journaled, read_many
-from ._commands import describe
+from ._bulk import delete_journaled, read_many
+from ._common import KeyOutcome, describe
 from ._exits import FAILED, OK
 from ._io import open_output, say
 from ._journal import Journal, read_journal
@@ -222,8 +222,8 @@ async def bulk_delete_interrupted(demo: Demo) -> Finding:
         progress_bar("bulk-delete", len(demo.created)) as bar,
     ):
 
-        def report(key: str, kind: DeleteKind, error: str | None) -> None:
-            bar.advance("ok" if kind == "deleted" else kind)
+        def report(key: str, kind: KeyOutcome, error: str | None) -> None:
+            bar.advance(kind)
             if bar.counts["ok"] + bar.counts["missing"] + bar.counts["failed"] >= threshold:
                 reached.set()
 
@@ -252,17 +252,17 @@ async def bulk_delete_resumed(demo: Demo) -> Finding:
     """Re-run the delete with the same journal; prove no done key is sent again."""
     before = read_journal(demo.journal).done
     first_request = len(demo.server.requests)
-    outcomes: dict[str, DeleteKind] = {}
+    outcomes: dict[str, KeyOutcome] = {}
     with (
         Journal.open(demo.journal) as journal,
         progress_bar("bulk-delete", len(demo.created)) as bar,
     ):
 
-        def report(key: str, kind: DeleteKind, error: str | None) -> None:
+        def report(key: str, kind: KeyOutcome, error: str | None) -> None:
             outcomes[key] = kind
             if kind == "failed":
                 bar.log(f"failed: {key}: {error}")
-            bar.advance("ok" if kind == "deleted" else kind)
+            bar.advance(kind)
 
         await delete_journaled(
             demo.client, demo.created, journal, concurrency=demo.concurrency, report=report

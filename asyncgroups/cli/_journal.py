@@ -14,18 +14,17 @@ from __future__ import annotations
 import json
 import os
 from types import TracebackType
-from typing import IO, Final, Literal, Self
+from typing import IO, Final, Self
 
 from .._filelock import try_lock
 from .._timestamp import iso_utc
+from ._common import JOURNALED, KeyOutcome
 from ._exits import UsageError
 
-__all__ = ["DONE", "Journal", "Outcome", "read_journal"]
+__all__ = ["DONE", "Journal", "JournalState", "read_journal"]
 
-Outcome = Literal["deleted", "missing", "failed"]
-OUTCOMES: Final = frozenset({"deleted", "missing", "failed"})
 #: Outcomes that end a key's work: a re-run skips it.
-DONE: Final = frozenset({"deleted", "missing"})
+DONE: Final[frozenset[KeyOutcome]] = frozenset({"deleted", "missing"})
 
 
 class JournalState:
@@ -97,7 +96,7 @@ def _parse(raw: bytes) -> tuple[str, str] | None:
     if not isinstance(record, dict):
         return None
     key, outcome = record.get("prokey"), record.get("outcome")
-    if not isinstance(key, str) or outcome not in OUTCOMES:
+    if not isinstance(key, str) or outcome not in JOURNALED:
         return None
     return key, outcome
 
@@ -141,8 +140,14 @@ class Journal:
             raise
         return cls(path, stream, state)
 
-    def record(self, prokey: str, outcome: Outcome, error: str | None = None) -> None:
-        """Append one outcome and flush it to the OS, so a killed process keeps it."""
+    def record(self, prokey: str, outcome: KeyOutcome, error: str | None = None) -> None:
+        """Append one outcome and flush it to the OS, so a killed process keeps it.
+
+        Only `deleted`, `missing` and `failed` are records; anything else is a bug
+        (`ValueError`), never a line the next run could not read.
+        """
+        if outcome not in JOURNALED:
+            raise ValueError(f"a journal records {sorted(JOURNALED)}, not {outcome!r}")
         line = {
             "prokey": prokey,
             "outcome": outcome,

@@ -41,7 +41,7 @@ from ..sync import (
     result_record,
 )
 from ._args import Settings, make_client
-from ._commands import confirm, describe
+from ._common import confirm, describe
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import progress_bar
