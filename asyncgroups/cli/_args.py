@@ -214,17 +214,14 @@ def _setting(
         raise UsageError(f"{ENV[name]}={text!r}: {err}") from None
 
 
-def make_client(
-    settings: Settings, *, base_url: str | None = None, api_key: str | None = None
-) -> GroupsClient:
+def make_client(settings: Settings) -> GroupsClient:
     """A client from the global options; a missing key or a bad URL is a `UsageError`."""
-    key = api_key or settings.api_key
-    if not key:
+    if not settings.api_key:
         raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
     try:
         return GroupsClient(
-            key,
-            base_url=base_url or settings.base_url,
+            settings.api_key,
+            base_url=settings.base_url,
             timeout=settings.timeout,
             max_connections=settings.concurrency,
             rate_limit=settings.rate_limit,
