@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TextIO
 
 from .. import AsyncGroupsError
-from ._args import ENV, Settings, parse
+from ._args import parse
 from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, USAGE, CommandError
 from ._io import printable
+from ._settings import ENV, Settings
 
 __all__ = ["main"]
 

@@ -22,7 +22,6 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._args import Settings, make_client
 from ._commands import cannot_print
 from ._common import KeyOutcome, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
@@ -37,6 +36,7 @@ from ._io import (
 )
 from ._journal import Journal, read_journal
 from ._progress import progress_bar
+from ._settings import Settings, make_client
 
 __all__ = ["cmd_bulk_delete", "cmd_bulk_get", "delete_journaled", "read_many"]
 

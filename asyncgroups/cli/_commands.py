@@ -14,10 +14,11 @@ import re
 from typing import Any, Final
 
 from .. import BulkResult, Group, GroupPatch, GroupSummary, NewGroup, ValidationError
-from ._args import CLEARABLE, Settings, make_client
+from ._args import CLEARABLE
 from ._common import check_keys, confirm_delete, describe
 from ._exits import FAILED, OK, UsageError
 from ._io import JsonLines, UnprintableError, open_output, say
+from ._settings import Settings, make_client
 
 __all__ = [
     "cannot_print",

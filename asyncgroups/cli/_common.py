@@ -11,9 +11,9 @@ import sys
 from typing import Final, Literal
 
 from .. import AsyncGroupsError, AuthenticationError, ValidationError, validate_prokey
-from ._args import ENV
 from ._exits import CommandError, UsageError
 from ._io import ask, is_terminal
+from ._settings import ENV
 
 __all__ = [
     "JOURNALED",

@@ -35,13 +35,13 @@ from ..testing.scenario import (
     sync_plan,
     sync_rerun,
 )
-from ._args import Settings
 from ._bulk import delete_journaled
 from ._common import KeyOutcome, describe
 from ._exits import FAILED, OK
 from ._io import open_output, say
 from ._journal import Journal, read_journal
 from ._progress import progress_bar
+from ._settings import Settings
 
 __all__ = ["STEPS", "cmd_demo", "run_demo"]
 

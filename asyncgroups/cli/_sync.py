@@ -38,11 +38,11 @@ from ..sync import (
     read_desired,
     result_record,
 )
-from ._args import Settings, make_client
 from ._common import confirm, describe
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import progress_bar
+from ._settings import Settings, make_client
 
 __all__ = ["cmd_sync", "report_summary"]
 
