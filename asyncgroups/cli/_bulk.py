@@ -1,7 +1,7 @@
 """bulk-get and bulk-delete: many keys from a file or stdin, streamed, every key accounted for.
 
-The runners (`read_many`, `delete_journaled`) are separate from the commands so the demo
-drives the very same code. A refused API key stops a run at once (every further request
+The runners (`read_many`, `delete_journaled`) are separate from the commands; the demo
+drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. A refused API key stops a run at once (every further request
 would be refused too) instead of listing the same failure for each key.
 """
 
@@ -22,8 +22,7 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._commands import cannot_print
-from ._common import KeyOutcome, confirm_delete, describe, fatal
+from ._common import KeyOutcome, cannot_print, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
     UnprintableError,

@@ -15,13 +15,12 @@ from typing import Any, Final
 
 from .. import BulkResult, Group, GroupPatch, GroupSummary, NewGroup, ValidationError
 from ._args import CLEARABLE
-from ._common import check_keys, confirm_delete, describe
+from ._common import cannot_print, check_keys, confirm_delete, describe
 from ._exits import FAILED, OK, UsageError
 from ._io import JsonLines, UnprintableError, open_output, say
 from ._settings import Settings, make_client
 
 __all__ = [
-    "cannot_print",
     "cmd_create",
     "cmd_delete",
     "cmd_get",
@@ -65,11 +64,6 @@ def write_or_report(out: JsonLines, key: str, model: Group | GroupSummary) -> bo
         say(cannot_print(key, err))
         return False
     return True
-
-
-def cannot_print(key: str, error: UnprintableError) -> str:
-    """The failure line of a key whose group could not be encoded."""
-    return f"failed: {key}: the group cannot be printed: {error}"
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""What every command shares: how a key ended, one-line failures, keys checked, questions.
+"""What the commands share: how a key ended, one-line failures, keys checked, questions.
 
 Small and dependency-light on purpose (the library's public names, `_args.ENV`,
 `_exits` and `_io`), so any command module may import it without pulling in another
@@ -12,12 +12,13 @@ from typing import Final, Literal
 
 from .. import AsyncGroupsError, AuthenticationError, ValidationError, validate_prokey
 from ._exits import CommandError, UsageError
-from ._io import ask, is_terminal
+from ._io import UnprintableError, ask, is_terminal
 from ._settings import ENV
 
 __all__ = [
     "JOURNALED",
     "KeyOutcome",
+    "cannot_print",
     "check_keys",
     "confirm",
     "confirm_delete",
@@ -49,6 +50,11 @@ def describe(error: BaseException) -> str:
 def fatal(error: AsyncGroupsError) -> bool:
     """True for a failure every further request would repeat: the API key was refused."""
     return isinstance(error, AuthenticationError)
+
+
+def cannot_print(key: str, error: UnprintableError) -> str:
+    """The failure line of a key whose group could not be encoded."""
+    return f"failed: {key}: the group cannot be printed: {error}"
 
 
 def check_keys(prokeys: list[str]) -> list[str]:
