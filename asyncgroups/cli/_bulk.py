@@ -1,8 +1,9 @@
 """bulk-get and bulk-delete: many keys from a file or stdin, streamed, every key accounted for.
 
 The runners (`read_many`, `delete_journaled`) are separate from the commands; the demo
-drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. A refused API key stops a run at once (every further request
-would be refused too) instead of listing the same failure for each key.
+drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. A
+refused API key stops a run at once (every further request would be refused too)
+instead of listing the same failure for each key.
 """
 
 from __future__ import annotations
