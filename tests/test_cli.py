@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from cli_support import Run, cli, fake_api
 
-from asyncgroups.cli._args import _rate, parse
+from asyncgroups.cli._args import parse
+from asyncgroups.cli._values import rate as _rate
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"

@@ -107,3 +107,15 @@ def test_a_journal_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
         Journal.open(path)
     with Journal.open(path):  # released on close
         pass
+
+
+@pytest.mark.parametrize("outcome", ["ok", "skipped"])
+def test_journal_refuses_to_record_an_outcome_it_cannot_read_back(
+    tmp_path: Path, outcome: str
+) -> None:
+    with (
+        Journal.open(str(tmp_path / "j.jsonl")) as journal,
+        pytest.raises(ValueError, match="a journal records"),
+    ):
+        journal.record(A, outcome)  # type: ignore[arg-type]
+    assert (tmp_path / "j.jsonl").read_text() == ""

@@ -4,7 +4,9 @@ stdout carries JSON Lines only; messages, prompts and progress go to stderr. Exi
 when everything succeeded, 1 when anything failed, 2 on usage errors (nothing was
 sent), 130 on Ctrl-C, 141 when stdout's reader went away. Every error the user can fix
 is one line on stderr, never a traceback. The command uses only the public API of
-asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`).
+asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`), plus the two
+private helpers the package shares on purpose: `_filelock` (the journal's lock, the
+same as the sync state's) and `_timestamp` (one ISO 8601 spelling).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TextIO
 
 from .. import AsyncGroupsError
-from ._args import ENV, Settings, parse
+from ._args import parse
 from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, USAGE, CommandError
 from ._io import printable
+from ._settings import ENV, Settings
 
 __all__ = ["main"]
 
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(err))
         return err.code
     except AsyncGroupsError as err:
-        from ._commands import describe
+        from ._common import describe
 
         _error(describe(err))
         return FAILED

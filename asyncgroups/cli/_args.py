@@ -1,42 +1,22 @@
-"""The command line: global options (with environment fallbacks) and one parser per command.
+"""The command line's parser: the global options, then one function per command.
 
 Every mistake argparse finds becomes one line on stderr and exit 2 (argparse's own
-two-line usage dump is replaced), and so does a bad environment value: the message
-names the variable.
+two-line usage dump is replaced). The global options are accepted after the command
+too. Their environment fallbacks are `_settings`'s; the value types are `_values`'.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import os
 from collections.abc import Callable, Sequence
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, NoReturn
 
-from .. import (
-    DEFAULT_RATE_LIMIT,
-    GroupsClient,
-    GroupStatus,
-    RetryPolicy,
-    Subscription,
-    ValidationError,
-    __version__,
-)
+from .. import DEFAULT_RATE_LIMIT, GroupStatus, Subscription, __version__
 from ._exits import UsageError
+from ._settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, ENV
+from ._values import host, number, port, positive_float, positive_int, rate, whole_number
 
-__all__ = ["CLEARABLE", "ENV", "Settings", "build_parser", "make_client", "parse"]
-
-#: The environment variable behind each global option.
-ENV: Final = {
-    "api_key": "ASYNCGROUPS_API_KEY",
-    "base_url": "ASYNCGROUPS_BASE_URL",
-    "concurrency": "ASYNCGROUPS_CONCURRENCY",
-    "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
-    "timeout": "ASYNCGROUPS_TIMEOUT",
-}
-
-DEFAULT_CONCURRENCY: Final = 16
-DEFAULT_TIMEOUT: Final = 30.0
+__all__ = ["CLEARABLE", "build_parser", "parse"]
 
 #: The fields `update --clear` can set to null, by their option names.
 CLEARABLE: Final = {
@@ -46,9 +26,6 @@ CLEARABLE: Final = {
     "cta": "cta",
     "cta-block": "cta_block",
 }
-
-T = TypeVar("T")
-
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2).
@@ -88,154 +65,6 @@ def _accept_after_the_command(parser: _Parser, commands: list[argparse.ArgumentP
                 continue
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    """A TCP port to bind: 0 (any free one) to 65535; anything else is a usage error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, not {text!r}")
-    return value
-
-
-def _host(text: str) -> str:
-    """An address or host name to bind, checked before anything starts.
-
-    An empty one (every interface, printed as the unusable URL `http://:PORT`) and one
-    the IDNA codec refuses (a label over 63 characters) are usage errors.
-    """
-    host = text.strip()
-    if not host:
-        raise argparse.ArgumentTypeError("expected a host name or address, not ''")
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        raise argparse.ArgumentTypeError(f"not a valid host name: {text!r}") from None
-    return host
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    """A rate limit in requests per second; `none` (or any spelling of 0) is 0.0: no limit."""
-    if text.strip().lower() == "none":
-        return 0.0
-    try:
-        return 0.0 if _float(text) == 0 else _positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected requests per second (a positive number) or none, not {text!r}"
-        ) from None
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {text!r}")
-    return value
-
-
-class Settings:
-    """The global options after the environment fallbacks were applied.
-
-    A bad environment value is a `UsageError` naming the variable.
-    """
-
-    __slots__ = (
-        "allow_insecure_http",
-        "api_key",
-        "base_url",
-        "concurrency",
-        "rate_limit",
-        "rate_limit_given",
-        "timeout",
-        "verbose",
-    )
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
-        self.base_url: str | None = args.base_url or os.environ.get(ENV["base_url"]) or None
-        self.concurrency: int = _setting(args, "concurrency", _positive_int, DEFAULT_CONCURRENCY)
-        # 0.0 stands for `none`: no limit at all.
-        self.rate_limit: float | None = (
-            _setting(args, "rate_limit", _rate, DEFAULT_RATE_LIMIT) or None
-        )
-        #: True when the rate limit was asked for, not the default (the demo's local
-        #: fake is only paced when asked).
-        self.rate_limit_given: bool = args.rate_limit is not None or bool(
-            os.environ.get(ENV["rate_limit"], "").strip()
-        )
-        self.timeout: float = _setting(args, "timeout", _positive_float, DEFAULT_TIMEOUT)
-        self.verbose: int = args.verbose
-        self.allow_insecure_http: bool = args.allow_insecure_http
-
-
-def _setting(
-    args: argparse.Namespace, name: str, parse: Callable[[str], Any], default: T
-) -> Any | T:
-    value = getattr(args, name)
-    if value is not None:
-        return value
-    text = os.environ.get(ENV[name])
-    if text is None or not text.strip():
-        return default
-    try:
-        return parse(text.strip())
-    except argparse.ArgumentTypeError as err:
-        raise UsageError(f"{ENV[name]}={text!r}: {err}") from None
-
-
-def make_client(
-    settings: Settings, *, base_url: str | None = None, api_key: str | None = None
-) -> GroupsClient:
-    """A client from the global options; a missing key or a bad URL is a `UsageError`."""
-    key = api_key or settings.api_key
-    if not key:
-        raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
-    try:
-        return GroupsClient(
-            key,
-            base_url=base_url or settings.base_url,
-            timeout=settings.timeout,
-            max_connections=settings.concurrency,
-            rate_limit=settings.rate_limit,
-            retry=RetryPolicy(),
-            allow_insecure_http=settings.allow_insecure_http,
-        )
-    except ValidationError as err:
-        message = str(err).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
-        raise UsageError(message) from None
-
-
 def _field_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
     """The group field options shared by create and update."""
     parser.add_argument("--name", required=create, help="the group's name")
@@ -271,49 +100,45 @@ def _input_option(parser: argparse.ArgumentParser) -> None:
 
 def _fault_options(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (all off by default)")
-    faults.add_argument("--latency", type=_float, default=0.0, metavar="S", help="delay per reply")
+    faults.add_argument("--latency", type=number, default=0.0, metavar="S", help="delay per reply")
     faults.add_argument(
-        "--jitter", type=_float, default=0.0, metavar="S", help="extra random delay"
+        "--jitter", type=number, default=0.0, metavar="S", help="extra random delay"
     )
     faults.add_argument(
-        "--error-rate", type=_float, default=0.0, metavar="P", help="share answered 500/502/503"
+        "--error-rate", type=number, default=0.0, metavar="P", help="share answered 500/502/503"
     )
     faults.add_argument(
-        "--reset-rate", type=_float, default=0.0, metavar="P", help="share dropped unanswered"
+        "--reset-rate", type=number, default=0.0, metavar="P", help="share dropped unanswered"
     )
     faults.add_argument(
         "--lost-reply-rate",
-        type=_float,
+        type=number,
         default=0.0,
         metavar="P",
         help="share acted on, then dropped unanswered",
     )
     faults.add_argument(
-        "--malformed-rate", type=_float, default=0.0, metavar="P", help="share answered bad JSON"
+        "--malformed-rate", type=number, default=0.0, metavar="P", help="share answered bad JSON"
     )
     faults.add_argument(
         "--rate-limit",
         dest="server_rate_limit",
-        type=_positive_float,
+        type=positive_float,
         metavar="RPS",
         help="answer 429 above this many requests per second",
     )
-    faults.add_argument("--burst", type=_positive_float, metavar="N", help="rate limit bucket size")
+    faults.add_argument("--burst", type=positive_float, metavar="N", help="rate limit bucket size")
     faults.add_argument(
-        "--retry-after", type=_float, default=1.0, metavar="S", help="Retry-After sent with 429"
+        "--retry-after", type=number, default=1.0, metavar="S", help="Retry-After sent with 429"
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `asyncgroups` parser: global options, then one subcommand."""
-    parser = _Parser(
-        prog="asyncgroups",
-        description=(
-            "Work with Add to Calendar PRO groups. JSON Lines on stdout, messages on "
-            "stderr; exit 0 when everything succeeded, 1 when anything failed, 2 on "
-            "usage errors."
-        ),
-    )
+#: Adds one command's parser: its name and its one-line help.
+Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command takes (before the command, or after it)."""
     parser.add_argument("--version", action="version", version=f"asyncgroups {__version__}")
     parser.add_argument(
         "--api-key", metavar="KEY", help=f"the API key (default: ${ENV['api_key']}; prefer it)"
@@ -323,21 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"requests in flight at most (default: ${ENV['concurrency']} or "
         f"{DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_rate,
+        type=rate,
         metavar="RPS",
         help=f"requests per second at most, or none (default: ${ENV['rate_limit']} or "
         f"{DEFAULT_RATE_LIMIT:g}, the service's documented limit)",
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
     )
@@ -354,23 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="log every request and retry decision to stderr",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    made: list[argparse.ArgumentParser] = []
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
-        made.append(sub)
-        return sub
-
+def _add_get(command: Command) -> None:
     get = command("get", "print groups as JSON Lines")
     get.add_argument("prokeys", nargs="+", metavar="PROKEY")
 
+
+def _add_list(command: Command) -> None:
     command("list", "print a summary of every group of the account")
 
+
+def _add_create(command: Command) -> None:
     create = command("create", "create a group; prints its prokey")
     _field_options(create, create=True)
 
+
+def _add_update(command: Command) -> None:
     update = command("update", "change a group's fields; only the fields given are sent")
     update.add_argument("prokey", metavar="PROKEY")
     _field_options(update, create=False)
@@ -391,16 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the group first and send only fields that differ (saves credits)",
     )
 
+
+def _add_delete(command: Command) -> None:
     delete = command("delete", "delete groups and every event linked to them")
     delete.add_argument("prokeys", nargs="+", metavar="PROKEY")
     delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
+
+def _add_bulk_get(command: Command) -> None:
     bulk_get = command("bulk-get", "read many groups, keys from a file or stdin")
     _input_option(bulk_get)
     bulk_get.add_argument(
         "-o", "--output", metavar="FILE", help="write the groups here (default: stdout)"
     )
 
+
+def _add_bulk_delete(command: Command) -> None:
     bulk_delete = command("bulk-delete", "delete many groups, keys from a file or stdin, resumable")
     _input_option(bulk_delete)
     bulk_delete.add_argument(
@@ -414,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would be deleted; delete nothing"
     )
 
+
+def _add_fake_server(command: Command) -> None:
     server = command("fake-server", "run a fake Groups API locally until Ctrl-C or SIGTERM")
     server.add_argument(
-        "--host", type=_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+        "--host", type=host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
     )
     server.add_argument(
-        "--port", type=_port, default=8080, help="port to bind, 0 for any (default 8080)"
+        "--port", type=port, default=8080, help="port to bind, 0 for any (default 8080)"
     )
     server.add_argument(
         "--api-key",
@@ -429,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the key it accepts (default test-key)",
     )
     server.add_argument(
-        "--groups", type=_count, default=0, metavar="N", help="groups to pre-create"
+        "--groups", type=whole_number, default=0, metavar="N", help="groups to pre-create"
     )
     server.add_argument(
         "--shape",
@@ -439,13 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument(
         "--page-size",
-        type=_count,
+        type=whole_number,
         metavar="N",
         help="groups per page of /group/all, 0 for no paging (default 800, as the service)",
     )
     server.add_argument("--seed", type=int, default=0, help="seed of keys and random faults")
     _fault_options(server)
 
+
+def _add_sync(command: Command) -> None:
     sync = command(
         "sync", "make the account match desired groups: plan (default), or apply with --apply"
     )
@@ -479,11 +314,51 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--apply", action="store_true", help="make the changes")
     sync.add_argument("-y", "--yes", action="store_true", help="apply without asking")
 
+
+def _add_demo(command: Command) -> None:
     demo = command("demo", "a bulk run against a local fake API with faults; no account needed")
     demo.add_argument(
-        "--groups", type=_positive_int, default=3000, metavar="N", help="groups (default 3000)"
+        "--groups", type=positive_int, default=3000, metavar="N", help="groups (default 3000)"
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the faults (default 1)")
+
+
+#: Each command's parser, in the order `--help` lists them.
+_ADD_COMMANDS: Final = (
+    _add_get,
+    _add_list,
+    _add_create,
+    _add_update,
+    _add_delete,
+    _add_bulk_get,
+    _add_bulk_delete,
+    _add_fake_server,
+    _add_sync,
+    _add_demo,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `asyncgroups` parser: global options, then one subcommand."""
+    parser = _Parser(
+        prog="asyncgroups",
+        description=(
+            "Work with Add to Calendar PRO groups. JSON Lines on stdout, messages on "
+            "stderr; exit 0 when everything succeeded, 1 when anything failed, 2 on "
+            "usage errors."
+        ),
+    )
+    _global_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    made: list[argparse.ArgumentParser] = []
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
+        made.append(sub)
+        return sub
+
+    for add in _ADD_COMMANDS:
+        add(command)
     _accept_after_the_command(parser, made)
     return parser
 

@@ -1,8 +1,9 @@
 """bulk-get and bulk-delete: many keys from a file or stdin, streamed, every key accounted for.
 
-The runners (`read_many`, `delete_journaled`) are separate from the commands so the demo
-drives the very same code. A refused API key stops a run at once (every further request
-would be refused too) instead of listing the same failure for each key.
+The runners (`read_many`, `delete_journaled`) are separate from the commands; the demo
+drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. A
+refused API key stops a run at once (every further request would be refused too)
+instead of listing the same failure for each key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Literal
 
 from .. import (
     Group,
@@ -23,8 +23,7 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._args import Settings, make_client
-from ._commands import cannot_print, confirm_delete, describe, fatal
+from ._common import KeyOutcome, cannot_print, confirm_delete, describe, fatal
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
     UnprintableError,
@@ -36,15 +35,13 @@ from ._io import (
     say,
 )
 from ._journal import Journal, read_journal
-from ._journal import Outcome as JournalOutcome
 from ._progress import progress_bar
+from ._settings import Settings, make_client
 
 __all__ = ["cmd_bulk_delete", "cmd_bulk_get", "delete_journaled", "read_many"]
 
-#: How one key of a delete run ended.
-DeleteKind = Literal["deleted", "missing", "failed", "skipped"]
 #: Called once per key a delete run finishes: the key, how it ended, the error if any.
-DeleteReport = Callable[[str, DeleteKind, str | None], None]
+DeleteReport = Callable[[str, KeyOutcome, str | None], None]
 
 
 async def read_many(
@@ -109,7 +106,7 @@ async def delete_journaled(
             error = outcome.error
             if error is not None and fatal(error):
                 raise CommandError(describe(error))
-            kind: JournalOutcome = (
+            kind: KeyOutcome = (
                 "deleted" if error is None else "missing" if outcome.missing else "failed"
             )
             detail = describe(error) if kind == "failed" and error is not None else None
@@ -222,10 +219,10 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
                 say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
             with progress_bar("bulk-delete", total) as bar:
 
-                def report(key: str, kind: DeleteKind, error: str | None) -> None:
+                def report(key: str, kind: KeyOutcome, error: str | None) -> None:
                     if kind == "failed":
                         bar.log(f"failed: {key}: {error}")
-                    bar.advance("ok" if kind == "deleted" else kind)
+                    bar.advance(kind)
 
                 async def run() -> None:
                     async with client, open_keys(args.input) as keys:

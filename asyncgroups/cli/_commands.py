@@ -11,63 +11,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sys
 from typing import Any, Final
 
-from .. import (
-    AsyncGroupsError,
-    AuthenticationError,
-    BulkResult,
-    Group,
-    GroupPatch,
-    GroupSummary,
-    NewGroup,
-    ValidationError,
-    validate_prokey,
-)
-from ._args import CLEARABLE, ENV, Settings, make_client
-from ._exits import FAILED, OK, CommandError, UsageError
-from ._io import JsonLines, UnprintableError, ask, is_terminal, open_output, say
+from .. import BulkResult, Group, GroupPatch, GroupSummary, NewGroup, ValidationError
+from ._args import CLEARABLE
+from ._common import cannot_print, check_keys, confirm_delete, describe
+from ._exits import FAILED, OK, UsageError
+from ._io import JsonLines, UnprintableError, open_output, say
+from ._settings import Settings, make_client
 
 __all__ = [
-    "cannot_print",
     "cmd_create",
     "cmd_delete",
     "cmd_get",
     "cmd_list",
     "cmd_update",
-    "confirm",
-    "describe",
-    "fatal",
     "in_options",
     "write_or_report",
 ]
-
-
-def describe(error: BaseException) -> str:
-    """One line about a failure, with a hint where the fix is on the user's side."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, AuthenticationError):
-        if error.hint:  # said once, with the flag to check, not twice
-            text = text.replace(f" ({error.hint})", "")
-        return (
-            f"{text} (the API key was not accepted: it may be wrong or expired; check "
-            f"--api-key / ${ENV['api_key']})"
-        )
-    return text
-
-
-def fatal(error: AsyncGroupsError) -> bool:
-    """True for a failure every further request would repeat: the API key was refused."""
-    return isinstance(error, AuthenticationError)
-
-
-def check_keys(prokeys: list[str]) -> list[str]:
-    """The keys, each checked to be a prokey; the first bad one is a `UsageError`."""
-    try:
-        return [validate_prokey(key) for key in prokeys]
-    except ValidationError as err:
-        raise UsageError(str(err)) from None
 
 
 def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,11 +64,6 @@ def write_or_report(out: JsonLines, key: str, model: Group | GroupSummary) -> bo
         say(cannot_print(key, err))
         return False
     return True
-
-
-def cannot_print(key: str, error: UnprintableError) -> str:
-    """The failure line of a key whose group could not be encoded."""
-    return f"failed: {key}: the group cannot be printed: {error}"
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -216,32 +172,6 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     with open_output(None) as out:
         out.write({"prokey": key, "updated": updated})
     return OK
-
-
-def confirm(question: str, *, yes: bool, action: str, nothing: str) -> None:
-    """Go on only with `--yes` or a "y" typed on a terminal.
-
-    Without `--yes`, stdin that is not a terminal is a `UsageError` (a script must say
-    `--yes`; the message says it refuses to `action`), and any answer but y/yes is a
-    `CommandError` saying `nothing`. Called before (or between) event loops, so Ctrl-C
-    at the question interrupts at once.
-    """
-    if yes:
-        return
-    if not is_terminal(sys.stdin):
-        raise UsageError(f"refusing to {action} without --yes: stdin is not a terminal to ask on")
-    if not ask(question):
-        raise CommandError(f"not confirmed: {nothing}")
-
-
-def confirm_delete(what: str, *, yes: bool) -> None:
-    """`confirm` a delete of `what` (and the events linked to it)."""
-    confirm(
-        f"Delete {what} and every event linked to them?",
-        yes=yes,
-        action="delete",
-        nothing="nothing was deleted",
-    )
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,9 +14,9 @@ import shlex
 import signal
 
 from ..testing import PAGE_SIZE, FakeGroupsServer, Faults
-from ._args import ENV, Settings
 from ._exits import OK, UsageError
 from ._io import open_output, say
+from ._settings import ENV, Settings
 
 __all__ = ["cmd_fake_server"]
 

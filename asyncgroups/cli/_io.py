@@ -262,15 +262,13 @@ class KeyReader:
     of input is held at a time.
     """
 
-    __slots__ = ("_carry", "_eof", "_lines", "_read", "count")
+    __slots__ = ("_carry", "_eof", "_lines", "_read")
 
     def __init__(self, read: Chunks) -> None:
         self._read = read
         self._lines: list[bytes] = []
         self._carry = b""
         self._eof = False
-        #: Keys handed out so far.
-        self.count = 0
 
     def __aiter__(self) -> KeyReader:
         return self
@@ -280,7 +278,6 @@ class KeyReader:
             while self._lines:
                 key = key_of_line(self._lines.pop().decode("utf-8", "replace"))
                 if key is not None:
-                    self.count += 1
                     return key
             if self._eof:
                 raise StopAsyncIteration

@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from datetime import UTC, datetime
 from types import TracebackType
-from typing import IO, Final, Literal, Self
+from typing import IO, Final, Self
 
+from .._filelock import try_lock
+from .._timestamp import iso_utc
+from ._common import JOURNALED, KeyOutcome
 from ._exits import UsageError
 
-if sys.platform != "win32":
-    import fcntl
+__all__ = ["DONE", "Journal", "JournalState", "read_journal"]
 
-__all__ = ["DONE", "Journal", "Outcome", "read_journal"]
-
-Outcome = Literal["deleted", "missing", "failed"]
-OUTCOMES: Final = frozenset({"deleted", "missing", "failed"})
 #: Outcomes that end a key's work: a re-run skips it.
-DONE: Final = frozenset({"deleted", "missing"})
+DONE: Final[frozenset[KeyOutcome]] = frozenset({"deleted", "missing"})
 
 
 class JournalState:
@@ -100,7 +96,7 @@ def _parse(raw: bytes) -> tuple[str, str] | None:
     if not isinstance(record, dict):
         return None
     key, outcome = record.get("prokey"), record.get("outcome")
-    if not isinstance(key, str) or outcome not in OUTCOMES:
+    if not isinstance(key, str) or outcome not in JOURNALED:
         return None
     return key, outcome
 
@@ -144,15 +140,19 @@ class Journal:
             raise
         return cls(path, stream, state)
 
-    def record(self, prokey: str, outcome: Outcome, error: str | None = None) -> None:
-        """Append one outcome and flush it to the OS, so a killed process keeps it."""
+    def record(self, prokey: str, outcome: KeyOutcome, error: str | None = None) -> None:
+        """Append one outcome and flush it to the OS, so a killed process keeps it.
+
+        Only `deleted`, `missing` and `failed` are records; anything else is a bug
+        (`ValueError`), never a line the next run could not read.
+        """
+        if outcome not in JOURNALED:
+            raise ValueError(f"a journal records {sorted(JOURNALED)}, not {outcome!r}")
         line = {
             "prokey": prokey,
             "outcome": outcome,
             "error": error,
-            "timestamp": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "timestamp": iso_utc(),
         }
         self._stream.write(json.dumps(line).encode() + b"\n")
         self._stream.flush()
@@ -182,13 +182,11 @@ class Journal:
 
 
 def _lock(stream: IO[bytes], path: str) -> None:
-    if sys.platform == "win32":
-        return
     try:
-        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        locked = try_lock(stream)
+    except OSError:
+        return  # a file system without locks: carry on unlocked
+    if not locked:
         raise UsageError(
             f"the journal {path} is in use by another asyncgroups run; wait for it to end"
-        ) from None
-    except OSError:
-        pass  # a file system without locks: carry on unlocked
+        )

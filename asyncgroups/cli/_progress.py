@@ -11,17 +11,15 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
+from ._common import KeyOutcome
 from ._io import is_terminal, printable, say
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-__all__ = ["Bar", "Kind", "progress_bar"]
-
-#: How one key ended.
-Kind = Literal["ok", "missing", "failed", "skipped"]
+__all__ = ["Bar", "progress_bar"]
 
 #: The plain fallback redraws at most this often, in seconds.
 _PLAIN_EVERY: Final = 0.2
@@ -30,10 +28,10 @@ _PLAIN_EVERY: Final = 0.2
 class Bar(Protocol):
     """What bulk commands report to: one `advance` per key, `log` for a line to keep."""
 
-    #: Keys counted so far, by how they ended.
-    counts: dict[Kind, int]
+    #: Keys counted so far, by how they ended (`deleted` keys count as `ok`).
+    counts: dict[KeyOutcome, int]
 
-    def advance(self, kind: Kind) -> None:
+    def advance(self, kind: KeyOutcome) -> None:
         """Count one finished key."""
 
     def log(self, line: str) -> None:
@@ -46,7 +44,11 @@ class _Counts:
     def __init__(self, total: int | None) -> None:
         self.total = total
         self.started = time.monotonic()
-        self.counts: dict[Kind, int] = {"ok": 0, "missing": 0, "failed": 0, "skipped": 0}
+        self.counts: dict[KeyOutcome, int] = {"ok": 0, "missing": 0, "failed": 0, "skipped": 0}
+
+    def count(self, kind: KeyOutcome) -> None:
+        """Count one finished key; a delete that succeeded counts as `ok`."""
+        self.counts["ok" if kind == "deleted" else kind] += 1
 
     @property
     def done(self) -> int:
@@ -62,8 +64,8 @@ class _Counts:
 class _Quiet(_Counts):
     """No bar (stderr is not a terminal): lines still reach stderr."""
 
-    def advance(self, kind: Kind) -> None:
-        self.counts[kind] += 1
+    def advance(self, kind: KeyOutcome) -> None:
+        self.count(kind)
 
     def log(self, line: str) -> None:
         say(line)
@@ -80,8 +82,8 @@ class _Plain(_Counts):
         self._drawn_at = 0.0
         self._width = 0
 
-    def advance(self, kind: Kind) -> None:
-        self.counts[kind] += 1
+    def advance(self, kind: KeyOutcome) -> None:
+        self.count(kind)
         now = time.monotonic()
         if now - self._drawn_at >= _PLAIN_EVERY:
             self._drawn_at = now
@@ -120,8 +122,8 @@ class _Rich(_Counts):
         self._progress = progress
         self._task = task
 
-    def advance(self, kind: Kind) -> None:
-        self.counts[kind] += 1
+    def advance(self, kind: KeyOutcome) -> None:
+        self.count(kind)
         self._progress.update(self._task, advance=1, detail=self.detail())
 
     def log(self, line: str) -> None:

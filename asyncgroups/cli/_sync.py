@@ -5,7 +5,7 @@ it), then prints the plan as JSON Lines and a summary on stderr, and changes not
 `--apply` takes the state file's lock, plans, asks (unless `--yes`), applies with a
 progress bar, and streams one JSON line per item as it ends, then the skipped (blocked,
 kept) items and a summary line. The work is `asyncgroups.sync`'s; this module only
-talks to the user. `SyncRound` is the same flow as a round of `asyncgroups demo`.
+talks to the user.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-import attrs
-
-from .. import AsyncGroupsError, GroupsClient, Subscription
+from .. import AsyncGroupsError, GroupsClient
 from ..sync import (
+    WRITE_ACTIONS,
     Action,
     DesiredGroup,
     DesiredStateError,
@@ -40,16 +39,13 @@ from ..sync import (
     read_desired,
     result_record,
 )
-from ._args import Settings, make_client
-from ._commands import confirm, describe
+from ._common import confirm, describe
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import progress_bar
+from ._settings import Settings, make_client
 
-if TYPE_CHECKING:
-    from ..testing import FakeGroupsServer
-
-__all__ = ["SyncRound", "cmd_sync", "report_summary"]
+__all__ = ["cmd_sync", "report_summary"]
 
 #: Problems of the desired file shown one per line before the command gives up.
 _SHOWN_PROBLEMS: Final = 50
@@ -199,7 +195,7 @@ def _apply(
             action="apply the plan",
             nothing="nothing was changed",
         )
-    total = sum(1 for item in the_plan.items if item.action in _WORK)
+    total = sum(1 for item in the_plan.items if item.action in WRITE_ACTIONS)
     # The output opens inside the bar, so a bar on a terminal scrolls the lines above it.
     with progress_bar("sync", total) as bar, open_output(None, flush_each=True) as out:
 
@@ -240,7 +236,6 @@ def _apply(
     return OK if report.ok else FAILED
 
 
-_WORK: Final = frozenset({Action.CREATE, Action.ADOPT, Action.UPDATE, Action.DELETE})
 
 
 def report_summary(report: SyncReport) -> dict[str, Any]:
@@ -257,148 +252,3 @@ def report_summary(report: SyncReport) -> dict[str, Any]:
         "updates_sent": report.updates_sent,
         "estimated_credits": report.estimated_credits,
     }
-
-
-# The demo's sync round -----------------------------------------------------------------
-
-#: A claim a demo step proves, and whether it held.
-Claim = tuple[str, bool]
-_CAL: Final = "https://calendar.example.com/crm/{}.ics"
-#: Every this many desired groups, one already exists in the account, made by hand.
-_BY_HAND_EVERY: Final = 50
-
-
-@attrs.define
-class SyncRound:
-    """The demo's sync round: plan a desired set, apply it under faults, re-run it.
-
-    Each step returns what it did (one line) and the claims it proved against the fake
-    server's state. The state file lives in the demo's working directory.
-    """
-
-    desired: list[DesiredGroup] = attrs.Factory(list)
-    state_path: Path | None = None
-    plan: Plan | None = None
-    report: SyncReport | None = None
-    #: Prokeys of groups the sync must leave alone (not desired, not owned).
-    foreign: set[str] = attrs.Factory(set)
-    #: Prokeys of the groups made by hand whose names the desired set uses.
-    by_hand: set[str] = attrs.Factory(set)
-
-    def _desired_set(self, count: int) -> list[DesiredGroup]:
-        """Records as a CRM export would give them: every 10th has a calendar feed."""
-        records = []
-        for n in range(1, count + 1):
-            key, name, note = f"crm-{n:05d}", f"CRM calendar {n:05d}", f"CRM record {n}"
-            if n % 10 == 0:
-                feed = _CAL.format(n)
-                records.append(
-                    DesiredGroup(
-                        key,
-                        name,
-                        internal_note=note,
-                        subscription=Subscription.EXTERNAL,
-                        subscription_cal_url=feed,
-                    )
-                )
-            else:
-                records.append(DesiredGroup(key, name, internal_note=note))
-        return records
-
-    async def plan_step(
-        self, server: FakeGroupsServer, client: GroupsClient, workdir: Path, count: int
-    ) -> tuple[str, list[Claim]]:
-        """Plan a fresh desired set (adopting same-named groups made by hand)."""
-        self.desired = self._desired_set(count)
-        for n, record in enumerate(self.desired):
-            if n % _BY_HAND_EVERY == 0:  # the account was partly filled by hand before
-                self.by_hand.add(server.add_group(record.name, internal_note="typed by hand"))
-        server.add_group("A group nobody desires")
-        self.foreign = set(server.groups) - self.by_hand
-        self.state_path = workdir / "sync-state.db"
-        writes = _writes(server)
-        with SyncState(self.state_path) as state:
-            self.plan = await plan(client, self.desired, state, prune=True, adopt_by_name=True)
-        adopts = {item.prokey for item in self.plan.adopts}
-        return self.plan.summary(), [
-            ("planning sent no write", _writes(server) == writes),
-            (
-                f"the {len(self.by_hand)} groups made by hand with a desired name are adopted, "
-                "the rest created",
-                adopts == self.by_hand
-                and len(self.plan.creates) == len(self.desired) - len(self.by_hand),
-            ),
-        ]
-
-    async def apply_step(
-        self, server: FakeGroupsServer, client: GroupsClient
-    ) -> tuple[str, list[Claim]]:
-        """Apply the plan under faults; prove the report, the state and the server agree."""
-        assert self.plan is not None
-        assert self.state_path is not None
-        with SyncState(self.state_path) as state:
-            self.report = report = await apply(client, self.plan, state)
-            rows = state.rows()
-            pending = state.pending()
-        held = server.groups
-        owned = {row.prokey: key for key, row in rows.items()}
-        wanted = {d.key: d for d in self.desired}
-        done = {r.key: r.prokey for r in report.done if r.action in (Action.CREATE, Action.ADOPT)}
-        found = sum(1 for r in report.items if "found the group it made" in (r.note or ""))
-        names = collections.Counter(held[p]["name"] for p in held if p not in self.foreign)
-        said = (
-            f"{report.summary().removeprefix('sync: ')}; {found} create repl"
-            f"{'y' if found == 1 else 'ies'} lost on the way, each group found again"
-        )
-        finished = set(wanted) - {r.key for r in report.failed}
-        return said, [
-            (
-                "every item the report calls done is in the state under the same prokey",
-                all(rows[key].prokey == prokey for key, prokey in done.items()),
-            ),
-            (
-                "every group the state owns exists, with exactly the desired fields",
-                all(
-                    key in wanted
-                    and prokey in held
-                    and all(held[prokey][f] == v for f, v in wanted[key].values().items())
-                    for prokey, key in owned.items()
-                )
-                and finished <= set(rows),
-            ),
-            (
-                "no group was created twice (a lost reply is looked up, never re-sent blindly)",
-                all(n == 1 for n in names.values()) and not pending,
-            ),
-            ("groups the state does not own were left alone", self.foreign <= set(held)),
-        ]
-
-    async def rerun_step(
-        self, server: FakeGroupsServer, client: GroupsClient
-    ) -> tuple[str, list[Claim]]:
-        """Plan and apply the same desired set again: nothing left to do, nothing sent."""
-        assert self.report is not None
-        assert self.state_path is not None
-        failed = {r.key for r in self.report.failed}
-        writes, credits = _writes(server), server.credits
-        with SyncState(self.state_path) as state:
-            again = await plan(client, self.desired, state, prune=True, adopt_by_name=True)
-            report = await apply(client, again, state)
-        sent = _writes(server)[len(writes) :]
-        if failed:
-            claim = f"the re-run only finished the {len(failed)} item(s) the apply could not"
-            holds = {i.key for i in again.items if i.action in _WORK} <= failed
-        else:
-            claim = "the re-run found nothing to do: no write sent, no credit spent"
-            holds = not again.has_changes and not sent and server.credits == credits
-        return f"re-run: {again.summary().removeprefix('plan: ')}", [
-            (claim, holds),
-            ("the re-run ended with every item done", report.ok),
-        ]
-
-
-def _writes(server: FakeGroupsServer) -> list[str]:
-    return [f"{r.method} {r.path}" for r in server.requests if r.method in _WRITE_METHODS]
-
-
-_WRITE_METHODS: Final = frozenset({"POST", "PATCH", "DELETE"})

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import attrs
+
+from .._timestamp import iso_utc
 
 __all__ = ["to_jsonable"]
 
@@ -49,8 +51,4 @@ def _jsonable(value: object) -> Any:
 
 def _iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, milliseconds unless finer digits are there to keep."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    spec = "milliseconds" if moment.microsecond % 1000 == 0 else "microseconds"
-    text = moment.replace(tzinfo=None).isoformat(timespec=spec)
-    return text + "Z" if moment.tzinfo is not None else text
+    return iso_utc(moment, keep_microseconds=True)

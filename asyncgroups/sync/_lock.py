@@ -11,10 +11,10 @@ import contextlib
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import IO
 
+from .._filelock import try_lock, unlock
 from ._errors import StateLockedError
 from ._schema import now
 
@@ -33,7 +33,7 @@ class LockFile:
     def acquire(self, state_path: Path) -> None:
         file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
         try:
-            if not _try_lock(file):
+            if not try_lock(file):
                 raise StateLockedError(
                     f"the state file {state_path} is in use by another apply"
                     f"{_holder(self._path)}; wait for it to finish. (The lock belongs to "
@@ -56,7 +56,7 @@ class LockFile:
                 file.seek(0)
                 file.truncate()
                 file.flush()
-            _unlock(file)
+            unlock(file)
             file.close()
 
 
@@ -67,33 +67,3 @@ def _holder(path: Path) -> str:
         return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(file: IO[str]) -> bool:
-        file.seek(0)
-        try:
-            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(file: IO[str]) -> None:
-        file.seek(0)
-        with contextlib.suppress(OSError):
-            msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(file: IO[str]) -> bool:
-        try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(file: IO[str]) -> None:
-        fcntl.flock(file.fileno(), fcntl.LOCK_UN)

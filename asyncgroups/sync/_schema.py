@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from .._timestamp import iso_utc
 from ._errors import StateFileError
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "now", "open_database", "read_meta"]
@@ -51,8 +51,11 @@ CREATE TABLE IF NOT EXISTS baselines (
 
 
 def now() -> str:
-    """The current time as the state file stores it (UTC, ISO 8601, milliseconds)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """The current time as the state file stores it (UTC, ISO 8601, milliseconds).
+
+    Files written before keep reading: the offset stays `+00:00`, not `Z`.
+    """
+    return iso_utc(utc="+00:00")
 
 
 def open_database(path: Path) -> sqlite3.Connection:

@@ -3,7 +3,9 @@
 `FakeGroupsServer` is a real HTTP server on 127.0.0.1 that follows the API's
 documentation and breaks on demand (`Faults`, `FakeGroupsServer.inject`). The pytest
 plugin (`asyncgroups.testing.plugin`, registered through `pytest11`) provides the
-`fake_groups_server` and `groups_client` fixtures.
+`fake_groups_server` and `groups_client` fixtures. `asyncgroups.testing.scenario`
+(imported by path) runs real bulk work against the fake with faults on and proves it
+(`check_sync`, the fault presets `asyncgroups demo` uses).
 """
 
 from ._faults import Faults, Injection

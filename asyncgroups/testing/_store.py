@@ -55,7 +55,12 @@ _READ_ORDER: Final = (*_WRITABLE_FIELDS, "date_updated", "date_created")
 
 
 def timestamp(moment: datetime | None = None) -> str:
-    """A date as the API writes it: UTC, milliseconds, `Z` (`2023-11-24T15:05:14.079Z`)."""
+    """A date as the API writes it: UTC, milliseconds, `Z` (`2023-11-24T15:05:14.079Z`).
+
+    Deliberately not the package's own formatter (`asyncgroups._timestamp`): the fake
+    plays the service, so it spells the service's format itself, and a change to the
+    client's formatting cannot hide behind it.
+    """
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

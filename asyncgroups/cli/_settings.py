@@ -1,0 +1,101 @@
+"""The global options after their environment fallbacks, and the client they make.
+
+A bad environment value is a `UsageError` naming the variable; a missing API key or a
+refused base URL is one too, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from .. import DEFAULT_RATE_LIMIT, GroupsClient, RetryPolicy, ValidationError
+from ._exits import UsageError
+from ._values import positive_float, positive_int, rate
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "ENV", "Settings", "make_client"]
+
+#: The environment variable behind each global option.
+ENV: Final = {
+    "api_key": "ASYNCGROUPS_API_KEY",
+    "base_url": "ASYNCGROUPS_BASE_URL",
+    "concurrency": "ASYNCGROUPS_CONCURRENCY",
+    "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
+    "timeout": "ASYNCGROUPS_TIMEOUT",
+}
+
+DEFAULT_CONCURRENCY: Final = 16
+DEFAULT_TIMEOUT: Final = 30.0
+
+T = TypeVar("T")
+
+
+class Settings:
+    """The global options after the environment fallbacks were applied.
+
+    A bad environment value is a `UsageError` naming the variable.
+    """
+
+    __slots__ = (
+        "allow_insecure_http",
+        "api_key",
+        "base_url",
+        "concurrency",
+        "rate_limit",
+        "rate_limit_given",
+        "timeout",
+        "verbose",
+    )
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
+        self.base_url: str | None = args.base_url or os.environ.get(ENV["base_url"]) or None
+        self.concurrency: int = _setting(args, "concurrency", positive_int, DEFAULT_CONCURRENCY)
+        # 0.0 stands for `none`: no limit at all.
+        self.rate_limit: float | None = (
+            _setting(args, "rate_limit", rate, DEFAULT_RATE_LIMIT) or None
+        )
+        #: True when the rate limit was asked for, not the default (the demo's local
+        #: fake is only paced when asked).
+        self.rate_limit_given: bool = args.rate_limit is not None or bool(
+            os.environ.get(ENV["rate_limit"], "").strip()
+        )
+        self.timeout: float = _setting(args, "timeout", positive_float, DEFAULT_TIMEOUT)
+        self.verbose: int = args.verbose
+        self.allow_insecure_http: bool = args.allow_insecure_http
+
+
+def _setting(
+    args: argparse.Namespace, name: str, parse: Callable[[str], Any], default: T
+) -> Any | T:
+    value = getattr(args, name)
+    if value is not None:
+        return value
+    text = os.environ.get(ENV[name])
+    if text is None or not text.strip():
+        return default
+    try:
+        return parse(text.strip())
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"{ENV[name]}={text!r}: {err}") from None
+
+
+def make_client(settings: Settings) -> GroupsClient:
+    """A client from the global options; a missing key or a bad URL is a `UsageError`."""
+    if not settings.api_key:
+        raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
+    try:
+        return GroupsClient(
+            settings.api_key,
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            max_connections=settings.concurrency,
+            rate_limit=settings.rate_limit,
+            retry=RetryPolicy(),
+            allow_insecure_http=settings.allow_insecure_http,
+        )
+    except ValidationError as err:
+        message = str(err).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
+        raise UsageError(message) from None
