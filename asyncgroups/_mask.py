@@ -2,8 +2,13 @@
 
 A server can echo the API key in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
 character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
-space), or as HTML character references (`&#77;`, `&#x4d;`, `&amp;`), and can mix them
-character by character. `SecretMasker` matches every such spelling of each secret, and
+space), or as HTML character references (`&#77;`, `&#x4d;`, and every named one of
+HTML5: `&amp;`, `&sol;`, `&lowbar;`), and can mix them character by character. It can
+also echo part of it: a header line cut at 100 bytes, a key with its last character
+dropped. So a run of at least half the secret's characters (and at least 8) that starts
+it is masked too: what is left unseen is still a secret. (Cuts come at the end of a
+limit; a pattern for fragments that end the secret would cost every mask a pass that
+cannot start at a known character.) `SecretMasker` matches every such spelling of each secret, and
 `scrub` applies it to an error and to every exception chained to it (`__cause__`,
 `__context__`, the members of a group), so no attribute, note or traceback of an error
 asyncgroups raises shows the key. All of this runs on the error path only.
@@ -12,6 +17,8 @@ asyncgroups raises shows the key. All of this runs on the error path only.
 from __future__ import annotations
 
 import contextlib
+import functools
+import html.entities
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -24,8 +31,8 @@ MASK = "***"
 #: JSON's short escapes (RFC 8259, section 7).
 _JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}
 _JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
-#: HTML's named references for the characters that have one everywhere.
-_HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+#: The fewest characters of a secret that count as showing it, at a start or an end.
+_LEAST_FRAGMENT = 8
 #: How deep `scrub` follows chained exceptions; a longer chain is cut there.
 _MAX_CHAIN = 64
 
@@ -55,10 +62,36 @@ def _spellings(char: str) -> str:
     # HTML: decimal and hex character references, and a named one where there is one.
     options.append(f"&#0*{code};")
     options.append(f"&#[xX]0*{_hex(code, 1)};")
-    if char in _HTML_NAMED:
-        options.append(f"&{_HTML_NAMED[char]};")
+    options += (re.escape(f"&{name}") for name in _html_names().get(char, ()))
     options.append(re.escape(char))
     return "(?:" + "|".join(options) + ")"
+
+
+#: Named references of characters that read like these, which a server writing a key
+#: into a page may use for them: HTML5 has no name for U+002D itself.
+_HTML_LOOK_ALIKES = {"-": ("hyphen;", "dash;")}
+
+
+@functools.cache
+def _html_names() -> dict[str, tuple[str, ...]]:
+    """Every HTML5 named reference of each single character (`"/"`: `sol;`), longest
+    first, so `&amp;` is matched whole and not as the legacy `&amp`."""
+    names: dict[str, list[str]] = {char: list(alike) for char, alike in _HTML_LOOK_ALIKES.items()}
+    for name, char in html.entities.html5.items():
+        if len(char) == 1:
+            names.setdefault(char, []).append(name)
+    return {char: tuple(sorted(found, key=len, reverse=True)) for char, found in names.items()}
+
+
+def _secret_pattern(secret: str) -> str:
+    """A regex for `secret` whole, or a run of at least half of it (and at least
+    `_LEAST_FRAGMENT` characters) that starts it, each character in any spelling."""
+    spelled = [_spellings(char) for char in secret]
+    count = len(spelled)
+    least = max(min(_LEAST_FRAGMENT, count), -(-count // 2))
+    # The first `least` characters, then each further one as long as the one before was.
+    rest = "".join(f"(?:{s}" for s in spelled[least:]) + ")?" * (count - least)
+    return "".join(spelled[:least]) + rest
 
 
 class SecretMasker:
@@ -79,9 +112,7 @@ class SecretMasker:
         if self._pattern is None and self.secrets:
             # Longest first: a secret that contains another is masked whole.
             ordered = sorted(self.secrets, key=len, reverse=True)
-            self._pattern = re.compile(
-                "|".join("".join(_spellings(char) for char in secret) for secret in ordered)
-            )
+            self._pattern = re.compile("|".join(_secret_pattern(secret) for secret in ordered))
         return self._pattern
 
     def mask(self, text: str) -> str:

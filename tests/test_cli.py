@@ -582,6 +582,32 @@ async def test_bulk_get_reads_a_real_pipe(server: FakeGroupsServer) -> None:
     assert sorted(g["prokey"] for g in run.objects) == sorted(keys)
 
 
+async def test_bulk_get_from_stdin_on_dev_null_reads_no_keys_and_ends(
+    server: FakeGroupsServer,
+) -> None:
+    # What cron, nohup and `ssh -n` give a command: a device the event loop cannot watch.
+    run = await python_m("--rate-limit", "none", "bulk-get", "--input", "-")  # < /dev/null
+
+    assert run.code == 0, run.err
+    assert run.out == ""
+    assert "Traceback" not in run.err
+    assert server.requests == []
+
+
+async def test_bulk_get_failure_line_for_a_huge_bad_line_stays_short(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "keys.txt"
+    listing.write_text("x" * 5_000 + "\n")
+
+    run = await cli(capsys, "bulk-get", "--input", str(listing))
+
+    assert run.code == 1
+    [failed] = [line for line in run.err_lines if line.startswith("failed: ")]
+    assert len(failed) < 300
+    assert server.requests == []
+
+
 async def test_bulk_get_missing_input_file_is_one_line(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

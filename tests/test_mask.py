@@ -44,6 +44,8 @@ def _all_u(text: str, upper: bool = False) -> str:
         html.escape(SECRET),
         "".join(f"&#{ord(c)};" for c in SECRET),
         "".join(f"&#x{ord(c):X};" for c in SECRET),
+        SECRET.replace("_", "&lowbar;").replace("/", "&sol;").replace("+", "&plus;"),
+        SECRET.replace("=", "&equals;").replace("_", "&UnderBar;"),  # HTML5 names
         SECRET[:2] + "%5f" + SECRET[3:9] + "\\u0041" + SECRET[10:],  # mixed by character
     ],
 )
@@ -54,8 +56,27 @@ def test_secret_masker_masks_every_spelling_of_the_key(spelling: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # aiohttp keeps the first 100 bytes of an over-long header line, key cut short.
+        (f"b'{'A' * 80}{SECRET[:-4]}...'", f"b'{'A' * 80}{MASK}...'"),
+        (f"bad key {SECRET[:-1]}", f"bad key {MASK}"),  # a key missing its last character
+        (f"half {SECRET[:14]}!", f"half {MASK}!"),  # half of it (27 characters) is enough
+        (f"less {SECRET[:13]}!", f"less {SECRET[:13]}!"),  # less than half is left alone
+    ],
+)
+def test_secret_masker_masks_a_key_cut_short(text: str, masked: str) -> None:
+    assert MASKER.mask(text) == masked
+
+
+def test_secret_masker_masks_a_short_secret_only_whole() -> None:
+    short = SecretMasker(["test-key"])
+    assert short.mask("test-key and test-ke") == "*** and test-ke"
+
+
+@pytest.mark.parametrize(
     "text",
-    ["", "nothing to see", "sk_live_MARKER/slash+plus=", "sk_live_MARKER/slash plus=="],
+    ["", "nothing to see", "sk_live_", "MARKER/slash+plus==", "sk_live_MARK", "&amp; sk_"],
 )
 def test_secret_masker_leaves_other_text_alone(text: str) -> None:
     assert not MASKER.leaks(text)

@@ -23,7 +23,7 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._common import KeyOutcome, cannot_print, confirm_delete, describe, fatal
+from ._common import KeyOutcome, cannot_print, confirm_delete, describe, fatal, shown_key
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
     UnprintableError,
@@ -147,7 +147,8 @@ def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
                             bar.log(f"not found: {outcome.prokey}")
                             bar.advance("missing")
                         else:
-                            bar.log(f"failed: {outcome.prokey}: {describe(error or Exception())}")
+                            key = shown_key(outcome.prokey)
+                            bar.log(f"failed: {key}: {describe(error or Exception())}")
                             bar.advance("failed")
 
                     await read_many(client, keys, concurrency=settings.concurrency, report=report)
@@ -221,7 +222,7 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
 
                 def report(key: str, kind: KeyOutcome, error: str | None) -> None:
                     if kind == "failed":
-                        bar.log(f"failed: {key}: {error}")
+                        bar.log(f"failed: {shown_key(key)}: {error}")
                     bar.advance(kind)
 
                 async def run() -> None:

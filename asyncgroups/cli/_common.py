@@ -24,7 +24,12 @@ __all__ = [
     "confirm_delete",
     "describe",
     "fatal",
+    "shown_key",
 ]
+
+#: The most of an input line a message repeats as its key (a binary file's "line" can
+#: run to kilobytes; the error itself names the bad key, shortened, anyway).
+_SHOWN_KEY: Final = 60
 
 #: How one key of a command's work ended. `ok` is a read (or other work) that succeeded,
 #: `deleted` a delete that did; a progress bar counts both as `ok`. `skipped` keys were
@@ -89,3 +94,8 @@ def confirm_delete(what: str, *, yes: bool) -> None:
         action="delete",
         nothing="nothing was deleted",
     )
+
+
+def shown_key(key: str) -> str:
+    """`key` as a message shows it: whole when it is of a sane length, else cut short."""
+    return key if len(key) <= _SHOWN_KEY else key[: _SHOWN_KEY - 1] + "…"

@@ -367,7 +367,10 @@ async def open_keys(path: str) -> AsyncIterator[KeyReader]:
             "--input - reads keys from stdin, but stdin is a terminal: "
             "pipe the keys in (cat keys.txt | asyncgroups ...) or pass --input FILE"
         )
-    if stat.S_ISREG(os.fstat(fd).st_mode):  # `< keys.txt`: a file never blocks for long
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        # `< keys.txt`, or `< /dev/null` as cron and `ssh -n` give: a file or a device
+        # never blocks for long, and the event loop cannot watch one.
         yield KeyReader(_file_chunks(getattr(stdin, "buffer", stdin)))
         return
     async with _pipe_chunks(fd) as read:
