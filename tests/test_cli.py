@@ -312,6 +312,17 @@ def test_rate_limit_values_read_as_a_rate_or_none(text: str, rate: float) -> Non
     assert _rate(text) == rate  # 0.0 stands for no limit
 
 
+@pytest.mark.parametrize("option", ["--base-url", "--api-key"])
+async def test_an_empty_url_or_key_option_is_refused_not_replaced_by_the_default(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    run = await cli(capsys, option, "", "list")
+
+    assert run.code == 2
+    assert run.err_lines == [f"asyncgroups: error: {option} is empty"]
+    assert server.requests == []
+
+
 async def test_bad_rate_limit_is_one_line_usage_error(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

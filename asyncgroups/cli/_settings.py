@@ -50,6 +50,10 @@ class Settings:
     )
 
     def __init__(self, args: argparse.Namespace) -> None:
+        for option in ("api_key", "base_url"):
+            # `--base-url ""` (an unset shell variable, say) must not quietly fall back.
+            if getattr(args, option) is not None and not getattr(args, option).strip():
+                raise UsageError(f"--{option.replace('_', '-')} is empty")
         self.api_key: str | None = args.api_key or os.environ.get(ENV["api_key"]) or None
         self.base_url: str | None = args.base_url or os.environ.get(ENV["base_url"]) or None
         self.concurrency: int = _setting(args, "concurrency", positive_int, DEFAULT_CONCURRENCY)
