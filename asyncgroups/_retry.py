@@ -45,6 +45,9 @@ class Failure(enum.Enum):
     TIMEOUT = "timeout"
     #: A success status came with a body that is not JSON; the server may have acted.
     BAD_BODY = "bad body"
+    #: The server's TLS certificate was not trusted: nothing was sent, and trying again
+    #: would fail the same way.
+    CERTIFICATE = "certificate"
 
 
 def _as_statuses(value: Set[int]) -> frozenset[int]:
@@ -193,6 +196,8 @@ def should_retry(
     reason: str
     if policy is None:
         decision, reason = False, "retries are off"
+    elif failure is Failure.CERTIFICATE:
+        decision, reason = False, "the certificate is not trusted: a retry fails the same way"
     elif attempt >= policy.max_attempts:
         decision, reason = False, f"attempt {attempt} of {policy.max_attempts} was the last"
     elif retry_after is not None and retry_after > policy.max_retry_after:

@@ -5,6 +5,8 @@ AsyncGroupsError
 ├── ValidationError (also ValueError)          bad input, caught before any request
 ├── SubscriptionLockedError                    subscription change with events linked
 ├── TransportError                             connection failures
+│   ├── ConnectError                           never reached the server
+│   │   └── ConnectTimeout (also RequestTimeout)
 │   └── RequestTimeout
 ├── APIError (.status .message .method .url .body .request_id)
 │   ├── BadRequestError 400/422   ├── AuthenticationError 401
@@ -13,6 +15,12 @@ AsyncGroupsError
 │   ├── ServerError 5xx           └── UnexpectedResponseError (3xx, bad JSON, oversize)
 └── BulkError (ExceptionGroup)
 ```
+
+Every error says what it means for the request: `may_have_acted` is True when the server
+may have carried it out (so a failed write is not proof that nothing happened), and
+`may_still_be_running` when it may even still be doing so (an attempt that timed out
+after the request left). Code that must know, such as a sync deciding whether a create
+can be sent again, asks the error instead of guessing from its type.
 
 `ClientStateError` (a `RuntimeError`, outside the tree) reports misuse of a client: a
 call after `close()` or from another event loop. A broad `except AsyncGroupsError` does
@@ -32,6 +40,8 @@ __all__ = [
     "BulkError",
     "ClientStateError",
     "ConflictError",
+    "ConnectError",
+    "ConnectTimeout",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -59,6 +69,18 @@ REQUEST_ID_HEADERS = (
 
 class AsyncGroupsError(Exception):
     """Base class of every error asyncgroups raises about a request or its input."""
+
+    #: True when the server may have carried out the request this error is about (in
+    #: any attempt of the call): a connection lost or timed out after the request may
+    #: have left, a 5xx (possibly from a proxy in front of a server that did act), a
+    #: reply that could not be used. False when provably nothing happened: input refused
+    #: before sending, a failure to connect, a 4xx (429 included). Each class gives the
+    #: verdict of one attempt; the client sets it on the error it raises when an earlier
+    #: attempt of the same call lost its reply (a DELETE whose retry got 404, say).
+    may_have_acted: bool = False
+    #: True when the server may still be working on the request: an attempt timed out
+    #: after the request left, so an empty read right now proves nothing about a write.
+    may_still_be_running: bool = False
 
 
 class ClientStateError(RuntimeError):
@@ -93,11 +115,14 @@ class SubscriptionLockedError(AsyncGroupsError):
 
 
 class TransportError(AsyncGroupsError):
-    """The request could not be completed on the wire (connect, send or read failed)."""
+    """The request could not be completed on the wire (send or read failed, or connect)."""
 
     #: True when no attempt of the call could even connect: the request never left
-    #: this machine. A bulk call that meets one before any reply stops sending.
+    #: this machine. A bulk call that meets one before any reply stops sending. Only a
+    #: `ConnectError` can say so; one raised after an earlier attempt got through says
+    #: False.
     never_connected: bool = False
+    may_have_acted = True
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         super().__init__(message)
@@ -106,7 +131,22 @@ class TransportError(AsyncGroupsError):
 
 
 class RequestTimeout(TransportError):
-    """One attempt took longer than the client's `timeout`."""
+    """One attempt took longer than the client's `timeout`; the server may still be at it."""
+
+    may_still_be_running = True
+
+
+class ConnectError(TransportError):
+    """No connection could be made (refused, unresolvable, TLS refused): nothing was sent."""
+
+    never_connected = True
+    may_have_acted = False
+
+
+class ConnectTimeout(ConnectError, RequestTimeout):
+    """The connection could not be made within the attempt's connect limit: nothing was sent."""
+
+    may_still_be_running = False
 
 
 # API errors ------------------------------------------------------------------------
@@ -170,12 +210,11 @@ class PermissionDeniedError(APIError):
 
 
 class NotFoundError(APIError):
-    """No group has that prokey (404)."""
+    """No group has that prokey (404).
 
-    #: True when an earlier attempt of the same call failed after it may have reached
-    #: the server (a DELETE whose reply was lost): the 404 then most likely means that
-    #: attempt did the work.
-    after_uncertain_attempt: bool = False
+    With `may_have_acted` set, an earlier attempt of the same call lost its reply: the
+    404 then most likely means that attempt did the work (a DELETE, say).
+    """
 
 
 class ConflictError(APIError):
@@ -191,11 +230,15 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """The server failed (5xx)."""
+    """The server failed (5xx); it, or the server behind a proxy, may have acted."""
+
+    may_have_acted = True
 
 
 class UnexpectedResponseError(APIError):
     """The reply could not be used: a redirect, a body that is not the expected JSON, too large."""
+
+    may_have_acted = True
 
 
 # Bulk ------------------------------------------------------------------------------
