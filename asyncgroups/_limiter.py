@@ -14,11 +14,10 @@ import contextvars
 import math
 from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_RATE_LIMIT", "SPACING_MARGIN", "ClientLimiter", "Limiter"]
+from ._config import check_number
 
-#: Requests per second a client sends at most by default: the service's documented limit
-#: ("The API is rate limited at 80 requests per second").
-DEFAULT_RATE_LIMIT: Final = 80.0
+__all__ = ["SPACING_MARGIN", "ClientLimiter", "Limiter"]
+
 #: How much wider than `1 / rate` requests are spaced: 81 requests in a row then span
 #: 1.01 s, so a few milliseconds of network jitter cannot put one more request into
 #: the server's one-second window than the rate allows.
@@ -90,10 +89,10 @@ class ClientLimiter:
     )
 
     def __init__(self, max_in_flight: int, rate: float | None = None) -> None:
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        if rate is not None and not (rate > 0 and math.isfinite(rate)):
-            raise ValueError("rate must be a positive number of requests per second")
+        """Raises `ValidationError` (a `ValueError`) for a cap below 1 or a bad rate."""
+        check_number("max_in_flight", max_in_flight, integer=True, minimum=1)
+        if rate is not None:
+            check_number("rate", rate)
         #: Most requests in flight at once.
         self.max_in_flight = max_in_flight
         #: Requests per second, or None for no rate limit.

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from .. import DEFAULT_RATE_LIMIT, GroupsClient, RetryPolicy, ValidationError
+from .._config import API_KEY_ENV, BASE_URL_ENV
 from ._exits import UsageError
 from ._values import positive_float, positive_int, rate
 
@@ -19,8 +20,8 @@ __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "ENV", "Settings", "make_cl
 
 #: The environment variable behind each global option.
 ENV: Final = {
-    "api_key": "ASYNCGROUPS_API_KEY",
-    "base_url": "ASYNCGROUPS_BASE_URL",
+    "api_key": API_KEY_ENV,
+    "base_url": BASE_URL_ENV,
     "concurrency": "ASYNCGROUPS_CONCURRENCY",
     "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
     "timeout": "ASYNCGROUPS_TIMEOUT",
