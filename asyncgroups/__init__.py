@@ -8,8 +8,9 @@ async with GroupsClient() as client:
 """
 
 from ._bulk import BulkProgress, BulkResult, Outcome, check_concurrency
-from ._client import DEFAULT_BASE_URL, GroupsClient
-from ._limiter import DEFAULT_RATE_LIMIT, ClientLimiter, Limiter
+from ._client import GroupsClient
+from ._config import DEFAULT_BASE_URL, DEFAULT_RATE_LIMIT
+from ._limiter import ClientLimiter, Limiter
 from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._version import __version__
@@ -21,6 +22,8 @@ from .errors import (
     BulkError,
     ClientStateError,
     ConflictError,
+    ConnectError,
+    ConnectTimeout,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -61,6 +64,8 @@ __all__ = [
     "ClientStateError",
     "ClientStats",
     "ConflictError",
+    "ConnectError",
+    "ConnectTimeout",
     "Group",
     "GroupPatch",
     "GroupStatus",

@@ -1,8 +1,12 @@
 """The request pipeline: the only client module that touches aiohttp.
 
-It owns (or borrows) the `aiohttp.ClientSession`, and sends each request through the
-limiter with a per-attempt timeout, retries what the policy allows, reads bodies under a
-size cap, and maps every aiohttp and asyncio failure to the library's errors, once.
+It owns (or borrows) the `aiohttp.ClientSession`, sends each attempt of a request
+through the limiter under a per-attempt timeout, reads bodies under a size cap, and
+names every aiohttp and asyncio failure once, as the library's transport errors: a
+`ConnectError` when nothing left this machine, a `RequestTimeout` or a plain
+`TransportError` when the request may have. What an attempt's reply or failure means
+(its value, its error, whether it is retried) is decided in `_sansio.classify`, without
+I/O; this module only acts on the answer.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import asyncio
 import contextlib
 import errno
 import functools
-import ipaddress
 import json
 import logging
 import math
@@ -20,123 +23,63 @@ import random
 import re
 import socket
 import ssl
-import time
 import traceback
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, overload
-from urllib.parse import unquote, urlsplit
-from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+from typing import Any, Final, TypeVar, overload
 
 import aiohttp
 import attrs
 
-from ._convert import loads
+from ._config import (
+    KEEPALIVE_TIMEOUT,
+    ClientSettings,
+    host_port,
+    host_port_of,
+    in_flight_cap,
+    proxy_secrets,
+)
 from ._deadline import Deadlines
 from ._limiter import ClientLimiter, Limiter
 from ._mask import SecretMasker
-from ._retry import Failure, RetryPolicy, parse_retry_after, retry_delay, should_retry
-from ._secret import Secret
+from ._retry import Failure, RetryPolicy, retry_delay
+from ._sansio import Attempt, Rules, classify, settle
 from ._stats import ClientStats
 from .errors import (
-    APIError,
     ClientStateError,
-    NotFoundError,
+    ConnectError,
+    ConnectTimeout,
     RequestTimeout,
     TransportError,
-    UnexpectedResponseError,
     ValidationError,
-    make_status_error,
 )
 
-__all__ = ["AIOHTTP_VERSION", "Pipeline", "proxy_from_env"]
+__all__ = ["AIOHTTP_VERSION", "Pipeline", "borrowed_pool_size", "check_borrowed"]
 
 logger = logging.getLogger("asyncgroups")
 
 T = TypeVar("T")
 
-AIOHTTP_VERSION = aiohttp.__version__
-
-#: Idle pooled connections are closed after this many seconds: shorter than the 5 s idle
-#: limit common on servers and load balancers, so a reused connection is rarely stale.
-KEEPALIVE_TIMEOUT = 4.0
-
-#: The longest message an `UnexpectedResponseError` shows, in characters (the reply
-#: itself is on its `.body`).
-_MESSAGE_LIMIT = 500
-
-#: The share of an attempt's timeout (at most one second) left after the connect limit.
-_CONNECT_MARGIN = 0.1
-
-#: Failures after which the server may have acted on the request.
-_UNCERTAIN = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_BODY})
+AIOHTTP_VERSION: Final = aiohttp.__version__
 
 #: Backoff and longest 429 cool-down when the client has no retry policy of its own.
-_DEFAULT_RETRY = RetryPolicy()
-_MAX_RETRY_AFTER = _DEFAULT_RETRY.max_retry_after
+_DEFAULT_RETRY: Final = RetryPolicy()
 
 
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def proxy_from_env(url: str) -> str | None:
-    """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for `url`, unless `NO_PROXY` excludes it.
-
-    Loopback hosts never go through a proxy (a local fake server must stay local). A
-    proxy given without a scheme (`proxy.corp:3128`, common in corporate settings) is
-    taken as `http://`; a scheme aiohttp cannot use (`socks5://`) is a `ValidationError`
-    rather than a proxy silently misused.
-    """
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    if not proxy or not parts.hostname or is_loopback(parts.hostname):
-        return None
-    if proxy_bypass_environment(parts.hostname, proxies):
-        return None
-    return check_proxy(proxy if "://" in proxy else f"http://{proxy}", source="environment")
-
-
-def check_proxy(proxy: str, *, source: str = "proxy") -> str:
-    """`proxy` if it is an http(s) URL with a host, else `ValidationError`."""
-    try:
-        parts = urlsplit(proxy)
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        shown = _mask_userinfo(proxy)
+def check_borrowed(session: aiohttp.ClientSession) -> None:
+    """Refuse a borrowed session whose settings would fight the client's own."""
+    if session.auth is not None:
         raise ValidationError(
-            f"the proxy from the {source} must be an http(s) URL with a host, not {shown!r}"
-            if source == "environment"
-            else f"proxy must be an http(s) URL with a host, not {shown!r}",
-            field="proxy",
+            "the borrowed session has auth= set, which aiohttp cannot combine with the "
+            "API key's Authorization header; pass a session without auth",
+            field="session",
         )
-    return proxy
 
 
-def _mask_userinfo(url: str) -> str:
-    """`url` with any password in it replaced by `***`."""
-    scheme, sep, rest = url.rpartition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
-
-
-def _decode_failure(err: Exception) -> str:
-    """What went wrong decoding a reply, in words (a RecursionError's own text is obscure)."""
-    if isinstance(err, RecursionError):
-        return "it is nested deeper than the decoder allows"
-    return str(err) or type(err).__name__
+def borrowed_pool_size(session: aiohttp.ClientSession | None) -> int | None:
+    """The connection limit of a borrowed session's connector (0: none; None: no session)."""
+    if session is None or session.connector is None:
+        return None
+    return session.connector.limit
 
 
 #: Plain words for the errors a connect attempt meets most.
@@ -157,7 +100,7 @@ def connect_failure(err: aiohttp.ClientConnectorError) -> str:
     0x7f…> [Connect call failed ('h', 1)]") shows the TLS context even for http://,
     and is what an app would otherwise pass on to its callers.
     """
-    where = _host_port(err.host, err.port)
+    where = host_port(err.host, err.port)
     if isinstance(err, aiohttp.ClientConnectorDNSError):
         return f"could not resolve host {err.host}: {_os_reason(err.os_error)}"
     if isinstance(err, aiohttp.ClientConnectorCertificateError):
@@ -168,18 +111,6 @@ def connect_failure(err: aiohttp.ClientConnectorError) -> str:
         return f"TLS handshake with {where} failed: {_os_reason(err.os_error)}"
     target = "the proxy " if isinstance(err, aiohttp.ClientProxyConnectionError) else ""
     return f"could not connect to {target}{where}: {_os_reason(err.os_error)}"
-
-
-def _host_port_of(url: str) -> str:
-    """`host:port` of a URL, the port filled in from the scheme when it has none."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return _host_port(parts.hostname or "", port)
-
-
-def _host_port(host: str, port: int | None) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}" if port is not None else shown
 
 
 def _os_reason(err: OSError) -> str:
@@ -289,46 +220,47 @@ def request_tls(
 
 
 class Pipeline:
-    """Sends requests for one client. Not public: `GroupsClient` wires it up."""
+    """Sends requests for one client. Not public: `GroupsClient` wires it up.
+
+    `limiter=None` gives the default `ClientLimiter`: `pool_size` requests in flight at
+    most, at `settings.rate_limit` a second.
+    """
 
     def __init__(
         self,
+        settings: ClientSettings,
         *,
-        base_url: str,
-        api_key: str,
-        user_agent: str,
-        timeout: float,
-        max_connections: int,
-        retry: RetryPolicy | None,
-        limiter: Limiter,
+        limiter: Limiter | None,
         stats: ClientStats,
         session: aiohttp.ClientSession | None,
         ssl_context: ssl.SSLContext | None,
-        proxy: str | None,
         trace_configs: Sequence[aiohttp.TraceConfig],
-        max_body_size: int,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.base_url = base_url
-        # Held (and handed to aiohttp) as a Secret, whose repr is masked: tracebacks that
-        # show frame locals, ours and aiohttp's, then never show the key.
-        key = Secret(api_key)
-        self._api_key = key
+        self.base_url = settings.base_url
+        # The key lives only in these header mappings, as a Secret, whose repr is
+        # masked: tracebacks that show frame locals, ours and aiohttp's, never show it.
+        key = settings.api_key
         self._headers = {
             "Authorization": key,
             "Accept": "application/json",
-            "User-Agent": user_agent,
+            "User-Agent": settings.user_agent,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._timeout = timeout
-        # A socket connect gets most of the attempt's time, but runs out just before the
-        # attempt does: a host that never answers the SYN (a firewall, a dead route) is
-        # then known as a failure to connect, not just a slow reply.
-        self._connect_timeout = timeout - min(timeout * _CONNECT_MARGIN, 1.0)
-        self._connect_target = _host_port_of(proxy or base_url)
-        self.max_connections = max_connections
-        self.retry = retry
-        self.limiter = limiter
+        self._timeout = settings.timeout
+        self._connect_timeout = settings.connect_timeout
+        self._connect_target = host_port_of(settings.proxy or settings.base_url)
+        #: The default concurrency of bulk calls.
+        self.max_connections = settings.max_connections
+        #: Requests in flight at most, decided once: the pool of a session this client
+        #: makes, or `max_connections` capped by a borrowed session's smaller pool (a
+        #: wait inside aiohttp's pool would count against the attempt's timeout).
+        self.pool_size = in_flight_cap(settings.max_connections, borrowed_pool_size(session))
+        self.retry = settings.retry
+        self.limiter: Limiter = (
+            limiter if limiter is not None else ClientLimiter(self.pool_size, settings.rate_limit)
+        )
+        #: What this client sent; only the pipeline writes it.
         self.stats = stats
         self._session = session
         self._owns_session = session is None
@@ -341,22 +273,28 @@ class Pipeline:
         )
         # An explicit setting on every request: a borrowed connector's own verifying
         # context is honoured, and one that does not verify is refused by request_tls.
-        self._ssl = request_tls(ssl_context, session, https=base_url.lower().startswith("https:"))
-        self._proxy = proxy
-        secrets: list[str] = [key]
-        if proxy and (password := urlsplit(proxy).password):
-            secrets += [password, unquote(password)]
+        self._ssl = request_tls(
+            ssl_context, session, https=settings.base_url.lower().startswith("https:")
+        )
+        self._proxy = settings.proxy
         # Every error this pipeline raises passes through it, chained causes included.
-        self._masker = SecretMasker(secrets)
+        self._masker = SecretMasker([key, *proxy_secrets(settings.proxy)])
+        self._rules = Rules(
+            base_url=settings.base_url,
+            retry=settings.retry,
+            clean=self._masker.mask,
+            max_body_size=settings.max_body_size,
+        )
         self._trace_configs = list(trace_configs)
         # A rate limit counts when each request really went out. On a session this
         # client makes, aiohttp says when a connection is ready (after any TLS
         # handshake); on a borrowed one, the moment it is handed to aiohttp stands in.
         self._reporting: ClientLimiter | None = None
-        if isinstance(limiter, ClientLimiter) and limiter.counts_sends and session is None:
-            self._reporting = limiter
-            self._trace_configs.append(_connection_ready_trace(limiter))
-        self._max_body = max_body_size
+        chosen = self.limiter
+        if isinstance(chosen, ClientLimiter) and chosen.counts_sends and session is None:
+            self._reporting = chosen
+            self._trace_configs.append(_connection_ready_trace(chosen))
+        self._max_body = settings.max_body_size
         self._rand = rand
         self._loop: asyncio.AbstractEventLoop | None = None
         # Each attempt's timeout; made with the loop this client is bound to.
@@ -384,7 +322,7 @@ class Pipeline:
         self._check_usable()
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
+                limit=self.pool_size,
                 limit_per_host=0,
                 use_dns_cache=True,
                 ttl_dns_cache=300,
@@ -457,13 +395,11 @@ class Pipeline:
     ) -> T | None:
         """Send one request (with retries); decode its 2xx JSON reply with `decode`.
 
-        Without `decode` the reply body is not parsed and None is returned. A reply
-        that is not JSON counts as a failed attempt: retried for GET and DELETE (a
-        proxy's garbled page is usually passing), raised for POST and PATCH.
+        Without `decode` the reply body is not parsed and None is returned. A PATCH
+        that succeeds is counted in `stats.updates_sent`. What each attempt means is
+        `classify`'s to say; the error raised speaks for the whole call (`settle`).
         """
         loop = self._check_usable()
-        deadlines = self._deadlines
-        assert deadlines is not None  # bound with the loop by _check_usable
         session = self._session
         if session is None or session.closed:
             session = self.open()  # makes an owned session; refuses a closed borrowed one
@@ -473,228 +409,174 @@ class Pipeline:
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             headers = self._json_headers
-        limiter = self.limiter
         attempt = 0
-        # True once an attempt failed after it may have reached the server.
-        uncertain = False
-        # True while every attempt so far failed to connect.
-        never_connected = True
+        # What the earlier attempts of this call did, for the error of the last one.
+        lost = running = connected = False
         while True:
             attempt += 1
-            failure: int | Failure
-            error: Exception
-            # An error raised without a retry, whatever the policy says.
-            fatal: Exception | None = None
-            retry_after: float | None = None
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
-            if self._reporting is not None:
-                await self._reporting.acquire(reporting=True)
-            else:
-                await limiter.acquire()
-            started = loop.time()
-            try:
-                self.stats.requests += 1
-                if attempt > 1:
-                    self.stats.retries += 1
-                with deadlines.watch():  # asyncio.timeout(self._timeout), but cheaper
-                    async with session.request(
-                        method,
-                        url,
-                        data=data,
-                        headers=headers,
-                        allow_redirects=False,
-                        raise_for_status=False,
-                        proxy=self._proxy,
-                        ssl=self._ssl,
-                        timeout=self._request_timeout,
-                    ) as resp:
-                        status = resp.status
-                        raw = await self._read(resp, method, path, url)
-                        resp_headers = resp.headers
-            except aiohttp.ConnectionTimeoutError as err:
-                failure, error = Failure.CONNECT, RequestTimeout(
-                    f"{method} {path}: could not connect to {self._connect_target} within "
-                    f"{self._connect_timeout:g}s (attempt {attempt})",
-                    method=method,
-                    url=url,
+            result: Attempt[T] = await self._attempt(
+                loop, session, method, path, url, data, headers, attempt, decode
+            )
+            if result.error is None:
+                if method == "PATCH":
+                    self.stats.updates_sent += 1
+                return result.value
+            await self._wait_before_retry(result, attempt)
+            if not result.retry:
+                error = settle(
+                    result.error,
+                    earlier_lost=lost,
+                    earlier_running=running,
+                    earlier_connected=connected,
                 )
-                error.__cause__ = err
-                self._log(method, path, "connect timeout", attempt, loop.time() - started)
-            except TimeoutError as err:
-                failure, error = Failure.TIMEOUT, RequestTimeout(
-                    f"{method} {path}: no complete reply within {self._timeout:g}s "
-                    f"(attempt {attempt})",
-                    method=method,
-                    url=url,
-                )
-                error.__cause__ = err
-                self._log(method, path, "timeout", attempt, loop.time() - started)
-            except aiohttp.ClientConnectorCertificateError as err:
-                # Not retried (it would fail the same way), but like any failure to
-                # connect it means the request never left.
-                tls = self._transport_error(method, path, url, connect_failure(err), err)
-                tls.never_connected = never_connected
-                fatal = tls
-            except aiohttp.ClientConnectorError as err:
-                failure, error = Failure.CONNECT, self._transport_error(
-                    method, path, url, connect_failure(err), err
-                )
-                self._log(method, path, "connect failed", attempt, loop.time() - started)
-            except (aiohttp.ClientError, OSError) as err:
-                failure, error = Failure.DISCONNECT, self._transport_error(
-                    method, path, url, "connection lost", err
-                )
-                self._log(method, path, "disconnected", attempt, loop.time() - started)
-            else:
-                self._log(method, path, status, attempt, loop.time() - started)
-                if 200 <= status < 300:
-                    if decode is None:
-                        return None
-                    # Whatever an untrusted body does to the decoder (a RecursionError
-                    # from JSON nested 100,000 deep, say) is this reply's failure, an
-                    # AsyncGroupsError, and never escapes to sink a bulk call.
-                    try:
-                        payload = loads(raw) if raw else None
-                    except Exception as err:
-                        failure, error = Failure.BAD_BODY, self._unexpected(
-                            method,
-                            path,
-                            f"the reply is not the documented JSON: {_decode_failure(err)}",
-                            status,
-                            raw,
-                        )
-                    else:
-                        try:
-                            return decode(payload)
-                        except Exception as err:
-                            fatal = self._unexpected(
-                                method,
-                                path,
-                                f"the reply is not the documented JSON: {_decode_failure(err)}",
-                                status,
-                                raw,
-                            )
-                            fatal.__cause__ = err
-                else:
-                    failure = status
-                    if status in (429, 503) or "Retry-After" in resp_headers:
-                        retry_after = parse_retry_after(
-                            resp_headers.get("Retry-After"), now=time.time()
-                        )
-                    error = make_status_error(
-                        status,
-                        method=method,
-                        url=url,
-                        path=path,
-                        body=self._clean(raw.decode("utf-8", "replace")),
-                        headers=resp_headers,
-                        retry_after=retry_after,
-                    )
-            finally:
-                limiter.release()
-            # Raised here, outside every `except`, so no unscrubbed exception rides along
-            # as an implicit __context__.
-            if fatal is not None:
-                raise self._masker.scrub(fatal)
-            never_connected = never_connected and failure is Failure.CONNECT
-            retrying = should_retry(self.retry, method, failure, attempt, retry_after=retry_after)
-            delay = 0.0
-            if retrying or failure == 429:
-                # A 429 pauses the whole client, whether or not this call tries again, and
-                # for at least the backoff even when Retry-After says "now" or is past.
-                delay = retry_delay(
-                    self.retry if self.retry is not None else _DEFAULT_RETRY,
-                    attempt,
-                    retry_after=retry_after,
-                    rand=self._rand,
-                )
-            if failure == 429 and (retry_after is None or retry_after <= self._longest_wait):
-                self._cool_down(delay)
-            if not retrying:
-                if uncertain and isinstance(error, NotFoundError):
-                    error.after_uncertain_attempt = True
-                if never_connected and isinstance(error, TransportError):
-                    error.never_connected = True
+                # Raised here, outside every `except`, so no unscrubbed exception rides
+                # along as an implicit __context__.
                 raise self._masker.scrub(error)
-            uncertain = uncertain or failure in _UNCERTAIN
-            if delay > 0:
-                await asyncio.sleep(delay)
+            lost = lost or result.reply_lost
+            running = running or result.failure is Failure.TIMEOUT
+            connected = connected or result.connected
 
-    @property
-    def _longest_wait(self) -> float:
-        """The longest wait a 429 may impose (a longer Retry-After raises at once)."""
-        return self.retry.max_retry_after if self.retry is not None else _MAX_RETRY_AFTER
+    async def _attempt(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        url: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        attempt: int,
+        decode: Callable[[Any], T] | None,
+    ) -> Attempt[T]:
+        """Send attempt number `attempt` under a limiter slot and the timeout; classify it."""
+        deadlines = self._deadlines
+        assert deadlines is not None  # bound with the loop by _check_usable
+        limiter = self.limiter
+        if self._reporting is not None:
+            await self._reporting.acquire(reporting=True)
+        else:
+            await limiter.acquire()
+        started = loop.time()
+        try:
+            self.stats.requests += 1
+            if attempt > 1:
+                self.stats.retries += 1
+            with deadlines.watch():  # asyncio.timeout(self._timeout), but cheaper
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    proxy=self._proxy,
+                    ssl=self._ssl,
+                    timeout=self._request_timeout,
+                ) as resp:
+                    status = resp.status
+                    raw = await self._read(resp)
+                    resp_headers = resp.headers
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            failure, error, outcome = self._name_failure(err, method, path, url, attempt)
+            self._log(method, path, outcome, attempt, loop.time() - started)
+            return classify(self._rules, method, path, attempt, failure=failure, error=error)
+        finally:
+            limiter.release()
+        self._log(method, path, status, attempt, loop.time() - started)
+        return classify(
+            self._rules,
+            method,
+            path,
+            attempt,
+            status=status,
+            headers=resp_headers,
+            body=raw,
+            decode=decode,
+        )
 
-    def _cool_down(self, seconds: float) -> None:
-        """Hold every new request of this client for `seconds` after a 429.
+    async def _wait_before_retry(self, result: Attempt[Any], attempt: int) -> None:
+        """Back off before the next attempt; after a 429, pause the whole client too.
 
-        A wait longer than `max_retry_after` is not taken: that call raised at once.
+        A 429 pauses every new request of the client whether or not this call tries
+        again, and for at least the backoff even when Retry-After says "now" or is
+        past. A wait longer than `max_retry_after` is not taken: that call raises.
         """
-        if 0 < seconds <= self._longest_wait:
+        failure = result.failure
+        if not result.retry and failure != 429:
+            return
+        policy = self.retry if self.retry is not None else _DEFAULT_RETRY
+        retry_after = result.retry_after
+        delay = retry_delay(policy, attempt, retry_after=retry_after, rand=self._rand)
+        longest = policy.max_retry_after
+        # A Retry-After over the cap is not waited for: that call raises at once.
+        if failure == 429 and (retry_after is None or retry_after <= longest) and (
+            0 < delay <= longest
+        ):
             self.stats.cool_downs += 1
-            self.limiter.cool_down(seconds)
+            self.limiter.cool_down(delay)
+        if result.retry and delay > 0:
+            await asyncio.sleep(delay)
 
-    async def _read(
-        self, resp: aiohttp.ClientResponse, method: str, path: str, url: str
-    ) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
+        """The reply's body, or None as soon as it is larger than the size cap."""
         # Content-Length counts bytes on the wire, which may be compressed: it can refuse
         # early, but only counting the decoded bytes as they come bounds the memory.
         length = resp.content_length
         if length is not None and length > self._max_body:
-            raise self._oversize(method, path, resp.status)
+            return None
         chunks = []
         size = 0
         async for chunk in resp.content.iter_any():
             size += len(chunk)
             if size > self._max_body:
-                raise self._oversize(method, path, resp.status)
+                return None
             chunks.append(chunk)
         return b"".join(chunks)
 
-    # Errors and logs ----------------------------------------------------------------
+    # Naming failures ------------------------------------------------------------------
 
-    def _clean(self, text: object) -> str:
-        """`text` as a string with every spelling of the key (and a proxy password) masked."""
-        return self._masker.mask(str(text))
-
-    def _transport_error(
-        self, method: str, path: str, url: str, what: str, err: BaseException
-    ) -> TransportError:
+    def _name_failure(
+        self, err: BaseException, method: str, path: str, url: str, attempt: int
+    ) -> tuple[Failure, TransportError, str]:
+        """What an aiohttp or asyncio failure was on the wire: kind, error, log word."""
+        where = f"{method} {path}"
+        if isinstance(err, aiohttp.ConnectionTimeoutError):
+            error: TransportError = ConnectTimeout(
+                f"{where}: could not connect to {self._connect_target} within "
+                f"{self._connect_timeout:g}s (attempt {attempt})",
+                method=method,
+                url=url,
+            )
+            error.__cause__ = err
+            return Failure.CONNECT, error, "connect timeout"
+        if isinstance(err, TimeoutError):
+            error = RequestTimeout(
+                f"{where}: no complete reply within {self._timeout:g}s (attempt {attempt})",
+                method=method,
+                url=url,
+            )
+            error.__cause__ = err
+            return Failure.TIMEOUT, error, "timeout"
         if isinstance(err, aiohttp.ClientConnectorError):
-            text = what  # connect_failure() already says where and why
-        else:
-            text = f"{what}: {self._clean(err) or type(err).__name__}"
-        error = TransportError(f"{method} {path}: {text}", method=method, url=url)
+            # connect_failure() says where and why; a certificate that is not trusted
+            # is not retried (it would fail the same way), but like any failure to
+            # connect it means the request never left.
+            error = ConnectError(f"{where}: {connect_failure(err)}", method=method, url=url)
+            error.__cause__ = _without_request_head(err)
+            if isinstance(err, aiohttp.ClientConnectorCertificateError):
+                return Failure.CERTIFICATE, error, "certificate refused"
+            return Failure.CONNECT, error, "connect failed"
+        text = self._masker.mask(str(err)) or type(err).__name__
+        error = TransportError(f"{where}: connection lost: {text}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
             error.__cause__ = _without_request_head(err)
-        return error
-
-    def _unexpected(
-        self, method: str, path: str, message: str, status: int = 200, raw: bytes = b""
-    ) -> APIError:
-        # Masked whole, then shortened: a cut through the key would leave a prefix of it.
-        text = self._clean(message)
-        if len(text) > _MESSAGE_LIMIT:
-            text = text[: _MESSAGE_LIMIT - 1] + "…"
-        return UnexpectedResponseError(
-            text,
-            status=status,
-            method=method,
-            url=self.base_url + path,
-            path=path,
-            body=self._clean(raw.decode("utf-8", "replace")) if raw else "",
-        )
-
-    def _oversize(self, method: str, path: str, status: int) -> APIError:
-        return self._unexpected(
-            method, path, f"the reply is larger than the {self._max_body} byte cap", status
-        )
+        return Failure.DISCONNECT, error, "disconnected"
 
     def _log(self, method: str, path: str, outcome: object, attempt: int, elapsed: float) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s (attempt %d, %.1f ms)", method, path, outcome, attempt, elapsed * 1000
             )
-

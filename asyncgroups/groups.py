@@ -131,7 +131,6 @@ class GroupsResource:
             if patch.is_empty():
                 return False
         await self._pipeline.send("PATCH", f"/group/{key}", body=encode_patch(patch))
-        self._pipeline.stats.updates_sent += 1
         return True
 
     @staticmethod
@@ -150,13 +149,14 @@ class GroupsResource:
     async def delete(self, prokey: str, *, missing_ok: bool = False) -> None:
         """Delete a group and every event linked to it.
 
-        Raises `NotFoundError` when the group does not exist, unless `missing_ok`.
+        Raises `NotFoundError` when the group does not exist, unless `missing_ok`. A 404
+        that answers the retry of an attempt whose reply was lost (the error says
+        `may_have_acted`) is a success: that attempt deleted the group.
         """
         try:
             await self._delete(validate_prokey(prokey))
         except NotFoundError as err:
-            # A 404 after an attempt whose reply was lost: that attempt deleted it.
-            if not (missing_ok or err.after_uncertain_attempt):
+            if not (missing_ok or err.may_have_acted):
                 raise
 
     async def _delete(self, key: str) -> None:

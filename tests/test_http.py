@@ -40,7 +40,8 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups._http import _os_reason, proxy_from_env
+from asyncgroups._config import proxy_from_env
+from asyncgroups._http import _os_reason
 from asyncgroups._mask import SecretMasker
 
 if TYPE_CHECKING:
