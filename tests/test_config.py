@@ -1,0 +1,174 @@
+"""The client's settings and the rules they are checked by: pure, no I/O."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import pickle
+from typing import Any
+
+import pytest
+
+from asyncgroups import (
+    DEFAULT_RATE_LIMIT,
+    ClientLimiter,
+    GroupsClient,
+    RetryPolicy,
+    ValidationError,
+)
+from asyncgroups._config import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    RATE_LIMIT_DEFAULT,
+    ClientSettings,
+    check_number,
+    in_flight_cap,
+)
+from asyncgroups._secret import Secret
+from asyncgroups.cli._args import ENV
+
+API_KEY = "sk_live_0123456789abcdef"
+BASE = "https://api.example.com/v1"
+
+
+def _settings(**kwargs: Any) -> ClientSettings:
+    arguments: dict[str, Any] = {
+        "api_key": API_KEY,
+        "base_url": BASE,
+        "timeout": 30.0,
+        "max_connections": 32,
+        "rate_limit": 80.0,
+        "retry": RetryPolicy(),
+        "allow_insecure_http": False,
+        "ssl_context": None,
+        "proxy": None,
+        "user_agent": None,
+        "max_body_size": 1024,
+        "version": "asyncgroups/0 aiohttp/0",
+    }
+    arguments.update(kwargs)
+    return ClientSettings.from_arguments(**arguments)
+
+
+def test_settings_hold_the_checked_values() -> None:
+    settings = _settings(base_url=BASE + "/", timeout=10, user_agent="job/1")
+    assert settings.base_url == BASE
+    assert settings.timeout == 10.0
+    assert settings.connect_timeout == 9.0  # the attempt's time less 10%, at most 1 s
+    assert settings.user_agent == "asyncgroups/0 aiohttp/0 job/1"
+    assert isinstance(settings.api_key, Secret)
+
+
+def test_settings_connect_timeout_leaves_at_most_a_second() -> None:
+    assert _settings(timeout=30).connect_timeout == 29.0
+
+
+def test_settings_repr_masks_the_api_key() -> None:
+    assert API_KEY not in repr(_settings())
+    assert "'***'" in repr(_settings())
+
+
+def test_settings_read_the_environment_names_the_cli_shares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    monkeypatch.setenv(BASE_URL_ENV, "https://env.example.com/v1")
+    settings = _settings(api_key=None, base_url=None)
+    assert (str(settings.api_key), settings.base_url) == ("from-env", "https://env.example.com/v1")
+    assert (ENV["api_key"], ENV["base_url"]) == (API_KEY_ENV, BASE_URL_ENV)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"api_key": " "}, "api_key"),
+        ({"base_url": "http://api.example.com"}, "base_url"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_connections": 0}, "max_connections"),
+        ({"rate_limit": math.nan}, "rate_limit"),
+        ({"retry": 3}, "retry"),
+        ({"ssl_context": "ca.pem"}, "ssl_context"),
+        ({"proxy": "socks5://p:1"}, "proxy"),
+        ({"user_agent": "a\nb"}, "user_agent"),
+        ({"max_body_size": True}, "max_body_size"),
+        ({"max_body_size": 0}, "max_body_size"),
+    ],
+)
+def test_settings_refuse_bad_arguments_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(**kwargs)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "ok"),
+    [
+        (1, {}, True),
+        (0.5, {}, True),
+        (0, {}, False),
+        (-1.0, {}, False),
+        (math.inf, {}, False),
+        (math.nan, {}, False),
+        (True, {}, False),
+        ("1", {}, False),
+        (None, {}, False),
+        (1, {"integer": True, "minimum": 1}, True),
+        (0, {"integer": True, "minimum": 1}, False),
+        (1.0, {"integer": True, "minimum": 1}, False),
+        (True, {"integer": True, "minimum": 1}, False),
+    ],
+)
+def test_check_number(value: object, kwargs: dict[str, Any], ok: bool) -> None:
+    if ok:
+        check_number("n", value, **kwargs)
+    else:
+        with pytest.raises(ValidationError) as info:
+            check_number("n", value, **kwargs)
+        assert info.value.field == "n"
+        assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "pool", "cap"), [(32, None, 32), (32, 0, 32), (32, 8, 8), (4, 100, 4)]
+)
+def test_in_flight_cap_is_the_smaller_of_the_cap_and_a_borrowed_pool(
+    max_connections: int, pool: int | None, cap: int
+) -> None:
+    assert in_flight_cap(max_connections, pool) == cap
+
+
+@pytest.mark.parametrize(("max_in_flight", "rate"), [(0, None), (1, 0.0), (1.5, None)])
+def test_client_limiter_raises_validation_error(max_in_flight: Any, rate: float | None) -> None:
+    with pytest.raises(ValidationError):
+        ClientLimiter(max_in_flight, rate)
+
+
+# limiter= and rate_limit= ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [80.0, 10, None, DEFAULT_RATE_LIMIT])
+def test_client_refuses_an_explicit_rate_limit_beside_a_limiter(rate: float | None) -> None:
+    with pytest.raises(ValidationError, match="limiter") as info:
+        GroupsClient(API_KEY, base_url=BASE, limiter=ClientLimiter(4), rate_limit=rate)
+    assert info.value.field == "rate_limit"
+
+
+def test_client_with_a_limiter_reports_its_rate() -> None:
+    client = GroupsClient(API_KEY, base_url=BASE, limiter=ClientLimiter(4, 5.0))
+    assert client.rate_limit == 5.0
+    assert client.limiter.rate == 5.0  # type: ignore[attr-defined]
+
+
+def test_client_default_rate_limit_is_80_in_the_signature_and_repr() -> None:
+    default = inspect.signature(GroupsClient).parameters["rate_limit"].default
+    assert default is RATE_LIMIT_DEFAULT
+    assert repr(default) == "80.0"
+    assert default == DEFAULT_RATE_LIMIT == 80.0
+    client = GroupsClient(API_KEY, base_url=BASE)
+    assert client.rate_limit == 80.0
+    assert type(client.rate_limit) is float
+    assert "rate_limit=80.0" in repr(client)
+
+
+def test_default_rate_survives_pickling_as_a_number() -> None:
+    assert pickle.loads(pickle.dumps(RATE_LIMIT_DEFAULT)) == 80.0  # noqa: S301
