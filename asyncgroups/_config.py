@@ -9,6 +9,7 @@ environment variable names the client reads are here too, for the CLI to share.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import os
@@ -35,6 +36,7 @@ __all__ = [
     "ClientSettings",
     "check_number",
     "check_proxy",
+    "check_tls",
     "in_flight_cap",
     "is_loopback",
     "proxy_from_env",
@@ -235,6 +237,51 @@ def check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
             field="base_url",
         )
     return url.rstrip("/")
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """The system's verifying TLS context, made once (loading the CA store is slow)."""
+    return ssl.create_default_context()
+
+
+def _verifies(context: ssl.SSLContext) -> bool:
+    """True when `context` checks both the certificate chain and the host name."""
+    return context.verify_mode != ssl.CERT_NONE and context.check_hostname
+
+
+def check_tls(
+    ssl_context: ssl.SSLContext | None, borrowed: object, *, https: bool
+) -> ssl.SSLContext:
+    """The TLS context every request of a client carries, or `ValidationError`.
+
+    An explicit `ssl_context` wins. A borrowed session's connector setting (`borrowed`:
+    its `ssl=`, True when there is none) is honoured when it verifies (for example with
+    a corporate CA); one that does not verify is refused rather than overridden into
+    failures or followed into sending the key unverified. Otherwise the system's trust
+    store is used. Over plain http no TLS is made, so nothing is refused.
+    """
+    if ssl_context is not None:
+        if https and not _verifies(ssl_context):
+            raise ValidationError(
+                "ssl_context does not verify certificates and host names (verify_mode is "
+                "CERT_NONE or check_hostname is off); asyncgroups always verifies TLS: pass "
+                'a verifying context, e.g. ssl.create_default_context(cafile="ca.pem")',
+                field="ssl_context",
+            )
+        return ssl_context
+    if isinstance(borrowed, ssl.SSLContext) and _verifies(borrowed):
+        return borrowed
+    if borrowed is True or not https:
+        return _default_ssl_context()
+    what = "ssl=False" if borrowed is False else "an ssl context with verification off"
+    raise ValidationError(
+        f"the borrowed session's connector does not verify TLS ({what}), and asyncgroups "
+        "never sends the API key over unverified TLS: pass ssl_context= to trust a private "
+        'CA (e.g. ssl.create_default_context(cafile="ca.pem")), or borrow a session whose '
+        "connector verifies",
+        field="session",
+    )
 
 
 def in_flight_cap(max_connections: int, borrowed_pool: int | None) -> int:

@@ -12,18 +12,11 @@ I/O; this module only acts on the answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import functools
 import json
 import logging
 import math
-import os
 import random
-import re
-import socket
 import ssl
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar, overload
 
@@ -33,6 +26,7 @@ import attrs
 from ._config import (
     KEEPALIVE_TIMEOUT,
     ClientSettings,
+    check_tls,
     host_port,
     host_port_of,
     in_flight_cap,
@@ -40,9 +34,9 @@ from ._config import (
 )
 from ._deadline import Deadlines
 from ._limiter import ClientLimiter, Limiter
-from ._mask import SecretMasker
+from ._mask import SecretMasker, without_request_head
 from ._retry import Failure, RetryPolicy, retry_delay
-from ._sansio import Attempt, Rules, classify, settle
+from ._sansio import Attempt, Rules, classify, os_reason, settle
 from ._stats import ClientStats
 from .errors import (
     ClientStateError,
@@ -82,17 +76,6 @@ def borrowed_pool_size(session: aiohttp.ClientSession | None) -> int | None:
     return session.connector.limit
 
 
-#: Plain words for the errors a connect attempt meets most.
-_OS_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset",
-    errno.ETIMEDOUT: "timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-    errno.EADDRNOTAVAIL: "address not available",
-}
-
-
 def connect_failure(err: aiohttp.ClientConnectorError) -> str:
     """Why a connection could not be made, naming host and port, in plain words.
 
@@ -102,36 +85,15 @@ def connect_failure(err: aiohttp.ClientConnectorError) -> str:
     """
     where = host_port(err.host, err.port)
     if isinstance(err, aiohttp.ClientConnectorDNSError):
-        return f"could not resolve host {err.host}: {_os_reason(err.os_error)}"
+        return f"could not resolve host {err.host}: {os_reason(err.os_error)}"
     if isinstance(err, aiohttp.ClientConnectorCertificateError):
         cert = err.certificate_error
         reason = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or cert
         return f"TLS certificate verification failed for {where}: {reason}"
     if isinstance(err, aiohttp.ClientSSLError):
-        return f"TLS handshake with {where} failed: {_os_reason(err.os_error)}"
+        return f"TLS handshake with {where} failed: {os_reason(err.os_error)}"
     target = "the proxy " if isinstance(err, aiohttp.ClientProxyConnectionError) else ""
-    return f"could not connect to {target}{where}: {_os_reason(err.os_error)}"
-
-
-def _os_reason(err: OSError) -> str:
-    """An OSError's cause in a few lower-case words, without the address it repeats."""
-    if isinstance(err, ssl.SSLError) and err.reason:
-        return str(err.reason).lower().replace("_", " ")
-    codes = {err.errno} if err.errno is not None else set()
-    if not codes:
-        # asyncio joins the errors of several addresses into one ("Multiple
-        # exceptions: [Errno 111] ..., [Errno 111] ..."), without an errno of its own.
-        codes = {int(code) for code in re.findall(r"\[Errno (-?\d+)\]", str(err))}
-    if isinstance(err, socket.gaierror) and err.strerror:
-        return err.strerror[:1].lower() + err.strerror[1:]
-    if len(codes) == 1:
-        code = codes.pop()
-        if code in _OS_REASONS:
-            return _OS_REASONS[code]
-        with contextlib.suppress(ValueError):
-            text = os.strerror(code)
-            return text[:1].lower() + text[1:]
-    return str(err) or type(err).__name__
+    return f"could not connect to {target}{where}: {os_reason(err.os_error)}"
 
 
 def _connection_ready_trace(limiter: ClientLimiter) -> aiohttp.TraceConfig:
@@ -146,37 +108,6 @@ def _connection_ready_trace(limiter: ClientLimiter) -> aiohttp.TraceConfig:
     return trace
 
 
-@functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
-    """The system's verifying TLS context, made once (loading the CA store is slow)."""
-    return ssl.create_default_context()
-
-
-def _without_request_head(err: BaseException) -> BaseException:
-    """`err` with the locals of aiohttp's request-writer frames in its traceback cleared.
-
-    The writer serialises the request head, the Authorization header among it, to bytes
-    and holds them in a local while it writes; a write to a connection that closed
-    meanwhile (a stale keep-alive) raises there, and the bytes would be shown by any
-    traceback rendered with locals. Those frames keep their names and line numbers.
-    """
-    seen: set[int] = set()
-    exc: BaseException | None = err
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        for frame, _ in traceback.walk_tb(exc.__traceback__):
-            if frame.f_globals.get("__name__") == "aiohttp.http_writer":
-                with contextlib.suppress(RuntimeError):  # a frame still running
-                    frame.clear()
-        exc = exc.__context__
-    return err
-
-
-def _verifies(context: ssl.SSLContext) -> bool:
-    """True when `context` checks both the certificate chain and the host name."""
-    return context.verify_mode != ssl.CERT_NONE and context.check_hostname
-
-
 def request_tls(
     ssl_context: ssl.SSLContext | None,
     session: aiohttp.ClientSession | None,
@@ -185,38 +116,15 @@ def request_tls(
 ) -> ssl.SSLContext | aiohttp.Fingerprint:
     """The TLS setting every request of a client carries, or `ValidationError`.
 
-    An explicit `ssl_context` wins. A borrowed session's connector is honoured when it
-    verifies (for example with a corporate CA) or pins the certificate
-    (`aiohttp.Fingerprint`); one that does not verify is refused rather than overridden
-    into failures or followed into sending the key unverified. Otherwise the system's
-    trust store is used. Over plain http no TLS is made, so nothing is refused.
+    A borrowed session's connector that pins the certificate (`aiohttp.Fingerprint`)
+    is honoured unless `ssl_context` is given; everything else is `check_tls`'s rule.
     """
-    if ssl_context is not None:
-        if https and not _verifies(ssl_context):
-            raise ValidationError(
-                "ssl_context does not verify certificates and host names (verify_mode is "
-                "CERT_NONE or check_hostname is off); asyncgroups always verifies TLS: pass "
-                'a verifying context, e.g. ssl.create_default_context(cafile="ca.pem")',
-                field="ssl_context",
-            )
-        return ssl_context
     # TCPConnector keeps its ssl= (True, False, a context or a Fingerprint) as `_ssl`;
     # aiohttp has no public accessor. Another connector type: the system store.
     setting = getattr(session.connector, "_ssl", True) if session is not None else True
-    if isinstance(setting, aiohttp.Fingerprint):
+    if ssl_context is None and isinstance(setting, aiohttp.Fingerprint):
         return setting
-    if isinstance(setting, ssl.SSLContext) and _verifies(setting):
-        return setting
-    if setting is True or not https:
-        return _default_ssl_context()
-    what = "ssl=False" if setting is False else "an ssl context with verification off"
-    raise ValidationError(
-        f"the borrowed session's connector does not verify TLS ({what}), and asyncgroups "
-        "never sends the API key over unverified TLS: pass ssl_context= to trust a private "
-        'CA (e.g. ssl.create_default_context(cafile="ca.pem")), or borrow a session whose '
-        "connector verifies",
-        field="session",
-    )
+    return check_tls(ssl_context, setting, https=https)
 
 
 class Pipeline:
@@ -458,7 +366,9 @@ class Pipeline:
             await self._reporting.acquire(reporting=True)
         else:
             await limiter.acquire()
-        started = loop.time()
+        # Timed only for the DEBUG line: the clock is not read when nobody listens.
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = loop.time() if debug else 0.0
         try:
             self.stats.requests += 1
             if attempt > 1:
@@ -480,21 +390,14 @@ class Pipeline:
                     resp_headers = resp.headers
         except (TimeoutError, aiohttp.ClientError, OSError) as err:
             failure, error, outcome = self._name_failure(err, method, path, url, attempt)
-            self._log(method, path, outcome, attempt, loop.time() - started)
+            if debug:
+                _log(method, path, outcome, attempt, loop.time() - started)
             return classify(self._rules, method, path, attempt, failure=failure, error=error)
         finally:
             limiter.release()
-        self._log(method, path, status, attempt, loop.time() - started)
-        return classify(
-            self._rules,
-            method,
-            path,
-            attempt,
-            status=status,
-            headers=resp_headers,
-            body=raw,
-            decode=decode,
-        )
+        if debug:
+            _log(method, path, status, attempt, loop.time() - started)
+        return classify(self._rules, method, path, attempt, status, resp_headers, raw, decode)
 
     async def _wait_before_retry(self, result: Attempt[Any], attempt: int) -> None:
         """Back off before the next attempt; after a 429, pause the whole client too.
@@ -564,7 +467,7 @@ class Pipeline:
             # is not retried (it would fail the same way), but like any failure to
             # connect it means the request never left.
             error = ConnectError(f"{where}: {connect_failure(err)}", method=method, url=url)
-            error.__cause__ = _without_request_head(err)
+            error.__cause__ = without_request_head(err)
             if isinstance(err, aiohttp.ClientConnectorCertificateError):
                 return Failure.CERTIFICATE, error, "certificate refused"
             return Failure.CONNECT, error, "connect failed"
@@ -572,11 +475,12 @@ class Pipeline:
         error = TransportError(f"{where}: connection lost: {text}", method=method, url=url)
         # A ClientResponseError carries the request's headers, the key among them.
         if not isinstance(err, aiohttp.ClientResponseError):
-            error.__cause__ = _without_request_head(err)
+            error.__cause__ = without_request_head(err)
         return Failure.DISCONNECT, error, "disconnected"
 
-    def _log(self, method: str, path: str, outcome: object, attempt: int, elapsed: float) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %s (attempt %d, %.1f ms)", method, path, outcome, attempt, elapsed * 1000
-            )
+
+def _log(method: str, path: str, outcome: object, attempt: int, elapsed: float) -> None:
+    """The DEBUG line of one attempt: method, path, status or failure, attempt, time."""
+    logger.debug(
+        "%s %s -> %s (attempt %d, %.1f ms)", method, path, outcome, attempt, elapsed * 1000
+    )

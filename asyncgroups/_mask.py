@@ -20,10 +20,11 @@ import contextlib
 import functools
 import html.entities
 import re
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MASK", "SecretMasker"]
+__all__ = ["MASK", "SecretMasker", "without_request_head"]
 
 #: What a secret is replaced with.
 MASK = "***"
@@ -194,3 +195,23 @@ class SecretMasker:
             return any(self.leaks(repr(text)) or self.leaks(str(text)) for text in texts)
         except Exception:  # a __str__ or __repr__ that raises cannot be checked: cut it
             return True
+
+
+def without_request_head(err: BaseException) -> BaseException:
+    """`err` with the locals of aiohttp's request-writer frames in its traceback cleared.
+
+    The writer serialises the request head, the Authorization header among it, to bytes
+    and holds them in a local while it writes; a write to a connection that closed
+    meanwhile (a stale keep-alive) raises there, and the bytes would be shown by any
+    traceback rendered with locals. Those frames keep their names and line numbers.
+    """
+    seen: set[int] = set()
+    exc: BaseException | None = err
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if frame.f_globals.get("__name__") == "aiohttp.http_writer":
+                with contextlib.suppress(RuntimeError):  # a frame still running
+                    frame.clear()
+        exc = exc.__context__
+    return err

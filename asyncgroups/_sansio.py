@@ -11,6 +11,12 @@ performs no I/O of its own: the clock is passed in, and the tests are tables.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import re
+import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
@@ -26,7 +32,7 @@ from .errors import (
     make_status_error,
 )
 
-__all__ = ["LOST_REPLY", "Attempt", "Rules", "classify", "settle"]
+__all__ = ["LOST_REPLY", "Attempt", "Rules", "classify", "os_reason", "settle"]
 
 T = TypeVar("T")
 
@@ -73,7 +79,6 @@ class Attempt(Generic[T]):
         self,
         value: T | None = None,
         error: AsyncGroupsError | None = None,
-        *,
         failure: int | Failure | None = None,
         retry: bool = False,
         retry_after: float | None = None,
@@ -120,11 +125,11 @@ def classify(
     method: str,
     path: str,
     attempt: int,
-    *,
     status: int = 0,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = b"",
     decode: Callable[[Any], T] | None = None,
+    *,
     failure: Failure | None = None,
     error: TransportError | None = None,
 ) -> Attempt[T]:
@@ -214,7 +219,7 @@ def _failed(
     retry_after: float | None = None,
 ) -> Attempt[Any]:
     retry = should_retry(rules.retry, method, failure, attempt, retry_after=retry_after)
-    return Attempt(None, error, failure=failure, retry=retry, retry_after=retry_after)
+    return Attempt(None, error, failure, retry, retry_after)
 
 
 def _unexpected(
@@ -239,4 +244,36 @@ def _decode_failure(err: Exception) -> str:
     """What went wrong decoding a reply, in words (a RecursionError's own text is obscure)."""
     if isinstance(err, RecursionError):
         return "it is nested deeper than the decoder allows"
+    return str(err) or type(err).__name__
+
+
+#: Plain words for the errors a connect attempt meets most.
+_OS_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+
+def os_reason(err: OSError) -> str:
+    """An OSError's cause in a few lower-case words, without the address it repeats."""
+    if isinstance(err, ssl.SSLError) and err.reason:
+        return str(err.reason).lower().replace("_", " ")
+    codes = {err.errno} if err.errno is not None else set()
+    if not codes:
+        # asyncio joins the errors of several addresses into one ("Multiple
+        # exceptions: [Errno 111] ..., [Errno 111] ..."), without an errno of its own.
+        codes = {int(code) for code in re.findall(r"\[Errno (-?\d+)\]", str(err))}
+    if isinstance(err, socket.gaierror) and err.strerror:
+        return err.strerror[:1].lower() + err.strerror[1:]
+    if len(codes) == 1:
+        code = codes.pop()
+        if code in _OS_REASONS:
+            return _OS_REASONS[code]
+        with contextlib.suppress(ValueError):
+            text = os.strerror(code)
+            return text[:1].lower() + text[1:]
     return str(err) or type(err).__name__

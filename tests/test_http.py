@@ -41,8 +41,8 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups._config import proxy_from_env
-from asyncgroups._http import _os_reason
 from asyncgroups._mask import SecretMasker
+from asyncgroups._sansio import os_reason as _os_reason
 
 if TYPE_CHECKING:
     from conftest import MockAPI, Serve
