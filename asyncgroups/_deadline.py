@@ -6,9 +6,16 @@ connection. Every attempt of one client has the same limit, so deadlines come in
 order attempts start: an insertion-ordered dict holds the attempts still running, and a
 single timer waits for the oldest of them. Performs no I/O.
 
-The cancellation semantics are those of `asyncio.timeout()` (Python 3.11/3.12): an
-expired attempt's task is cancelled, and leaving the block with that `CancelledError`
-raises `TimeoutError` instead, unless something else cancelled the task too.
+The cancellation semantics are those of `asyncio.timeout()` on every Python this
+package supports (3.11 to 3.13): an expired attempt's task is cancelled, and leaving the
+block with that `CancelledError` (or a subclass) raises `TimeoutError` instead, unless
+something else cancelled the task too (`Task.uncancel()` then stays above the count
+taken on entry). CPython 3.13's `asyncio/timeouts.py` (read in 3.13.0) changed one thing
+beside that: when an expired block is left with some *other* exception, it links a
+`TimeoutError` into that exception's `__context__` for the traceback's sake; which
+exception propagates is unchanged, so this module does not copy it. Its tests, and the
+pipeline's that time attempts out (tests/test_http.py, tests/integration/), pass on
+CPython 3.13.0.
 """
 
 from __future__ import annotations
