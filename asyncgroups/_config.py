@@ -34,12 +34,18 @@ __all__ = [
     "KEEPALIVE_TIMEOUT",
     "RATE_LIMIT_DEFAULT",
     "ClientSettings",
+    "check_api_key",
+    "check_base_url",
+    "check_header_value",
     "check_number",
     "check_proxy",
     "check_tls",
+    "host_port",
+    "host_port_of",
     "in_flight_cap",
     "is_loopback",
     "proxy_from_env",
+    "proxy_secrets",
 ]
 
 #: The production API.

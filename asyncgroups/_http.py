@@ -445,38 +445,33 @@ class Pipeline:
     ) -> tuple[Failure, TransportError, str]:
         """What an aiohttp or asyncio failure was on the wire: kind, error, log word."""
         where = f"{method} {path}"
+        error: TransportError
         if isinstance(err, aiohttp.ConnectionTimeoutError):
-            error: TransportError = ConnectTimeout(
-                f"{where}: could not connect to {self._connect_target} within "
-                f"{self._connect_timeout:g}s (attempt {attempt})",
-                method=method,
-                url=url,
-            )
-            error.__cause__ = err
-            return Failure.CONNECT, error, "connect timeout"
-        if isinstance(err, TimeoutError):
-            error = RequestTimeout(
-                f"{where}: no complete reply within {self._timeout:g}s (attempt {attempt})",
-                method=method,
-                url=url,
-            )
-            error.__cause__ = err
-            return Failure.TIMEOUT, error, "timeout"
-        if isinstance(err, aiohttp.ClientConnectorError):
-            # connect_failure() says where and why; a certificate that is not trusted
-            # is not retried (it would fail the same way), but like any failure to
-            # connect it means the request never left.
+            kind, word = Failure.CONNECT, "connect timeout"
+            text = f"could not connect to {self._connect_target} within {self._connect_timeout:g}s"
+            error = ConnectTimeout(f"{where}: {text} (attempt {attempt})", method=method, url=url)
+        elif isinstance(err, TimeoutError):
+            kind, word = Failure.TIMEOUT, "timeout"
+            text = f"no complete reply within {self._timeout:g}s (attempt {attempt})"
+            error = RequestTimeout(f"{where}: {text}", method=method, url=url)
+        elif isinstance(err, aiohttp.ClientConnectorError):
+            # A certificate that is not trusted is not retried (it would fail the same
+            # way), but like any failure to connect it means the request never left.
+            untrusted = isinstance(err, aiohttp.ClientConnectorCertificateError)
+            kind = Failure.CERTIFICATE if untrusted else Failure.CONNECT
+            word = "certificate refused" if untrusted else "connect failed"
             error = ConnectError(f"{where}: {connect_failure(err)}", method=method, url=url)
+        else:
+            kind, word = Failure.DISCONNECT, "disconnected"
+            text = self._masker.mask(str(err)) or type(err).__name__
+            error = TransportError(f"{where}: connection lost: {text}", method=method, url=url)
+        if isinstance(err, TimeoutError):
+            error.__cause__ = err
+        elif not isinstance(err, aiohttp.ClientResponseError):
+            # Not a ClientResponseError: it carries the request's headers, the key among
+            # them. Any other keeps its traceback, minus the serialised request head.
             error.__cause__ = without_request_head(err)
-            if isinstance(err, aiohttp.ClientConnectorCertificateError):
-                return Failure.CERTIFICATE, error, "certificate refused"
-            return Failure.CONNECT, error, "connect failed"
-        text = self._masker.mask(str(err)) or type(err).__name__
-        error = TransportError(f"{where}: connection lost: {text}", method=method, url=url)
-        # A ClientResponseError carries the request's headers, the key among them.
-        if not isinstance(err, aiohttp.ClientResponseError):
-            error.__cause__ = without_request_head(err)
-        return Failure.DISCONNECT, error, "disconnected"
+        return kind, error, word
 
 
 def _log(method: str, path: str, outcome: object, attempt: int, elapsed: float) -> None:
