@@ -120,6 +120,10 @@ class Attempt(Generic[T]):
         )
 
 
+#: The result of every 2xx read without a decoder: one object, never changed.
+_DONE: Final[Attempt[Any]] = Attempt(None)
+
+
 def classify(
     rules: Rules,
     method: str,
@@ -151,7 +155,7 @@ def classify(
         return Attempt(None, _unexpected(rules, method, path, text, status))
     if 200 <= status < 300:
         if decode is None:
-            return Attempt(None)
+            return _DONE
         # Whatever an untrusted body does to the decoder (a RecursionError from JSON
         # nested 100,000 deep, say) is this reply's failure, an AsyncGroupsError, and
         # never escapes to sink a bulk call.
