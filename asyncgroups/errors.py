@@ -297,18 +297,8 @@ def make_status_error(
     message = _message_of(text, status)
     request_id = _request_id_of(headers)
     cls = error_type_for_status(status)
-    hint = key_hint(status, method, message)
-    if cls is RateLimitError:
-        return RateLimitError(
-            message,
-            retry_after=retry_after,
-            status=status,
-            method=method,
-            url=url,
-            path=path,
-            body=text,
-            request_id=request_id,
-        )
+    # Only a 429 carries a Retry-After; the other classes do not take one.
+    extra: dict[str, Any] = {"retry_after": retry_after} if cls is RateLimitError else {}
     return cls(
         message,
         status=status,
@@ -317,7 +307,8 @@ def make_status_error(
         path=path,
         body=text,
         request_id=request_id,
-        hint=hint,
+        hint=key_hint(status, method, message),
+        **extra,
     )
 
 
