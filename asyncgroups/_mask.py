@@ -198,20 +198,25 @@ class SecretMasker:
 
 
 def without_request_head(err: BaseException) -> BaseException:
-    """`err` with the locals of aiohttp's request-writer frames in its traceback cleared.
+    """`err` with the locals of aiohttp's request-writer frames in its tracebacks cleared.
 
     The writer serialises the request head, the Authorization header among it, to bytes
     and holds them in a local while it writes; a write to a connection that closed
     meanwhile (a stale keep-alive) raises there, and the bytes would be shown by any
-    traceback rendered with locals. Those frames keep their names and line numbers.
+    traceback rendered with locals. Every exception chained to `err` is searched, as
+    `__cause__` and as `__context__`: on Python 3.13 aiohttp's reset error reaches the
+    caller as the cause, not the context. Those frames keep their names and line numbers.
     """
     seen: set[int] = set()
-    exc: BaseException | None = err
-    while exc is not None and id(exc) not in seen:
+    todo: list[BaseException | None] = [err]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
         seen.add(id(exc))
         for frame, _ in traceback.walk_tb(exc.__traceback__):
             if frame.f_globals.get("__name__") == "aiohttp.http_writer":
                 with contextlib.suppress(RuntimeError):  # a frame still running
                     frame.clear()
-        exc = exc.__context__
+        todo += (exc.__cause__, exc.__context__)
     return err
