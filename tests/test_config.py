@@ -25,7 +25,7 @@ from asyncgroups._config import (
     in_flight_cap,
 )
 from asyncgroups._secret import Secret
-from asyncgroups.cli._args import ENV
+from asyncgroups.cli._settings import ENV
 
 API_KEY = "sk_live_0123456789abcdef"
 BASE = "https://api.example.com/v1"
