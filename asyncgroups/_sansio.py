@@ -155,7 +155,13 @@ def classify(
         return Attempt(None, _unexpected(rules, method, path, text, status))
     if 200 <= status < 300:
         if decode is None:
-            return _DONE
+            if not _is_page(headers, body):
+                return _DONE
+            # A web page, not the API (a wrong base URL, a captive portal): what was
+            # asked for did not happen, or nobody can tell.
+            text = "the reply is an HTML page, not the API's JSON (is the base URL right?)"
+            page = _unexpected(rules, method, path, text, status, body)
+            return _failed(rules, method, attempt, Failure.BAD_BODY, page)
         # Whatever an untrusted body does to the decoder (a RecursionError from JSON
         # nested 100,000 deep, say) is this reply's failure, an AsyncGroupsError, and
         # never escapes to sink a bulk call.
@@ -187,6 +193,12 @@ def classify(
         retry_after=retry_after,
     )
     return _failed(rules, method, attempt, status, refused, retry_after)
+
+
+def _is_page(headers: Mapping[str, str] | None, body: bytes) -> bool:
+    """True for a reply that is an HTML page (by its type, or by its first character)."""
+    kind = headers.get("Content-Type", "") if headers is not None else ""
+    return "html" in kind.lower() or body.lstrip()[:1] == b"<"
 
 
 def settle(

@@ -96,6 +96,23 @@ async def test_get_many_keeps_every_good_result_when_one_reply_is_nested_too_dee
         assert isinstance(result.failed[keys[137]], expected)
 
 
+async def test_delete_many_against_a_web_page_deletes_nothing_it_reports_done(
+    serve: Serve,
+) -> None:
+    # A wrong base URL (or a captive portal) answers every request 200 with a page.
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><h1>Welcome</h1>", content_type="text/html")
+
+    keys = _keys(5)
+    base = await serve(_app(page))
+    async with _client(base) as client:
+        result = await client.groups.delete_many(keys)
+    assert result.ok == {}
+    assert result.missing == []
+    assert set(result.failed) == set(keys)
+    assert all(isinstance(err, UnexpectedResponseError) for err in result.failed.values())
+
+
 @pytest.mark.parametrize(("status", "expected"), _DEEP_CASES)
 async def test_iter_many_yields_an_outcome_for_every_key_when_one_reply_is_nested_too_deep(
     serve: Serve, status: int, expected: type[Exception]

@@ -82,6 +82,24 @@ class TestClassifyReply:
         result = _reply(204, b"not json at all")
         assert (result.value, result.error) == (None, None)
 
+    @pytest.mark.parametrize(
+        ("method", "body", "headers", "retry"),
+        [
+            ("DELETE", b"<!doctype html><p>Sign in to the Wi-Fi</p>", None, True),
+            ("PATCH", b"  <html><body>Welcome</body></html>", None, False),
+            ("DELETE", b"Welcome", {"Content-Type": "text/html; charset=utf-8"}, True),
+        ],
+    )
+    def test_2xx_html_page_without_a_decoder_is_not_done(
+        self, method: str, body: bytes, headers: dict[str, str] | None, retry: bool
+    ) -> None:
+        # A web page where the API should be (a wrong base URL, a captive portal): the
+        # delete or update did not happen, or nobody can tell, so it is not "done".
+        result = _reply(200, body, method=method, headers=headers)
+        assert isinstance(result.error, UnexpectedResponseError)
+        assert "HTML page" in str(result.error)
+        assert result.retry is retry
+
     def test_2xx_empty_body_decodes_as_none(self) -> None:
         assert _reply(200, b"", decode=lambda payload: payload).value is None
 

@@ -19,7 +19,7 @@ from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
-from ._errors import StalePlanError, may_have_acted
+from ._errors import StalePlanError
 from ._report import (
     ItemOutcome,
     ItemResult,
@@ -221,7 +221,7 @@ class _Apply:
                     await self._client.groups.update(prokey, patch, skip_unchanged=skip)
                 return
             except AsyncGroupsError as err:
-                if attempt == UPDATE_ATTEMPTS or not may_have_acted(err):
+                if attempt == UPDATE_ATTEMPTS or not err.may_have_acted:
                     raise
                 skip = True
 

@@ -56,10 +56,10 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from .. import AsyncGroupsError, GroupPatch, GroupSummary, RequestTimeout
+from .. import AsyncGroupsError, GroupPatch, GroupSummary
 from ._decide import Action, PlanItem
 from ._desired import DesiredGroup
-from ._errors import AmbiguousCreateError, may_have_acted
+from ._errors import AmbiguousCreateError
 from ._read import list_groups, read_live
 from ._report import ItemResult, failed_result
 from ._state import PendingCreate, StateSnapshot, SyncState
@@ -254,7 +254,7 @@ class Creates:
             try:
                 prokey = await self._client.groups.create(new)
             except AsyncGroupsError as err:
-                if not may_have_acted(err):
+                if not err.may_have_acted:
                     self._state.forget_pending(item.key)
                     return failed_result(item, err)
                 try:
@@ -272,7 +272,7 @@ class Creates:
                     note = f"the reply to the create was lost ({err}); found the group it made"
                     made = Made(found[0], desired.followup(), note, reread=True)
                     return await self._finish(item, desired, made)
-                if isinstance(err, RequestTimeout):
+                if err.may_still_be_running:
                     # A POST that timed out may still be running on the server: an empty
                     # listing now proves nothing, and sending again could make two.
                     note = (

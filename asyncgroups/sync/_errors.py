@@ -11,8 +11,8 @@ AsyncGroupsError
     └── AmbiguousCreateError   an interrupted create may have made one of several groups
 ```
 
-Also the one rule sync applies to the client's errors, `may_have_acted()`: whether a
-failed write may still have happened (and a failed read may pass when tried again).
+Whether a failed write may still have happened, sync asks the client's error itself
+(`err.may_have_acted`, `err.may_still_be_running`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from .. import (
-    AsyncGroupsError,
-    ServerError,
-    TransportError,
-    UnexpectedResponseError,
-    ValidationError,
-)
+from .. import AsyncGroupsError, ValidationError
 
 __all__ = [
     "AmbiguousCreateError",
@@ -37,7 +31,6 @@ __all__ = [
     "StateFileError",
     "StateLockedError",
     "SyncError",
-    "may_have_acted",
 ]
 
 #: How many problems a `DesiredStateError` message lists before "and N more".
@@ -111,14 +104,3 @@ class AmbiguousCreateError(SyncError):
             f"{len(self.prokeys)} groups named {name!r} ({', '.join(self.prokeys)}); "
             "keep at most one of them and run the sync again"
         )
-
-
-def may_have_acted(error: AsyncGroupsError) -> bool:
-    """True when a failed write may still have happened on the server.
-
-    A connection that broke or timed out after sending, a 5xx (possibly from a proxy in
-    front of a server that did act) and an unreadable reply all leave it open; a 4xx
-    (429 included) and input refused before sending mean nothing happened. Sync's reads
-    are tried again on the same failures: the ones that may pass next time.
-    """
-    return isinstance(error, TransportError | ServerError | UnexpectedResponseError)

@@ -13,19 +13,34 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Final
 
-from .. import AsyncGroupsError, Group, GroupSummary, ValidationError, check_concurrency
+from .. import (
+    AsyncGroupsError,
+    Group,
+    GroupSummary,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+    check_concurrency,
+)
 from ._decide import LiveView, Plan, build_plan
 from ._desired import DesiredGroup, DesiredInput, collect_desired
-from ._errors import SyncError, may_have_acted
+from ._errors import SyncError
 from ._state import StateSnapshot, SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient
 
-__all__ = ["READ_PASSES", "list_groups", "plan", "read_live"]
+__all__ = ["READ_PASSES", "list_groups", "may_pass", "plan", "read_live"]
 
 #: How many times a sync tries a read that fails in a way that may pass next time.
 READ_PASSES: Final = 3
+
+
+def may_pass(error: AsyncGroupsError) -> bool:
+    """True when a read that failed so may pass when tried again: the connection, a 5xx
+    (a proxy in front of the service, often) or an unreadable reply; never a 4xx."""
+    return isinstance(error, TransportError | ServerError | UnexpectedResponseError)
 
 
 async def plan(
@@ -124,7 +139,7 @@ async def list_groups(client: GroupsClient) -> list[GroupSummary]:
         try:
             return await client.groups.list()
         except AsyncGroupsError as err:
-            if attempt == READ_PASSES or not may_have_acted(err):
+            if attempt == READ_PASSES or not may_pass(err):
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -146,5 +161,5 @@ async def read_live(
         for key in result.ok.keys() | set(result.missing):
             failed.pop(key, None)
         failed.update(result.failed)
-        todo = [key for key, err in result.failed.items() if may_have_acted(err)]
+        todo = [key for key, err in result.failed.items() if may_pass(err)]
     return LiveView(groups=groups, missing=frozenset(missing), failed=failed)

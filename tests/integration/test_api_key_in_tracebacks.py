@@ -217,6 +217,19 @@ async def _server_error() -> Caught:
     return caught
 
 
+async def _server_echoing_the_key() -> Caught:
+    # A server that writes the key back, in its message and as the request id: the
+    # error masks it, and neither may a local of any frame (the reply's raw bytes, its
+    # headers) show it.
+    async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
+        body = {"message": f"bad key {KEY}", "echo": KEY.replace("_", "\\u005f")}
+        for status in (502, 400):
+            server.inject(status=status, method="GET", body=body, headers={"X-Request-Id": KEY})
+        caught = await _caught(lambda: client.groups.get(PROKEY))
+    caught.server = server
+    return caught
+
+
 async def _server_error_on_create() -> Caught:
     async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
         server.inject(status=500, method="POST")
@@ -297,6 +310,7 @@ async def _closed_before_the_body() -> Caught:
 SCENARIOS: dict[str, tuple[Scenario, type[BaseException], bool]] = {
     "500": (_server_error, ServerError, False),
     "500 on create": (_server_error_on_create, ServerError, False),
+    "a reply echoing the key": (_server_echoing_the_key, AsyncGroupsError, False),
     "refused connection": (_refused, TransportError, True),
     "timeout": (_timeout, RequestTimeout, True),
     "401": (_unauthorized, AuthenticationError, False),
