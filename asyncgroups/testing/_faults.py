@@ -164,6 +164,61 @@ class Injection:
         self.body = body
         self.headers = dict(headers or {})
 
+    @classmethod
+    def armed(
+        cls,
+        *,
+        status: int | None,
+        reset: bool,
+        lost_reply: bool,
+        malformed: bool,
+        delay: float,
+        times: int,
+        method: str | None,
+        path: str | None,
+        retry_after: float | str | None,
+        body: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Injection:
+        """The injection `FakeGroupsServer.inject` arms, its arguments checked; raises
+        `TypeError` or `ValueError` naming the one that is wrong."""
+        chosen: tuple[tuple[FaultKind, bool], ...] = (
+            ("reset", reset),
+            ("lost_reply", lost_reply),
+            ("malformed", malformed),
+        )
+        kinds = [kind for kind, on in chosen if on]
+        if status is not None:
+            if isinstance(status, bool) or not isinstance(status, int):
+                raise TypeError("status must be an int")
+            if not 200 <= status <= 599:
+                raise ValueError(f"status must be between 200 and 599, not {status}")
+            kinds.append("status")
+        if len(kinds) > 1:
+            raise ValueError(f"inject one fault at a time, not {' and '.join(kinds)}")
+        if not isinstance(times, int) or times < 1:
+            raise ValueError(f"times must be a positive int, not {times!r}")
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, not {delay!r}")
+        if not kinds and not delay:
+            raise ValueError("inject needs status=, reset=, lost_reply=, malformed= or delay=")
+        if path is not None:
+            if not path.startswith("/"):
+                raise ValueError(f"path must start with '/', not {path!r}")
+            if path == "/v1" or path.startswith("/v1/"):
+                path = path[3:]
+        return cls(
+            kind=kinds[0] if kinds else None,
+            status=status,
+            delay=float(delay),
+            times=times,
+            method=method,
+            path=path,
+            retry_after=retry_after,
+            body=body,
+            headers=headers,
+        )
+
     @property
     def fired(self) -> bool:
         """True once the injection has been applied to at least one request."""

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
-import attrs
 from aiohttp import web
 
 from ._faults import (
@@ -33,6 +32,7 @@ from ._faults import (
     format_retry_after,
     injected_body,
 )
+from ._records import RecordedRequest
 from ._store import PAGE_SIZE, Shape, Store
 
 if TYPE_CHECKING:
@@ -56,26 +56,6 @@ class _NotJSON:
 
 
 _NOT_JSON: Final = _NotJSON()
-
-
-@attrs.frozen
-class RecordedRequest:
-    """One request the fake server received, as it arrived.
-
-    `path` is the full path (`/v1/group/<key>`); `body` is the parsed JSON body, or None
-    when there is none or it is not JSON (`raw_body` has the bytes); `fault` names the
-    fault applied to it ("503", "429", "reset", "lost_reply", "malformed", "delay") or
-    is None; `received_at` is when it arrived (`time.monotonic()`).
-    """
-
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: Any
-    raw_body: bytes
-    fault: str | None
-    received_at: float = 0.0
 
 
 class FakeGroupsServer:
@@ -331,34 +311,12 @@ class FakeGroupsServer:
         `method` and `path` (under `/v1`, a prefix: "/group/" + key) narrow the target.
         Injections are used in the order they were armed, before any random fault.
         """
-        kinds = [
-            k
-            for k, on in (("reset", reset), ("lost_reply", lost_reply), ("malformed", malformed))
-            if on
-        ]
-        if status is not None:
-            if isinstance(status, bool) or not isinstance(status, int):
-                raise TypeError("status must be an int")
-            if not 200 <= status <= 599:
-                raise ValueError(f"status must be between 200 and 599, not {status}")
-            kinds.append("status")
-        if len(kinds) > 1:
-            raise ValueError(f"inject one fault at a time, not {' and '.join(kinds)}")
-        if not isinstance(times, int) or times < 1:
-            raise ValueError(f"times must be a positive int, not {times!r}")
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, not {delay!r}")
-        if not kinds and not delay:
-            raise ValueError("inject needs status=, reset=, lost_reply=, malformed= or delay=")
-        if path is not None:
-            if not path.startswith("/"):
-                raise ValueError(f"path must start with '/', not {path!r}")
-            if path == "/v1" or path.startswith("/v1/"):
-                path = path[3:]
-        injection = Injection(
-            kind=kinds[0] if kinds else None,  # type: ignore[arg-type]
+        injection = Injection.armed(
             status=status,
-            delay=float(delay),
+            reset=reset,
+            lost_reply=lost_reply,
+            malformed=malformed,
+            delay=delay,
             times=times,
             method=method,
             path=path,
