@@ -77,7 +77,7 @@ class GroupsClient:
             max_body_size=max_body_size,
             version=f"asyncgroups/{__version__} aiohttp/{AIOHTTP_VERSION}",
         )
-        if limiter is not None and rate_limit is not RATE_LIMIT_DEFAULT:
+        if limiter is not None and not (rate_limit is None or rate_limit is RATE_LIMIT_DEFAULT):
             raise ValidationError(
                 "pass either limiter= or rate_limit=, not both: a custom limiter paces "
                 "requests by its own rules, and the rate would be ignored",

@@ -148,14 +148,15 @@ def classify(
     is retried as the policy says (`should_retry`).
     """
     if failure is not None:
-        assert error is not None, "a transport failure comes with its error"
+        if error is None:
+            raise TypeError("classify(failure=...) needs the error it was named as")
         return _failed(rules, method, attempt, failure, error)
     if body is None:
         text = f"the reply is larger than the {rules.max_body_size} byte cap"
         return Attempt(None, _unexpected(rules, method, path, text, status))
     if 200 <= status < 300:
         if decode is None:
-            if not _is_page(headers, body):
+            if not _is_page(body):
                 return _DONE
             # A web page, not the API (a wrong base URL, a captive portal): what was
             # asked for did not happen, or nobody can tell.
@@ -195,10 +196,19 @@ def classify(
     return _failed(rules, method, attempt, status, refused, retry_after)
 
 
-def _is_page(headers: Mapping[str, str] | None, body: bytes) -> bool:
-    """True for a reply that is an HTML page (by its type, or by its first character)."""
-    kind = headers.get("Content-Type", "") if headers is not None else ""
-    return "html" in kind.lower() or body.lstrip()[:1] == b"<"
+def _is_page(body: bytes) -> bool:
+    """True for a reply body that is a page of markup, not JSON nor empty.
+
+    Decided on the body alone: servers send `text/html` as their default type with
+    JSON and with empty replies alike.
+    """
+    if body.lstrip()[:1] != b"<":
+        return False
+    try:
+        loads(body)
+    except Exception:
+        return True
+    return False
 
 
 def settle(

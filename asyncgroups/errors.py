@@ -70,13 +70,14 @@ REQUEST_ID_HEADERS = (
 class AsyncGroupsError(Exception):
     """Base class of every error asyncgroups raises about a request or its input."""
 
-    #: True when the server may have carried out the request this error is about (in
-    #: any attempt of the call): a connection lost or timed out after the request may
+    #: True when the server may have carried out the request this error is about: in
+    #: the attempt that raised it, a connection lost or timed out after the request may
     #: have left, a 5xx (possibly from a proxy in front of a server that did act), a
-    #: reply that could not be used. False when provably nothing happened: input refused
-    #: before sending, a failure to connect, a 4xx (429 included). Each class gives the
-    #: verdict of one attempt; the client sets it on the error it raises when an earlier
-    #: attempt of the same call lost its reply (a DELETE whose retry got 404, say).
+    #: reply that could not be used; or an earlier attempt of the same call lost its
+    #: reply (a DELETE whose retry got 404, say). An earlier attempt answered with a 5xx
+    #: does not count: the server answered, and the later answer supersedes it. False
+    #: when provably nothing happened: input refused before sending, a failure to
+    #: connect, a 4xx (429 included).
     may_have_acted: bool = False
     #: True when the server may still be working on the request: an attempt timed out
     #: after the request left, so an empty read right now proves nothing about a write.

@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 from cli_support import Run, cli, fake_api
 
+from asyncgroups._config import API_KEY_ENV, BASE_URL_ENV
 from asyncgroups.cli._args import parse
+from asyncgroups.cli._settings import ENV
 from asyncgroups.cli._values import rate as _rate
 from asyncgroups.testing import FakeGroupsServer, Faults
 
@@ -302,6 +304,10 @@ async def test_rate_limit_option_sets_the_rate_and_none_lifts_it(
     run = await cli(capsys, "--rate-limit", "none", "bulk-get", "--input", str(listing))
     assert run.code == 0
     assert _busiest_second(server) == 30
+
+
+def test_cli_reads_the_environment_names_the_client_reads() -> None:
+    assert (ENV["api_key"], ENV["base_url"]) == (API_KEY_ENV, BASE_URL_ENV)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ from asyncgroups._config import (
     in_flight_cap,
 )
 from asyncgroups._secret import Secret
-from asyncgroups.cli._settings import ENV
 
 API_KEY = "sk_live_0123456789abcdef"
 BASE = "https://api.example.com/v1"
@@ -75,7 +74,6 @@ def test_settings_read_the_environment_names_the_cli_shares(
     monkeypatch.setenv(BASE_URL_ENV, "https://env.example.com/v1")
     settings = _settings(api_key=None, base_url=None)
     assert (str(settings.api_key), settings.base_url) == ("from-env", "https://env.example.com/v1")
-    assert (ENV["api_key"], ENV["base_url"]) == (API_KEY_ENV, BASE_URL_ENV)
 
 
 @pytest.mark.parametrize(
@@ -146,11 +144,17 @@ def test_client_limiter_raises_validation_error(max_in_flight: Any, rate: float 
 # limiter= and rate_limit= ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rate", [80.0, 10, None, DEFAULT_RATE_LIMIT])
+@pytest.mark.parametrize("rate", [80.0, 10, DEFAULT_RATE_LIMIT])
 def test_client_refuses_an_explicit_rate_limit_beside_a_limiter(rate: float | None) -> None:
     with pytest.raises(ValidationError, match="limiter") as info:
         GroupsClient(API_KEY, base_url=BASE, limiter=ClientLimiter(4), rate_limit=rate)
     assert info.value.field == "rate_limit"
+
+
+def test_client_takes_rate_limit_none_beside_a_limiter() -> None:
+    # No rate from the client: the limiter's own (none here) is the one that applies.
+    client = GroupsClient(API_KEY, base_url=BASE, limiter=ClientLimiter(4), rate_limit=None)
+    assert client.rate_limit is None
 
 
 def test_client_with_a_limiter_reports_its_rate() -> None:

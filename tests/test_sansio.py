@@ -87,7 +87,7 @@ class TestClassifyReply:
         [
             ("DELETE", b"<!doctype html><p>Sign in to the Wi-Fi</p>", None, True),
             ("PATCH", b"  <html><body>Welcome</body></html>", None, False),
-            ("DELETE", b"Welcome", {"Content-Type": "text/html; charset=utf-8"}, True),
+            ("DELETE", b"<?xml version='1.0'?><error/>", None, True),
         ],
     )
     def test_2xx_html_page_without_a_decoder_is_not_done(
@@ -99,6 +99,12 @@ class TestClassifyReply:
         assert isinstance(result.error, UnexpectedResponseError)
         assert "HTML page" in str(result.error)
         assert result.retry is retry
+
+    @pytest.mark.parametrize("body", [b"", b'{"success": "Deleted"}', b"OK"])
+    def test_2xx_without_a_decoder_typed_html_but_not_a_page_is_done(self, body: bytes) -> None:
+        # `text/html` is many servers' default type, JSON and empty replies included.
+        result = _reply(200, body, method="DELETE", headers={"Content-Type": "text/html"})
+        assert (result.value, result.error) == (None, None)
 
     def test_2xx_empty_body_decodes_as_none(self) -> None:
         assert _reply(200, b"", decode=lambda payload: payload).value is None

@@ -15,7 +15,8 @@ API takes no client-chosen id.
    nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS` times) — except
    after a timeout, when the server may still be making the group: the item then fails
    and its pending row stays. More than one: nothing is guessed; the item fails with
-   `AmbiguousCreateError` and its pending row stays. A POST refused outright (a 4xx)
+   `AmbiguousCreateError` and its pending row stays. A POST that provably made nothing
+   (`not err.may_have_acted`: refused with a 4xx, or no connection could be made)
    drops the pending row.
 4. A pending row left by a crash or Ctrl-C is settled the same way at the start of the
    next apply, against the baseline it was written with, before anything else.
