@@ -204,6 +204,7 @@ def _read_port(proc: subprocess.Popen[str]) -> int:
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
+    """Close the child's stdin (its signal to stop), then terminate or kill it; close its pipes."""
     with contextlib.suppress(OSError):
         if proc.stdin is not None:
             proc.stdin.close()
@@ -216,6 +217,9 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 # Measurements --------------------------------------------------------------------------
@@ -361,8 +365,6 @@ class WarmChild:
         try:
             _stop(self._proc)
         finally:
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
             self._stderr.close()
 
 

@@ -8,6 +8,7 @@ of a round, and that a child's failure reaches the runner as an error.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import socket
@@ -175,3 +176,20 @@ def test_benchmarks_warm_child_failure_is_reported_for_every_round(suite: Module
             child.wait_ready()
         with pytest.raises(suite.ChildError, match="gone"):
             child.round()
+
+
+def test_benchmarks_warm_round_failure_is_reported_and_the_child_carries_on(
+    suite: ModuleType,
+) -> None:
+    scenario = suite.scenarios(quick=True)["loopback"]
+    with contextlib.ExitStack() as server, contextlib.ExitStack() as children:
+        base_url, _ = server.enter_context(suite.server(scenario))
+        job = {**_job(), "base_url": base_url}
+        child = children.enter_context(suite.warm_children({"w": job}))["w"]
+        child.wait_ready()
+        assert child.round()["ok"] == job["requests"]
+        server.close()  # the server stops; the child keeps running
+        for _ in range(2):
+            with pytest.raises(suite.ChildError, match=r"(Client|Server)\w*Error"):
+                child.round()
+            assert child.gone is None
