@@ -2,7 +2,7 @@
 
 Run from the repository root, after `pip install -e ".[bench]"`:
 
-    python -m benchmarks                 # the full suite (about 15 minutes), writes
+    python -m benchmarks                 # the full suite (15-20 minutes), writes
                                          # benchmarks/results/latest.json and chart.png
     python -m benchmarks --quick         # a smoke run: a few hundred requests, 1 round
     python -m benchmarks --scenario tls --rounds 7 --mode warm
