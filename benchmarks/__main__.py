@@ -21,8 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=(
-            "Compare asyncgroups' bulk reads with raw aiohttp, httpx and a session per "
-            "request, against a static server on 127.0.0.1 in a separate process."
+            "Compare asyncgroups' bulk reads with hand-written aiohttp loops (the reference: "
+            "a worker pool on one session), httpx and a session per request, against a "
+            "static server on 127.0.0.1 in a separate process; each in fresh processes "
+            "and in one warm process per client."
         ),
     )
     parser.add_argument(
@@ -41,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         choices=list(CLIENTS),
         help="measure only this client (repeatable; default: all that are installed)",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=list(_suite.MODES),
+        help="fresh: a new process per round, timed from opening the client to closing it; "
+        "warm: one process per client, rounds timed after a warm-up round "
+        "(repeatable; default: both)",
     )
     parser.add_argument(
         "--rounds",
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         _say('trustme is needed for the TLS scenario: pip install -e ".[bench]"')
         return 2
     clients = _available_clients(args.client)
+    modes = [m for m in _suite.MODES if args.mode is None or m in args.mode]
     suite = _suite.scenarios(quick=args.quick, requests=args.requests)
     names = args.scenario or list(suite)
     settings: dict[str, Any] = {
@@ -117,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": {name: args.rounds or suite[name].default_rounds or rounds for name in names},
         "scenarios": names,
         "clients": clients,
+        "modes": modes,
     }
 
     started = time.monotonic()
@@ -127,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         scenario = suite[name]
         _say(f"{name}: {scenario.title}")
         scenario_rounds = args.rounds or scenario.default_rounds or rounds
-        run = _suite.run_scenario(scenario, rounds=scenario_rounds, only=clients, say=_say)
+        try:
+            run = _suite.run_scenario(
+                scenario, rounds=scenario_rounds, only=clients, modes=modes, say=_say
+            )
+        except (_suite.ChildError, RuntimeError) as err:  # the server or its warm-up
+            _say(f"  {name:<9} FAILED: {err}")
+            run = _suite.ScenarioRun({}, errors=[str(err)])
         measured = run.variants
         summary = _report.summarise(scenario, measured, probed_latency_s=run.probed_latency_s)
+        summary["errors"] = run.errors
         summaries[name] = summary
         targets += _report.evaluate(scenario, measured, summary)
-        failed |= any(m.errors for m in measured.values())
+        failed |= bool(run.errors) or any(m.errors for m in measured.values())
     settings["seconds"] = round(time.monotonic() - started, 1)
 
     results = _report.results_document(settings=settings, scenarios=summaries, targets=targets)

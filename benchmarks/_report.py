@@ -17,8 +17,8 @@ from typing import Any, Final
 from ._suite import Measured, Scenario
 from ._workloads import CLIENTS
 
-#: The reference every throughput ratio is taken against.
-REFERENCE: Final = "aiohttp"
+#: The reference every throughput ratio is taken against: the worker-pool hand loop.
+REFERENCE: Final = "aiohttp-workers"
 
 
 def _median(values: list[float]) -> float | None:
@@ -33,40 +33,47 @@ def _paired_ratios(runs: Measured, ref: Measured | None) -> list[float]:
     return [r["rps"] / by_round[r["round"]] for r in runs.runs if by_round.get(r["round"])]
 
 
+def _name(client: str, mode: str) -> str:
+    return f"{client}/{mode}"
+
+
 def summarise(
     scenario: Scenario,
     measured: Mapping[str, Measured],
     *,
     probed_latency_s: float | None = None,
 ) -> dict[str, Any]:
-    """What the JSON keeps of one scenario: raw runs, medians, ratios."""
+    """What the JSON keeps of one scenario: raw runs, medians, ranges, ratios."""
     # The best any client can do when latency-bound: the concurrency over what one
     # request alone really takes (the nominal delay plus timer rounding and transport).
     ceiling = scenario.concurrency / probed_latency_s if probed_latency_s else None
-    ref = measured.get(REFERENCE) if not scenario.streaming else None
     variants: dict[str, Any] = {}
     for name, m in measured.items():
-        client = m.runs[0]["client"] if m.runs else name.split("@")[0]
+        client, _, rest = name.partition("/")
+        client = client.split("@")[0]
+        mode = rest or "fresh"
         requests = m.runs[0]["requests"] if m.runs else None
         rps = [r["rps"] for r in m.runs]
+        cpu = [r["cpu_seconds"] / r["requests"] * 1e6 for r in m.runs if r["requests"]]
         entry: dict[str, Any] = {
             "client": client,
+            "mode": mode,
             "label": CLIENTS.get(client, client),
             "requests": requests,
             "rounds": len(m.runs),
             "rps": rps,
             "median_rps": _median(rps),
-            "median_cpu_us_per_request": _median(
-                [r["cpu_seconds"] / r["requests"] * 1e6 for r in m.runs if r["requests"]]
-            ),
+            "cpu_us_per_request": cpu,
+            "median_cpu_us_per_request": _median(cpu),
             "peak_rss_mb": [r["peak_rss_mb"] for r in m.runs],
             "median_peak_rss_mb": _median([r["peak_rss_mb"] for r in m.runs]),
             "errors": m.errors,
         }
-        if ref is not None:
-            ratios = _paired_ratios(m, ref)
-            entry["ratios_vs_aiohttp"] = ratios
-            entry["median_ratio_vs_aiohttp"] = _median(ratios)
+        if not scenario.streaming:
+            ratios = _paired_ratios(m, measured.get(_name(REFERENCE, mode)))
+            entry["reference"] = _name(REFERENCE, mode)
+            entry["ratios_vs_reference"] = ratios
+            entry["median_ratio_vs_reference"] = _median(ratios)
         if scenario.ideal_rps and entry["median_rps"]:
             entry["fraction_of_ideal"] = entry["median_rps"] / scenario.ideal_rps
         if ceiling and entry["median_rps"]:
@@ -91,31 +98,51 @@ class Target:
     scenario: str
     goal: str
     threshold: float
+    #: ratio: asyncgroups' paired throughput ratio to `versus`; ideal: its share of
+    #: concurrency / latency; rss: iter_many's large-run peak RSS minus the small run's.
+    kind: str = "ratio"
+    versus: str = REFERENCE
+    mode: str = "fresh"
     #: True: measured must be >= threshold; False: <=.
     at_least: bool = True
 
 
 TARGETS: Final = (
-    Target("asyncgroups get_many vs raw aiohttp, loopback", "loopback", "≥ 0.95 x", 0.95),
-    Target("asyncgroups get_many vs httpx, loopback", "loopback", "≥ 10 x", 10.0),
-    Target("asyncgroups get_many vs httpx, TLS", "tls", "≥ 10 x", 10.0),
+    Target(
+        "asyncgroups get_many vs the raw aiohttp worker pool, loopback, warm",
+        "loopback",
+        "≥ 0.95 x",
+        0.95,
+        mode="warm",
+    ),
+    Target(
+        "asyncgroups get_many vs the raw aiohttp worker pool, loopback, fresh",
+        "loopback",
+        "≥ 0.95 x",
+        0.95,
+    ),
+    Target("asyncgroups get_many vs httpx, loopback", "loopback", "≥ 10 x", 10.0, versus="httpx"),
+    Target("asyncgroups get_many vs httpx, TLS", "tls", "≥ 10 x", 10.0, versus="httpx"),
     Target(
         "asyncgroups get_many vs a new aiohttp session per request, TLS",
         "tls",
         "≥ 5 x",
         5.0,
+        versus="aiohttp-per-request",
     ),
     Target(
         "asyncgroups get_many, latency-bound, share of concurrency / latency",
         "latency",
         "≥ 0.90",
         0.90,
+        kind="ideal",
     ),
     Target(
         "iter_many peak RSS: large run minus small run (MB)",
         "streaming",
         "≤ 30 MB",
         30.0,
+        kind="rss",
         at_least=False,
     ),
 )
@@ -127,6 +154,23 @@ def _pair(measured: Mapping[str, Measured], a: str, b: str) -> float | None:
     return _median(_paired_ratios(measured[a], measured[b]))
 
 
+def _measure_target(
+    target: Target, measured: Mapping[str, Measured], summary: Mapping[str, Any]
+) -> float | None:
+    if target.kind == "ratio":
+        return _pair(measured, _name("asyncgroups", target.mode), _name(target.versus, target.mode))
+    if target.kind == "ideal":
+        entry = summary["variants"].get(_name("asyncgroups", target.mode), {})
+        value: float | None = entry.get("fraction_of_ideal")
+        return value
+    iters = [v for v in summary["variants"].values() if v["client"] == "asyncgroups-iter"]
+    iters.sort(key=lambda v: v["requests"] or 0)
+    if len(iters) < 2:
+        return None
+    small, large = iters[0]["median_peak_rss_mb"], iters[-1]["median_peak_rss_mb"]
+    return large - small if small and large else None
+
+
 def evaluate(
     scenario: Scenario, measured: Mapping[str, Measured], summary: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
@@ -135,22 +179,7 @@ def evaluate(
     for target in TARGETS:
         if target.scenario != scenario.name:
             continue
-        value: float | None
-        if target.name.endswith("raw aiohttp, loopback"):
-            value = _pair(measured, "asyncgroups", REFERENCE)
-        elif "httpx" in target.name:
-            value = _pair(measured, "asyncgroups", "httpx")
-        elif "session per request" in target.name:
-            value = _pair(measured, "asyncgroups", "aiohttp-per-request")
-        elif "latency-bound" in target.name:
-            value = summary["variants"].get("asyncgroups", {}).get("fraction_of_ideal")
-        else:
-            iters = [v for v in summary["variants"].values() if v["client"] == "asyncgroups-iter"]
-            iters.sort(key=lambda v: v["requests"] or 0)
-            value = None
-            small, large = (iters[0], iters[-1]) if len(iters) >= 2 else ({}, {})
-            if small.get("median_peak_rss_mb") and large.get("median_peak_rss_mb"):
-                value = large["median_peak_rss_mb"] - small["median_peak_rss_mb"]
+        value = _measure_target(target, measured, summary)
         met = None
         if value is not None:
             met = value >= target.threshold if target.at_least else value <= target.threshold
@@ -204,29 +233,49 @@ def machine() -> dict[str, Any]:
 # Output -------------------------------------------------------------------------------
 
 
-def _fmt_ratio(entry: Mapping[str, Any]) -> str:
-    ratios = entry.get("ratios_vs_aiohttp") or []
-    if not ratios:
+def _ratios(entry: Mapping[str, Any]) -> tuple[float | None, list[float]]:
+    """(median, per-round) ratios to the reference; results files before the worker-pool
+    reference called them `*_vs_aiohttp`."""
+    if "ratios_vs_reference" in entry:
+        return entry["median_ratio_vs_reference"], entry["ratios_vs_reference"]
+    return entry.get("median_ratio_vs_aiohttp"), entry.get("ratios_vs_aiohttp") or []
+
+
+def _reference(results: Mapping[str, Any]) -> str:
+    return str(results.get("reference", "aiohttp"))
+
+
+def _fmt_range(median: float | None, values: list[float], fmt: str, unit: str = "") -> str:
+    if median is None or not values:
         return "-"
-    median = entry["median_ratio_vs_aiohttp"]
-    if len(ratios) == 1:
-        return f"{median:.2f}x"
-    return f"{median:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+    if len(values) == 1:
+        return f"{median:{fmt}}{unit}"
+    return f"{median:{fmt}}{unit} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def _mode(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("mode", "fresh"))
 
 
 def table(results: Mapping[str, Any]) -> str:
     """The results as Markdown tables (throughput, then memory, then targets)."""
+    ref = _reference(results)
     lines = [
-        "| scenario | client | req/s (median) | vs raw aiohttp (median, range) "
-        "| client CPU µs/req |",
-        "|---|---|---:|---:|---:|",
+        f"| scenario | mode | client | req/s (median) | vs {ref} (median, range) "
+        "| client CPU µs/req (median, range) |",
+        "|---|---|---|---:|---:|---:|",
     ]
     memory = [
         "| run | keys | peak RSS MB (median) | req/s (median) |",
         "|---|---:|---:|---:|",
     ]
+    modes_seen: set[str] = set()
     for name, scenario in results["scenarios"].items():
-        for entry in scenario["variants"].values():
+        entries = list(scenario["variants"].values())
+        if name != "streaming":
+            # Fresh rows, then warm rows, each in table order; sort() is stable.
+            entries.sort(key=lambda e: ("fresh", "warm").index(_mode(e)))
+        for entry in entries:
             rps = f"{entry['median_rps']:,.0f}" if entry["median_rps"] else "-"
             if name == "streaming":
                 rss = entry["median_peak_rss_mb"]
@@ -236,19 +285,33 @@ def table(results: Mapping[str, Any]) -> str:
                     else f"| {entry['label']} | - | - | - |"
                 )
                 continue
+            modes_seen.add(_mode(entry))
             note = ""
             if "fraction_of_ideal" in entry:
                 note = f" ({entry['fraction_of_ideal']:.0%} of ideal"
                 if "fraction_of_ceiling" in entry:
                     note += f", {entry['fraction_of_ceiling']:.0%} of ceiling"
                 note += ")"
-            cpu = entry["median_cpu_us_per_request"]
+            cpu_median = entry["median_cpu_us_per_request"]
+            cpu = _fmt_range(
+                cpu_median, entry.get("cpu_us_per_request") or [cpu_median or 0], ".0f"
+            )
+            ratio = _fmt_range(*_ratios(entry), ".2f", "x")
+            label = entry["label"] + (" **(reference)**" if entry["client"] == ref else "")
             lines.append(
-                f"| {name} | {entry['label']} | {rps}{note} | {_fmt_ratio(entry)} | {cpu:.0f} |"
-                if cpu
-                else f"| {name} | {entry['label']} | - | - | - |"
+                f"| {name} | {_mode(entry)} | {label} | {rps}{note} | {ratio} | {cpu} |"
+                if entry["median_rps"]
+                else f"| {name} | {_mode(entry)} | {label} | - | - | - |"
             )
     out = "\n".join(lines)
+    if "warm" in modes_seen:
+        out += (
+            "\n\nfresh: a new process per round, timed from opening the client to closing it. "
+            "warm: one process per client for the whole scenario; after an untimed warm-up "
+            "round, each round times the requests alone, through the open client and its "
+            "warm pool. Ratios compare a client with the reference of the same mode and "
+            "round."
+        )
     latency = results["scenarios"].get("latency")
     if latency and latency.get("ceiling_rps"):
         out += (
@@ -260,6 +323,19 @@ def table(results: Mapping[str, Any]) -> str:
         )
     if len(memory) > 2:
         out += "\n\n" + "\n".join(memory)
+    errors = [
+        f"- {name}: {error}"
+        for name, scenario in results["scenarios"].items()
+        for error in scenario.get("errors", [])
+    ] + [
+        f"- {name} {variant}: {error}"
+        for name, scenario in results["scenarios"].items()
+        for variant, entry in scenario["variants"].items()
+        for error in entry["errors"]
+    ]
+    if errors:
+        out += "\n\n**Errors** (these runs failed; their figures are missing or partial):\n"
+        out += "\n".join(errors)
     if results["targets"]:
         targets = ["| target | goal | measured | met |", "|---|---|---:|---|"]
         for t in results["targets"]:
@@ -284,6 +360,7 @@ def results_document(
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "-m", "benchmarks", *sys.argv[1:]]),
         "machine": machine(),
+        "reference": REFERENCE,
         "settings": dict(settings),
         "scenarios": dict(scenarios),
         "targets": targets,
@@ -295,7 +372,8 @@ def results_document(
 _COLOURS: Final = {
     "asyncgroups": "#1f6feb",
     "asyncgroups-iter": "#58a6ff",
-    "aiohttp": "#6e7781",
+    "aiohttp-workers": "#24292f",
+    "aiohttp": "#8c959f",
     "httpx": "#d29922",
     "aiohttp-per-request": "#cf222e",
 }
@@ -322,29 +400,49 @@ def chart(results: Mapping[str, Any], path: Path) -> bool:
         return False
     widths = [3, 1.3] if panels == 2 else [1]
     fig, axes = plt.subplots(
-        1, panels, figsize=(12, 5.4), gridspec_kw={"width_ratios": widths}, squeeze=False
+        1, panels, figsize=(13, 5.8), gridspec_kw={"width_ratios": widths}, squeeze=False
     )
     ax_iter = iter(axes[0])
     if throughput:
         ax = next(ax_iter)
+        ref = _reference(results)
+        # One group of bars per (scenario, mode) that was measured.
+        groups = [
+            (name, mode)
+            for name in throughput
+            for mode in ("fresh", "warm")
+            if any(_mode(e) == mode for e in scenarios[name]["variants"].values())
+        ]
         clients = list(CLIENTS)
         width = 0.8 / len(clients)
         for i, client in enumerate(clients):
             xs, ys = [], []
-            for j, name in enumerate(throughput):
-                entry = scenarios[name]["variants"].get(client)
-                if entry and entry.get("median_ratio_vs_aiohttp"):
+            for j, (name, mode) in enumerate(groups):
+                entry = next(
+                    (
+                        e
+                        for e in scenarios[name]["variants"].values()
+                        if e["client"] == client and _mode(e) == mode
+                    ),
+                    None,
+                )
+                median = _ratios(entry)[0] if entry else None
+                if median:
                     xs.append(j + (i - (len(clients) - 1) / 2) * width)
-                    ys.append(entry["median_ratio_vs_aiohttp"])
+                    ys.append(median)
+            if not xs:
+                continue
             bars = ax.bar(xs, ys, width, label=CLIENTS[client], color=_COLOURS[client])
-            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
         ax.axhline(1.0, color="#444", linewidth=0.8, linestyle="--")
         ax.set_yscale("log")
-        ax.set_xticks(range(len(throughput)))
-        ax.set_xticklabels([_short_title(scenarios[n], n) for n in throughput], fontsize=8)
-        ax.set_ylabel("throughput relative to raw aiohttp (log scale)")
-        ax.set_title("Throughput, median of rounds (higher is better)", fontsize=10)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(
+            [f"{_short_title(scenarios[n], n)}\n{mode}" for n, mode in groups], fontsize=7
+        )
+        ax.set_ylabel(f"throughput relative to {ref} (log scale)")
+        ax.set_title("Throughput, median of paired rounds (higher is better)", fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     if streaming:
         ax = next(ax_iter)
         entries = [e for e in streaming["variants"].values() if e["median_peak_rss_mb"]]
@@ -374,12 +472,13 @@ def _short_client(client: str) -> str:
     return {
         "asyncgroups-iter": "iter_many",
         "aiohttp": "raw aiohttp gather",
+        "aiohttp-workers": "raw aiohttp workers",
     }.get(client, client)
 
 
 def _short_title(scenario: Mapping[str, Any], name: str) -> str:
     if name == "latency":
-        return f"latency-bound\n(20 ms, concurrency {scenario['concurrency']})"
+        return f"latency 20 ms\n(concurrency {scenario['concurrency']})"
     if name == "tls":
         return f"TLS\n(concurrency {scenario['concurrency']})"
     return f"loopback HTTP\n(concurrency {scenario['concurrency']})"

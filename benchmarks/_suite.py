@@ -1,10 +1,11 @@
-"""The scenarios, and the loop that runs them: servers, rounds, one child per measurement."""
+"""The scenarios, and the loop that runs them: servers, rounds, fresh and warm children."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import selectors
 import subprocess
 import sys
 import tempfile
@@ -12,14 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, TypeVar
 
-from ._workloads import CLIENTS
+from ._workloads import CLIENTS, RESULT_PREFIX
 
 #: The repository root: children run `python -m benchmarks._workloads` from here.
 ROOT: Final = Path(__file__).resolve().parent.parent
 
-#: No single measurement may take longer than this; its child is killed.
+#: No single measurement (a fresh child, a warm child's warm-up or round) may take
+#: longer than this; its child is killed.
 CHILD_TIMEOUT: Final = 300.0
 #: How long a server may take to say which port it listens on.
 SERVER_START_TIMEOUT: Final = 30.0
@@ -27,21 +29,27 @@ SERVER_START_TIMEOUT: Final = 30.0
 THROUGHPUT_CLIENTS: Final = tuple(CLIENTS)
 #: The clients within a few percent of each other: each round runs them back to back,
 #: before the slow ones, so their ratios compare runs seconds apart, not tens.
-CLOSE_RACE: Final = frozenset({"asyncgroups", "asyncgroups-iter", "aiohttp"})
+CLOSE_RACE: Final = frozenset({"asyncgroups", "asyncgroups-iter", "aiohttp-workers", "aiohttp"})
+
+#: fresh: one new process per measurement; warm: one process per client, many rounds.
+MODES: Final = ("fresh", "warm")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One measured line of a scenario: a client, and how many keys it reads."""
+    """One measured line of a scenario: a client, a mode, and how many keys it reads."""
 
     client: str
     requests: int
+    mode: str = "fresh"
     #: Streaming runs of one client differ by key count, so their names carry it.
     streaming: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.client}@{self.requests}" if self.streaming else self.client
+        if self.streaming:
+            return f"{self.client}@{self.requests}"
+        return f"{self.client}/{self.mode}"
 
 
 @dataclass(frozen=True)
@@ -59,12 +67,15 @@ class Scenario:
     clients: tuple[str, ...] = THROUGHPUT_CLIENTS
     #: Rounds when --rounds is not given (None: the suite's default).
     default_rounds: int | None = None
+    #: Sequential requests that time one request alone (latency-bound scenarios).
+    probe_requests: int = 50
 
-    def variants(self, only: Sequence[str] | None) -> list[Variant]:
+    def variants(self, only: Sequence[str] | None, modes: Sequence[str] = MODES) -> list[Variant]:
         if self.streaming:
+            # Peak RSS is a whole process's: only a fresh one measures one run.
             pairs = [Variant(c, n, streaming=True) for c, n in self.streaming]
         else:
-            pairs = [Variant(c, self.requests) for c in self.clients]
+            pairs = [Variant(c, self.requests, m) for m in modes for c in self.clients]
         return [v for v in pairs if only is None or v.client in only]
 
     @property
@@ -101,6 +112,7 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
             n_latency,
             64,
             latency=0.020,
+            probe_requests=20 if quick else 50,
         ),
         "streaming": Scenario(
             "streaming",
@@ -133,6 +145,8 @@ class ScenarioRun:
     variants: dict[str, Measured]
     #: Median time of one request alone (latency-bound scenarios only).
     probed_latency_s: float | None = None
+    #: Failures of the scenario as a whole (its server, the server's warm-up, the probe).
+    errors: list[str] = field(default_factory=list)
 
 
 # Servers -------------------------------------------------------------------------------
@@ -189,7 +203,8 @@ def _read_port(proc: subprocess.Popen[str]) -> int:
     raise RuntimeError(f"the benchmark server did not start (exit code {proc.poll()})")
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    """Close the child's stdin (its signal to stop), then terminate or kill it; close its pipes."""
     with contextlib.suppress(OSError):
         if proc.stdin is not None:
             proc.stdin.close()
@@ -202,39 +217,192 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 # Measurements --------------------------------------------------------------------------
 
 
-def run_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement in a fresh Python process and return what it measured."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks._workloads", json.dumps(job)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        raise RuntimeError(tail[0])
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+class ChildError(RuntimeError):
+    """A measurement's child failed: crashed, timed out, or reported an error."""
+
+
+def _workload_cmd(job: dict[str, Any], *, warm: bool = False) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks._workloads",
+        *(["--warm"] if warm else []),
+        json.dumps(job),
+    ]
+
+
+def _result_line(line: str) -> dict[str, Any] | None:
+    if not line.startswith(RESULT_PREFIX):
+        return None
+    result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
     return result
 
 
-def rotated(items: Sequence[Variant], by: int) -> list[Variant]:
+def _last_line(text: str) -> str | None:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
+def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process and return what it measured."""
+    try:
+        proc = subprocess.run(
+            _workload_cmd(job),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ChildError(f"no result within {CHILD_TIMEOUT:.0f} s: killed") from None
+    results = [r for r in map(_result_line, proc.stdout.splitlines()) if r is not None]
+    result = results[-1] if results else None
+    if result is not None and "error" in result:
+        raise ChildError(result["error"])
+    if proc.returncode != 0 or result is None:
+        why = _last_line(proc.stderr) or "no output"
+        raise ChildError(f"exit code {proc.returncode}: {why}")
+    return result
+
+
+class WarmChild:
+    """One client's warm process: opened and warmed up once, then one round per call.
+
+    Its stdout is read without blocking past a deadline (a hung child is killed, not
+    waited for); its stderr goes to a file, so a chatty child can never fill a pipe and
+    stall, and its last line explains an exit.
+    """
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        # Closed in close(), which the caller's ExitStack always runs.
+        self._stderr: IO[str] = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._proc = subprocess.Popen(
+                _workload_cmd(job, warm=True),
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                bufsize=0,
+            )
+        except BaseException:
+            self._stderr.close()
+            raise
+        self._buffer = b""
+        #: Why the child can't measure any more (None while it can).
+        self.gone: str | None = None
+
+    def wait_ready(self) -> None:
+        """Wait for the warm-up round; ChildError if it failed."""
+        reply = self._reply()
+        if not reply.get("ready"):
+            self._give_up(f"warm-up: {reply.get('error', reply)}")
+
+    def round(self) -> dict[str, Any]:
+        """Time one round in the child and return its result; ChildError on failure."""
+        if self.gone is not None:
+            raise ChildError(f"the warm child is gone ({self.gone})")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(b"round\n")
+            self._proc.stdin.flush()
+        except OSError:  # the child exited: say why
+            self._give_up(self._exit_reason())
+        reply = self._reply()
+        if "error" in reply:
+            raise ChildError(reply["error"])  # this round failed; the child carries on
+        return reply
+
+    def _reply(self) -> dict[str, Any]:
+        """The next result line, within CHILD_TIMEOUT."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + CHILD_TIMEOUT
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self._buffer:
+                    line, self._buffer = self._buffer.split(b"\n", 1)
+                    result = _result_line(line.decode("utf-8", "replace"))
+                    if result is not None:
+                        return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._proc.kill()
+                    self._give_up(f"no reply within {CHILD_TIMEOUT:.0f} s: killed")
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self._give_up(self._exit_reason())
+                self._buffer += chunk
+
+    def _exit_reason(self) -> str:
+        try:
+            code = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            code = self._proc.wait()
+        self._stderr.seek(0)
+        return f"exit code {code}: {_last_line(self._stderr.read()) or 'no output'}"
+
+    def _give_up(self, why: str) -> None:
+        self.gone = why
+        raise ChildError(why)
+
+    def close(self) -> None:
+        """Stop the child (end of input says stop), then terminate or kill it."""
+        try:
+            _stop(self._proc)
+        finally:
+            self._stderr.close()
+
+
+@contextlib.contextmanager
+def warm_children(jobs: dict[str, dict[str, Any]]) -> Iterator[dict[str, WarmChild]]:
+    """Start a warm child per job, all at once, and stop every one of them on the way out."""
+    with contextlib.ExitStack() as stack:
+        children = {}
+        for name, job in jobs.items():
+            child = WarmChild(job)
+            stack.callback(child.close)
+            children[name] = child
+        yield children
+
+
+T = TypeVar("T")
+
+
+def rotated(items: Sequence[T], by: int) -> list[T]:
     """`items` starting at index `by` (mod len): each round puts a different one first."""
     k = by % len(items) if items else 0
     return [*items[k:], *items[:k]]
 
 
 def round_order(variants: Sequence[Variant], round_: int) -> list[Variant]:
-    """The order of one round: the close race first, then the rest, each rotated."""
+    """The order of one round: the close race first, then the rest.
+
+    Within each part the variants of one mode run back to back (a ratio compares a
+    client with the reference of its own mode and round), the client order rotates
+    every round, and so does which mode goes first.
+    """
     close = [v for v in variants if v.client in CLOSE_RACE and not v.streaming]
     rest = [v for v in variants if v not in close]
-    return [*rotated(close, round_), *rotated(rest, round_)]
+    order: list[Variant] = []
+    for part in (close, rest):
+        for mode in rotated(MODES, round_):
+            order += rotated([v for v in part if v.mode == mode], round_)
+    return order
 
 
 def run_scenario(
@@ -243,45 +411,76 @@ def run_scenario(
     rounds: int,
     only: Sequence[str] | None,
     say: Callable[[str], None],
+    modes: Sequence[str] = MODES,
 ) -> ScenarioRun:
-    """Every variant of `scenario`, `rounds` times, alternating; one child per run."""
-    variants = scenario.variants(only)
+    """Every variant of `scenario`, `rounds` times, alternating.
+
+    A fresh variant starts one child per round; a warm variant has one child for the
+    whole scenario, started (and warmed up) before the first round.
+    """
+    variants = scenario.variants(only, modes)
     results = {v.name: Measured() for v in variants}
     run = ScenarioRun(results)
     if not variants:
         return run
     with server(scenario) as (base_url, cafile):
         base = {"base_url": base_url, "cafile": cafile, "concurrency": scenario.concurrency}
-        # Warm the server (its first requests pay for lazy set-up); not measured.
-        run_child({**base, "client": "asyncgroups", "requests": min(200, scenario.requests or 200)})
-        if scenario.latency > 0:
-            probe = run_child({**base, "probe": True, "requests": 50})
-            run.probed_latency_s = probe["latency_s"]
-            say(f"  {scenario.name:<9} one request alone takes {probe['latency_s'] * 1000:.2f} ms")
-        for round_ in range(rounds):
-            for variant in round_order(variants, round_):
-                job = {
-                    **base,
-                    "client": variant.client,
-                    "requests": variant.requests,
-                    "lazy": bool(scenario.streaming),
-                }
-                measured = results[variant.name]
-                try:
-                    result = run_child(job)
-                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as err:
-                    measured.errors.append(f"round {round_ + 1}: {err}")
-                    say(f"  {scenario.name:<9} {variant.name:<28} FAILED: {err}")
-                    continue
-                result["round"] = round_
-                if result["ok"] != variant.requests:
-                    measured.errors.append(
-                        f"round {round_ + 1}: {result['ok']} of {variant.requests} replies ok"
-                    )
-                measured.runs.append(result)
-                say(
-                    f"  {scenario.name:<9} round {round_ + 1}/{rounds} {variant.name:<28} "
-                    f"{result['rps']:>9,.0f} req/s  {result['seconds']:6.2f} s  "
-                    f"peak RSS {result['peak_rss_mb']:6.1f} MB"
+
+        def job(variant: Variant) -> dict[str, Any]:
+            return {
+                **base,
+                "client": variant.client,
+                "requests": variant.requests,
+                "lazy": bool(scenario.streaming),
+            }
+
+        warm_jobs = {v.name: job(v) for v in variants if v.mode == "warm"}
+        with warm_children(warm_jobs) as warm:
+            # The server's first requests pay for lazy set-up: the warm children's
+            # warm-up rounds (untimed, so side by side) take that cost, or else one batch.
+            if not warm:
+                run_child(
+                    {
+                        **base,
+                        "client": "asyncgroups",
+                        "requests": min(200, scenario.requests or 200),
+                    }
                 )
+            for name, child in warm.items():
+                try:
+                    child.wait_ready()
+                except ChildError as err:
+                    results[name].errors.append(str(err))
+                    say(f"  {scenario.name:<9} {name:<28} FAILED: {err}")
+            if scenario.latency > 0:  # once the warm-ups are over: on a quiet machine
+                probe = run_child({**base, "probe": True, "requests": scenario.probe_requests})
+                run.probed_latency_s = probe["latency_s"]
+                say(
+                    f"  {scenario.name:<9} one request alone takes "
+                    f"{probe['latency_s'] * 1000:.2f} ms"
+                )
+            for round_ in range(rounds):
+                for variant in round_order(variants, round_):
+                    measured = results[variant.name]
+                    try:
+                        if variant.mode == "warm":
+                            result = warm[variant.name].round()
+                        else:
+                            result = run_child(job(variant))
+                    except ChildError as err:
+                        measured.errors.append(f"round {round_ + 1}: {err}")
+                        say(f"  {scenario.name:<9} {variant.name:<28} FAILED: {err}")
+                        continue
+                    result["round"] = round_
+                    if result["ok"] != variant.requests:
+                        measured.errors.append(
+                            f"round {round_ + 1}: {result['ok']} of {variant.requests} replies ok"
+                        )
+                    measured.runs.append(result)
+                    say(
+                        f"  {scenario.name:<9} round {round_ + 1}/{rounds} {variant.name:<28} "
+                        f"{result['rps']:>9,.0f} req/s  {result['seconds']:6.2f} s  "
+                        f"{result['cpu_seconds'] / variant.requests * 1e6:5.0f} µs CPU/req  "
+                        f"peak RSS {result['peak_rss_mb']:6.1f} MB"
+                    )
     return run

@@ -1,15 +1,21 @@
 """The benchmark suite still runs end to end (`python -m benchmarks --quick`).
 
-A smoke test only: it checks that every scenario and every client produced sane
-results, never how fast anything was (CI machines are too noisy for that).
+A smoke test only: it checks that every scenario, every client and both modes (fresh
+and warm) produced sane, reported results, never how fast anything was (CI machines are
+too noisy for that). A few narrower checks run the harness's pieces directly: the order
+of a round, and that a child's failure reaches the runner as an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,11 +26,22 @@ pytest.importorskip("trustme", reason="the TLS scenario needs trustme: pip insta
 ROOT = Path(__file__).resolve().parent.parent
 
 SCENARIOS = ("loopback", "tls", "latency")
-CLIENTS = ("asyncgroups", "asyncgroups-iter", "aiohttp", "httpx", "aiohttp-per-request")
+MODES = ("fresh", "warm")
+REFERENCE = "aiohttp-workers"
+CLIENTS = (
+    "asyncgroups",
+    "asyncgroups-iter",
+    "aiohttp-workers",
+    "aiohttp",
+    "httpx",
+    "aiohttp-per-request",
+)
+CLOSE_RACE = {"asyncgroups", "asyncgroups-iter", "aiohttp-workers", "aiohttp"}
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """The results file and the printed table of one quick run."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     proc = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "benchmarks", "--quick", "--requests", "100", "--json", str(out)],
@@ -36,27 +53,64 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return data
+    return data, proc.stdout
+
+
+@pytest.fixture
+def results(quick_run: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    return quick_run[0]
+
+
+@pytest.fixture
+def suite(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """`benchmarks._suite`, imported from the repository root."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module("benchmarks._suite")
 
 
 def test_benchmarks_quick_run_covers_every_scenario(results: dict[str, Any]) -> None:
     assert set(results["scenarios"]) == {*SCENARIOS, "streaming"}
     assert results["settings"]["quick"] is True
+    assert results["settings"]["modes"] == list(MODES)
+    assert results["reference"] == REFERENCE
     assert results["machine"]["nproc"] >= 1
     assert results["machine"]["versions"]["aiohttp"]
+    for scenario in results["scenarios"].values():
+        assert scenario["errors"] == []
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_benchmarks_quick_run_measures_every_client(results: dict[str, Any], scenario: str) -> None:
+def test_benchmarks_quick_run_measures_every_client_in_both_modes(
+    results: dict[str, Any], scenario: str
+) -> None:
     variants = results["scenarios"][scenario]["variants"]
-    assert set(variants) == set(CLIENTS)
+    assert set(variants) == {f"{c}/{m}" for c in CLIENTS for m in MODES}
     for name, entry in variants.items():
+        client, mode = name.split("/")
+        assert (entry["client"], entry["mode"]) == (client, mode), name
         assert entry["errors"] == [], name
         assert entry["rounds"] == 1, name
         assert entry["requests"] == 100, name
         assert entry["median_rps"] > 0, name
-        assert entry["median_ratio_vs_aiohttp"] > 0, name
-    assert variants["aiohttp"]["median_ratio_vs_aiohttp"] == pytest.approx(1.0)
+        assert entry["median_cpu_us_per_request"] > 0, name
+        assert entry["reference"] == f"{REFERENCE}/{mode}", name
+        assert entry["median_ratio_vs_reference"] > 0, name
+    for mode in MODES:
+        assert variants[f"{REFERENCE}/{mode}"]["median_ratio_vs_reference"] == pytest.approx(1.0)
+
+
+def test_benchmarks_quick_run_prints_a_row_per_measurement(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    _, table = quick_run
+    assert f"vs {REFERENCE} (median, range)" in table
+    assert "client CPU µs/req" in table
+    for scenario in SCENARIOS:
+        for mode in MODES:
+            rows = [r for r in table.splitlines() if r.startswith(f"| {scenario} | {mode} |")]
+            assert len(rows) == len(CLIENTS), (scenario, mode)
+            assert all(" - |" not in r for r in rows), rows
+    assert "Errors" not in table
 
 
 def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any]) -> None:
@@ -68,11 +122,74 @@ def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any])
     assert len(iters) == 2
     assert iters[0]["requests"] < iters[1]["requests"]
     for entry in variants.values():
+        assert entry["mode"] == "fresh"
         assert entry["errors"] == []
         assert entry["median_peak_rss_mb"] > 0
 
 
 def test_benchmarks_quick_run_evaluates_every_target(results: dict[str, Any]) -> None:
     targets = results["targets"]
-    assert len(targets) == 6
+    assert len(targets) == 7
     assert all(t["measured"] is not None for t in targets)
+
+
+def test_benchmarks_round_runs_the_close_race_back_to_back_in_each_mode(
+    suite: ModuleType,
+) -> None:
+    scenario = suite.scenarios(quick=True)["loopback"]
+    variants = scenario.variants(None)
+    firsts = set()
+    for round_ in range(4):
+        order = [(v.client, v.mode) for v in suite.round_order(variants, round_)]
+        assert sorted(order) == sorted((v.client, v.mode) for v in variants)
+        # The close race first: each mode's four runs in one block of their own.
+        head = order[: 2 * len(CLOSE_RACE)]
+        assert {c for c, _ in head} == CLOSE_RACE
+        assert len({m for _, m in head[:4]}) == 1
+        assert len({m for _, m in head[4:]}) == 1
+        firsts.add(head[0][0])
+    assert firsts == CLOSE_RACE  # the order rotates: each one leads a round
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _job(**changes: Any) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{_closed_port()}/v1"
+    job = {"base_url": base, "cafile": None, "concurrency": 4, "client": REFERENCE}
+    return {**job, "requests": 10, **changes}
+
+
+def test_benchmarks_fresh_child_failure_is_reported(suite: ModuleType) -> None:
+    with pytest.raises(suite.ChildError, match="ClientConnectorError"):
+        suite.run_child(_job())
+
+
+def test_benchmarks_warm_child_failure_is_reported_for_every_round(suite: ModuleType) -> None:
+    with suite.warm_children({"w": _job(client="aiohttp")}) as children:
+        child = children["w"]
+        with pytest.raises(suite.ChildError, match="warm-up: ClientConnectorError"):
+            child.wait_ready()
+        with pytest.raises(suite.ChildError, match="gone"):
+            child.round()
+
+
+def test_benchmarks_warm_round_failure_is_reported_and_the_child_carries_on(
+    suite: ModuleType,
+) -> None:
+    scenario = suite.scenarios(quick=True)["loopback"]
+    with contextlib.ExitStack() as server, contextlib.ExitStack() as children:
+        base_url, _ = server.enter_context(suite.server(scenario))
+        job = {**_job(), "base_url": base_url}
+        child = children.enter_context(suite.warm_children({"w": job}))["w"]
+        child.wait_ready()
+        assert child.round()["ok"] == job["requests"]
+        server.close()  # the server stops; the child keeps running
+        for _ in range(2):
+            with pytest.raises(suite.ChildError, match=r"(Client|Server)\w*Error"):
+                child.round()
+            assert child.gone is None
