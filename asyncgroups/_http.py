@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar, overload
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from ._config import (
     KEEPALIVE_TIMEOUT,
@@ -146,6 +147,10 @@ class Pipeline:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = settings.base_url
+        # Parsed once: each request's URL is this one with its path extended, already
+        # encoded (prokeys are validated), instead of a string parsed again per request.
+        self._base = URL(settings.base_url)
+        self._base_path = self._base.raw_path.rstrip("/")
         # The key lives only in these header mappings, as a Secret, whose repr is
         # masked: tracebacks that show frame locals, ours and aiohttp's, never show it.
         key = settings.api_key
@@ -311,7 +316,7 @@ class Pipeline:
         session = self._session
         if session is None or session.closed:
             session = self.open()  # makes an owned session; refuses a closed borrowed one
-        url = self.base_url + path
+        url = self._url(path)
         data = None
         headers = self._headers
         if body is not None:
@@ -352,7 +357,7 @@ class Pipeline:
         session: aiohttp.ClientSession,
         method: str,
         path: str,
-        url: str,
+        url: URL,
         data: bytes | None,
         headers: Mapping[str, str],
         attempt: int,
@@ -389,7 +394,9 @@ class Pipeline:
                     raw = await self._read(resp)
                     resp_headers = resp.headers
         except (TimeoutError, aiohttp.ClientError, OSError) as err:
-            failure, error, outcome = self._name_failure(err, method, path, url, attempt)
+            failure, error, outcome = self._name_failure(
+                err, method, path, self.base_url + path, attempt
+            )
             if debug:
                 _log(method, path, outcome, attempt, loop.time() - started)
             return classify(self._rules, method, path, attempt, failure=failure, error=error)
@@ -398,6 +405,12 @@ class Pipeline:
         if debug:
             _log(method, path, status, attempt, loop.time() - started)
         return classify(self._rules, method, path, attempt, status, resp_headers, raw, decode)
+
+    def _url(self, path: str) -> URL:
+        """The URL of `path` (which starts with a slash) under the base URL."""
+        if "?" in path:  # a page of the listing: let yarl split off the query
+            return URL(self.base_url + path)
+        return self._base.with_path(self._base_path + path, encoded=True)
 
     async def _wait_before_retry(self, result: Attempt[Any], attempt: int) -> None:
         """Back off before the next attempt; after a 429, pause the whole client too.
