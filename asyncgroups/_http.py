@@ -440,8 +440,16 @@ class Pipeline:
         # Content-Length counts bytes on the wire, which may be compressed: it can refuse
         # early, but only counting the decoded bytes as they come bounds the memory.
         length = resp.content_length
-        if length is not None and length > self._max_body:
-            return None
+        if length is not None:
+            if length > self._max_body:
+                return None
+            if "Content-Encoding" not in resp.headers:
+                # Not compressed: the body is exactly `length` bytes, under the cap, and
+                # (the usual case on a fast connection) already buffered whole.
+                content = resp.content
+                if content.is_eof():
+                    return content.read_nowait()
+                return await resp.read()
         chunks = []
         size = 0
         async for chunk in resp.content.iter_any():
