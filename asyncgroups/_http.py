@@ -151,8 +151,10 @@ class Pipeline:
         # encoded (prokeys are validated), instead of a string parsed again per request.
         self._base = URL(settings.base_url)
         self._base_path = self._base.raw_path.rstrip("/")
-        # The key lives only in these header mappings, as a Secret, whose repr is
-        # masked: tracebacks that show frame locals, ours and aiohttp's, never show it.
+        # The key lives only in these header mappings (and, on a session this client
+        # makes, in the session's default headers, which hold the same object), as a
+        # Secret, whose repr is masked: tracebacks that show frame locals, ours and
+        # aiohttp's, never show it.
         key = settings.api_key
         self._headers = {
             "Authorization": key,
@@ -160,6 +162,14 @@ class Pipeline:
             "User-Agent": settings.user_agent,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        # What each request passes: on a session this client makes, `_headers` are the
+        # session's own (aiohttp then copies them instead of merging a mapping into
+        # them), so a read passes none and a write only its Content-Type. A borrowed
+        # session's headers are the owner's: ours go with every request, and win.
+        self._read_headers: Mapping[str, str] | None = None if session is None else self._headers
+        self._write_headers: Mapping[str, str] = (
+            {"Content-Type": "application/json"} if session is None else self._json_headers
+        )
         self._timeout = settings.timeout
         self._connect_timeout = settings.connect_timeout
         self._connect_target = host_port_of(settings.proxy or settings.base_url)
@@ -245,6 +255,7 @@ class Pipeline:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
+                headers=self._headers,
                 trace_configs=self._trace_configs or None,
                 trust_env=False,  # proxies are resolved once, in proxy_from_env
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -318,10 +329,10 @@ class Pipeline:
             session = self.open()  # makes an owned session; refuses a closed borrowed one
         url = self._url(path)
         data = None
-        headers = self._headers
+        headers = self._read_headers
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-            headers = self._json_headers
+            headers = self._write_headers
         attempt = 0
         # What the earlier attempts of this call did, for the error of the last one.
         lost = running = connected = False
@@ -359,7 +370,7 @@ class Pipeline:
         path: str,
         url: URL,
         data: bytes | None,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str] | None,
         attempt: int,
         decode: Callable[[Any], T] | None,
     ) -> Attempt[T]:
