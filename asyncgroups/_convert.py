@@ -189,16 +189,24 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     known = frozenset(
         renamed.get(a.name, a.name) for a in attrs.fields(cast(Any, cls)) if a.name != "extra"
     )
-    base = make_dict_structure_fn(cls, converter, extra=override(struct_hook=_keep), **overrides)
+    # One mapping, generated twice from this converter's hooks: without detailed
+    # validation for every read, and with it to say what is wrong once the first has
+    # refused a reply (it gathers every field's error, at a cost on every call).
+    fields = {"extra": override(struct_hook=_keep), **overrides}
+    fast = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=False, **fields)
+    detailed = make_dict_structure_fn(cls, converter, **fields)
 
     def structure(obj: Mapping[str, Any], _: object) -> T:
         if not isinstance(obj, Mapping):
             raise ShapeError(f"expected an object, got {type(obj).__name__}")
-        # `base` reads only the keys it knows, so `obj` goes in as it is; without
+        # Both read only the keys they know, so `obj` goes in as it is; without
         # unknown keys (the usual case) `extra` keeps its empty default.
-        if known.issuperset(obj):
-            return base(obj, cls)
-        return base({**obj, "extra": {k: v for k, v in obj.items() if k not in known}}, cls)
+        if not known.issuperset(obj):
+            obj = {**obj, "extra": {k: v for k, v in obj.items() if k not in known}}
+        try:
+            return fast(obj, cls)
+        except Exception:
+            return detailed(obj, cls)  # raises, naming every field that does not fit
 
     return structure
 
