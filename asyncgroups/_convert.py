@@ -82,6 +82,10 @@ class ShapeError(ValueError):
     """
 
 
+#: What a JSON object may decode as: `dict` first, what `json` and orjson give, so the
+#: usual case is settled without the `Mapping` ABC's slower instance check.
+_OBJECT: Final = (dict, Mapping)
+
 # Simple types first: the order of hook registration matters.
 
 
@@ -148,7 +152,7 @@ def _optional_datetime(value: Any, type_: object) -> datetime | None:
 def _event_key(item: object) -> str:
     if isinstance(item, str):
         return item
-    if isinstance(item, Mapping):
+    if isinstance(item, _OBJECT):
         key = item.get("prokey")
         if isinstance(key, list) and len(key) == 1:
             key = key[0]
@@ -197,7 +201,7 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     detailed = make_dict_structure_fn(cls, converter, **fields)
 
     def structure(obj: Mapping[str, Any], _: object) -> T:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, _OBJECT):
             raise ShapeError(f"expected an object, got {type(obj).__name__}")
         # Both read only the keys they know, so `obj` goes in as it is; without
         # unknown keys (the usual case) `extra` keeps its empty default.
@@ -253,7 +257,7 @@ def _unwrap_one(payload: Any) -> Mapping[str, Any]:
         if len(payload) != 1:
             raise ShapeError(f"expected a list holding one group, got {len(payload)} items")
         payload = payload[0]
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, _OBJECT):
         raise ShapeError(f"expected a group object, got {type(payload).__name__}")
     return payload
 
