@@ -144,6 +144,13 @@ def _optional(hook: Callable[[Any, object], T]) -> Callable[[Any, object], T | N
     return structure
 
 
+def _optional_str(value: Any, type_: object) -> str | None:
+    """`str | None` in one call: most of a group's fields, read on every read."""
+    if value is None or isinstance(value, str):
+        return value
+    return _structure_str(value, type_)
+
+
 def _optional_datetime(value: Any, type_: object) -> datetime | None:
     """A date that may be absent: null and an empty string both mean "no date"."""
     return None if value is None or value == "" else _structure_datetime(value, type_)
@@ -176,7 +183,7 @@ for _enum in (Subscription, GroupStatus):
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_structure_hook(str | None, _optional(_structure_str))
+converter.register_structure_hook(str | None, _optional_str)
 converter.register_structure_hook(bool | None, _optional(_structure_bool))
 converter.register_structure_hook(datetime | None, _optional_datetime)
 converter.register_structure_hook(GroupStatus | str | None, _lenient_enum(GroupStatus))
@@ -218,6 +225,9 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
 _events = override(rename="events", struct_hook=_structure_events)
 converter.register_structure_hook(Group, _with_extra(Group, event_prokeys=_events))
 converter.register_structure_hook(GroupSummary, _with_extra(GroupSummary))
+
+#: The converter's own hook for `Group`, looked up once rather than on every read.
+_structure_group: Final[Callable[[Any, type[Group]], Group]] = converter.get_structure_hook(Group)
 
 _unstructure_new = make_dict_unstructure_fn(NewGroup, converter)
 
@@ -278,7 +288,7 @@ def decode_group(payload: Any, *, prokey: str | None = None) -> Group:
         raise ShapeError("the group carries no prokey or id")
     obj["prokey"] = key
     try:
-        return converter.structure(obj, Group)
+        return _structure_group(obj, Group)
     except Exception as err:  # cattrs gathers every field's error into one group
         raise ShapeError(_explain(err)) from err
 
