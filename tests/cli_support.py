@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from asyncgroups.cli import main
 from asyncgroups.testing import FakeGroupsServer
 
-__all__ = ["Run", "cli", "fake_api"]
+__all__ = ["Run", "cli", "fake_api", "python_m"]
 
 
 @contextlib.asynccontextmanager
@@ -48,3 +49,22 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
     code = await asyncio.to_thread(main, list(argv))
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
+
+
+async def python_m(*argv: str, stdin: bytes | None = None) -> Run:
+    """Run `python -m asyncgroups` to completion (the event loop keeps serving meanwhile).
+
+    `stdin` is piped in when given; otherwise the process's stdin is /dev/null.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 20)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())

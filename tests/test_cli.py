@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Run, cli, fake_api
+from cli_support import cli, fake_api, python_m
 
 from asyncgroups._config import API_KEY_ENV, BASE_URL_ENV
 from asyncgroups.cli._args import parse
@@ -35,22 +35,6 @@ MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
     async with fake_api(monkeypatch) as fake:
         yield fake
-
-
-async def python_m(*argv: str, stdin: bytes | None = None) -> Run:
-    """Run `python -m asyncgroups` to completion (the event loop keeps serving meanwhile)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
-        *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 20)
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
 
 
 def deletes(server: FakeGroupsServer) -> list[str]:

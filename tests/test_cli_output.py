@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cli_support import Run, cli, fake_api
+from cli_support import Run, cli, fake_api, python_m
 
 import asyncgroups.cli
 from asyncgroups.cli._io import encode, printable
@@ -53,22 +53,6 @@ def nested(depth: int) -> dict[str, Any]:
 
 def no_controls(text: str) -> bool:
     return not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text)
-
-
-async def python_m(*argv: str, stdin: bytes) -> Run:
-    """`python -m asyncgroups` with `stdin` piped in (a real pipe, real bytes)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 20)
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode("utf-8", "surrogateescape"))
 
 
 # control characters on stderr ------------------------------------------------------------
