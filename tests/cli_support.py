@@ -14,7 +14,7 @@ import pytest
 from asyncgroups.cli import main
 from asyncgroups.testing import FakeGroupsServer
 
-__all__ = ["Run", "cli", "fake_api", "python_m"]
+__all__ = ["Run", "cli", "fake_api", "python_m", "start_python_m"]
 
 
 @contextlib.asynccontextmanager
@@ -68,3 +68,16 @@ async def python_m(*argv: str, stdin: bytes | None = None) -> Run:
     out, err = await asyncio.wait_for(process.communicate(stdin), 20)
     assert process.returncode is not None
     return Run(process.returncode, out.decode(), err.decode())
+
+
+async def start_python_m(*argv: str) -> asyncio.subprocess.Process:
+    """Start `python -m asyncgroups` with stdin on /dev/null and stdout, stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncgroups",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import cli, fake_api
+from cli_support import cli, fake_api, start_python_m
 
 from asyncgroups.sync import SyncState
 from asyncgroups.testing import FakeGroupsServer, Faults
@@ -408,15 +408,7 @@ async def test_sync_ctrl_c_exits_130_printing_what_it_did_and_the_next_run_resum
         "--apply",
         "-y",
     ]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_python_m(*argv)
     while len(server.groups) < 8:
         await asyncio.sleep(0.01)
     process.send_signal(signal.SIGINT)
@@ -438,15 +430,7 @@ async def test_sync_ctrl_c_exits_130_printing_what_it_did_and_the_next_run_resum
     assert all(rows[r["key"]].prokey == r["prokey"] for r in done)
 
     server.faults = Faults()
-    resumed = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    resumed = await start_python_m(*argv)
     out, err = await asyncio.wait_for(resumed.communicate(), 20)
     assert resumed.returncode == 0, err.decode()
     *rest, summary = [json.loads(line) for line in out.decode().splitlines()]
@@ -463,15 +447,9 @@ async def test_sync_apply_streams_each_result_while_it_runs(
     records = [{"key": f"k{n}", "name": f"Group {n}"} for n in range(40)]
     desired = desired_file(tmp_path, *records)
     server.faults = Faults(latency=0.05)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncgroups",
+    process = await start_python_m(
         *("--concurrency", "2", "sync", "--desired", str(desired)),
         *("--state", str(tmp_path / "s.db"), "--apply", "-y"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
     try:
