@@ -40,6 +40,22 @@ __all__ = [
 ]
 
 
+def _plain_loads(data: bytes | str) -> Any:
+    """`json.loads`, without its encoding sniffing for a body that is plainly UTF-8.
+
+    A body whose first two bytes are not NUL and that starts with no byte-order mark is
+    what `json.loads` would decode as UTF-8 anyway (its `detect_encoding`), so it is
+    decoded here the same way; anything else goes to `json.loads` as it is.
+    """
+    if isinstance(data, bytes) and data[:1] in _UTF8_OPENERS and data[1:2] != b"\x00":
+        return json.loads(data.decode("utf-8", "surrogatepass"))
+    return json.loads(data)
+
+
+#: First bytes of a JSON reply that no other encoding `json.loads` detects starts with.
+_UTF8_OPENERS: Final = frozenset((b"{", b"["))
+
+
 def _json_loads() -> Callable[[bytes | str], Any]:
     """`json.loads`, or the same decoding done by orjson where it is installed.
 
@@ -51,7 +67,7 @@ def _json_loads() -> Callable[[bytes | str], Any]:
     try:
         orjson = importlib.import_module("orjson")
     except ImportError:
-        return json.loads
+        return _plain_loads
     fast = orjson.loads
     digits_only = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
     long_number = b"0" * 19

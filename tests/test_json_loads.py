@@ -6,13 +6,14 @@ import importlib.util
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asyncgroups._convert import _json_loads, loads
+from asyncgroups._convert import _json_loads, _plain_loads, loads
 
 HAS_ORJSON = importlib.util.find_spec("orjson") is not None
 
@@ -43,10 +44,17 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@given(_values, st.booleans())
-def test_loads_reads_any_json_as_json_does(value: Any, ascii_only: bool) -> None:
+#: The loader in use here (orjson's when installed) and the one used without orjson.
+LOADERS = pytest.mark.parametrize("read", [loads, _plain_loads], ids=["installed", "plain"])
+
+
+@LOADERS
+@given(value=_values, ascii_only=st.booleans())
+def test_loads_reads_any_json_as_json_does(
+    read: Callable[[bytes | str], Any], value: Any, ascii_only: bool
+) -> None:
     body = json.dumps(value, ensure_ascii=ascii_only).encode()
-    assert _same(loads(body), json.loads(body))
+    assert _same(read(body), json.loads(body))
 
 
 @pytest.mark.parametrize(
@@ -64,20 +72,29 @@ def test_loads_reads_any_json_as_json_does(value: Any, ascii_only: bool) -> None
         b'{"a": 1, "a": 2}',
         b"-0",
         b'  [1, 2.5, "x", null, true]\n',
+        '[{"a": "é"}]'.encode("utf-16-le"),  # starts with "[" but is not UTF-8
+        '{"a": "é"}'.encode("utf-32-le"),
+        b'[{"a": "\xed\xa0\x80"}]',  # an encoded surrogate, read with surrogatepass
     ],
 )
-def test_loads_matches_json_on_edge_cases(body: bytes | str) -> None:
-    assert _same(loads(body), json.loads(body))
+@LOADERS
+def test_loads_matches_json_on_edge_cases(
+    read: Callable[[bytes | str], Any], body: bytes | str
+) -> None:
+    assert _same(read(body), json.loads(body))
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"[1,]", b"nul", b"\xff\xfe\xfd", b'{"a": 1} x'])
-def test_loads_raises_what_json_raises(body: bytes) -> None:
+@pytest.mark.parametrize(
+    "body", [b"", b"{", b"[1,]", b"nul", b"\xff\xfe\xfd", b'{"a": 1} x', b'{"a": "\xff"}']
+)
+@LOADERS
+def test_loads_raises_what_json_raises(read: Callable[[bytes | str], Any], body: bytes) -> None:
     try:
         json.loads(body)
     except ValueError as err:
         expected = err
     with pytest.raises(type(expected), match=re.escape(str(expected))) as caught:
-        loads(body)
+        read(body)
     assert type(caught.value) is type(expected)
 
 
@@ -86,7 +103,7 @@ def test_loads_uses_orjson_when_installed() -> None:
     assert _json_loads() is not json.loads
 
 
-def test_loads_is_json_loads_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loads_is_the_plain_json_path_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = importlib.import_module
 
     def no_orjson(name: str, package: str | None = None) -> Any:
@@ -95,4 +112,4 @@ def test_loads_is_json_loads_without_orjson(monkeypatch: pytest.MonkeyPatch) -> 
         return real_import(name, package)
 
     monkeypatch.setattr(importlib, "import_module", no_orjson)
-    assert _json_loads() is json.loads
+    assert _json_loads() is _plain_loads
