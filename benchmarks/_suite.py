@@ -26,10 +26,14 @@ CHILD_TIMEOUT: Final = 300.0
 #: How long a server may take to say which port it listens on.
 SERVER_START_TIMEOUT: Final = 30.0
 
-THROUGHPUT_CLIENTS: Final = tuple(CLIENTS)
+#: Without orjson only where the issue is CPU (loopback): elsewhere it changes nothing.
+THROUGHPUT_CLIENTS: Final = tuple(c for c in CLIENTS if c != "asyncgroups-json")
+LOOPBACK_CLIENTS: Final = tuple(CLIENTS)
 #: The clients within a few percent of each other: each round runs them back to back,
 #: before the slow ones, so their ratios compare runs seconds apart, not tens.
-CLOSE_RACE: Final = frozenset({"asyncgroups", "asyncgroups-iter", "aiohttp-workers", "aiohttp"})
+CLOSE_RACE: Final = frozenset(
+    {"asyncgroups", "asyncgroups-iter", "asyncgroups-json", "aiohttp-workers", "aiohttp"}
+)
 
 #: fresh: one new process per measurement; warm: one process per client, many rounds.
 MODES: Final = ("fresh", "warm")
@@ -96,6 +100,7 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
             f"{n:,} GETs, concurrency 32, plain HTTP over loopback",
             n,
             32,
+            clients=LOOPBACK_CLIENTS,
             default_rounds=None if quick else 7,
         ),
         "tls": Scenario(

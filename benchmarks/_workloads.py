@@ -46,6 +46,7 @@ API_KEY: Final = "benchmark-key"
 CLIENTS: Final = {
     "asyncgroups": "asyncgroups get_many",
     "asyncgroups-iter": "asyncgroups iter_many",
+    "asyncgroups-json": "asyncgroups get_many, without orjson (json)",
     "aiohttp-workers": "raw aiohttp (one session, N workers, one key iterator)",
     "aiohttp": "raw aiohttp (one session, semaphore, gather)",
     "httpx": "httpx AsyncClient (same limits)",
@@ -56,11 +57,17 @@ CLIENTS: Final = {
 _IMPORTS: Final = {
     "asyncgroups": "asyncgroups",
     "asyncgroups-iter": "asyncgroups",
+    "asyncgroups-json": "asyncgroups",
     "aiohttp-workers": "aiohttp",
     "aiohttp": "aiohttp",
     "httpx": "httpx",
     "aiohttp-per-request": "aiohttp",
 }
+
+#: Modules a client's child must run without, hidden before anything imports them:
+#: asyncgroups then reads replies with the standard library's `json`, as it does where
+#: the `speedups` extra is not installed.
+_BLOCKED: Final = {"asyncgroups-json": ("orjson",)}
 
 #: What a result line starts with (anything else a library prints is not ours).
 RESULT_PREFIX: Final = "RESULT "
@@ -109,6 +116,17 @@ async def open_asyncgroups(job: dict[str, Any]) -> AsyncIterator[ReadBatch]:
             result = await client.groups.get_many(batch)
             return len(result.ok)
 
+        yield read
+
+
+@contextlib.asynccontextmanager
+async def open_asyncgroups_json(job: dict[str, Any]) -> AsyncIterator[ReadBatch]:
+    """`get_many` as installed without orjson (the child hides it: `_BLOCKED`)."""
+    from asyncgroups import _convert
+
+    if _convert.loads is not _convert._plain_loads:
+        raise RuntimeError("orjson is still in use: this child must run without it")
+    async with open_asyncgroups(job) as read:
         yield read
 
 
@@ -246,6 +264,7 @@ async def open_aiohttp_per_request(job: dict[str, Any]) -> AsyncIterator[ReadBat
 CLIENT_FACTORIES: Final[dict[str, ClientFactory]] = {
     "asyncgroups": open_asyncgroups,
     "asyncgroups-iter": open_asyncgroups_iter,
+    "asyncgroups-json": open_asyncgroups_json,
     "aiohttp-workers": open_aiohttp_workers,
     "aiohttp": open_aiohttp,
     "httpx": open_httpx,
@@ -367,6 +386,8 @@ def main() -> None:
     args = sys.argv[1:]
     warm = args[:1] == ["--warm"]
     job = json.loads(args[-1])
+    for name in _BLOCKED.get(job.get("client", ""), ()):
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` now fails
     try:
         if job.get("probe"):
             _emit({"latency_s": asyncio.run(probe_latency(job))})
