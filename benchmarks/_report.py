@@ -398,6 +398,7 @@ def results_document(
 _COLOURS: Final = {
     "asyncgroups": "#1f6feb",
     "asyncgroups-iter": "#58a6ff",
+    "asyncgroups-json": "#1a7f37",
     "aiohttp-workers": "#24292f",
     "aiohttp": "#8c959f",
     "httpx": "#d29922",

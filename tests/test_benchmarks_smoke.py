@@ -200,3 +200,10 @@ def test_benchmarks_warm_round_failure_is_reported_and_the_child_carries_on(
             with pytest.raises(suite.ChildError, match=r"(Client|Server)\w*Error"):
                 child.round()
             assert child.gone is None
+
+
+def test_benchmarks_chart_has_a_colour_for_every_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    report = importlib.import_module("benchmarks._report")
+    workloads = importlib.import_module("benchmarks._workloads")
+    assert set(report._COLOURS) == set(workloads.CLIENTS)
