@@ -403,6 +403,7 @@ _COLOURS: Final = {
     "aiohttp": "#8c959f",
     "httpx": "#d29922",
     "aiohttp-per-request": "#cf222e",
+    "raw-sockets": "#8250df",
 }
 
 

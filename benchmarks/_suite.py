@@ -26,9 +26,13 @@ CHILD_TIMEOUT: Final = 300.0
 #: How long a server may take to say which port it listens on.
 SERVER_START_TIMEOUT: Final = 30.0
 
-#: Without orjson only where the issue is CPU (loopback): elsewhere it changes nothing.
-THROUGHPUT_CLIENTS: Final = tuple(c for c in CLIENTS if c != "asyncgroups-json")
-LOOPBACK_CLIENTS: Final = tuple(CLIENTS)
+#: Without orjson only where the question is CPU (loopback); the raw-socket floor only
+#: where the question is what the server allows (latency-bound).
+THROUGHPUT_CLIENTS: Final = tuple(
+    c for c in CLIENTS if c not in ("asyncgroups-json", "raw-sockets")
+)
+LOOPBACK_CLIENTS: Final = (*THROUGHPUT_CLIENTS, "asyncgroups-json")
+LATENCY_CLIENTS: Final = (*THROUGHPUT_CLIENTS, "raw-sockets")
 #: The clients within a few percent of each other: each round runs them back to back,
 #: before the slow ones, so their ratios compare runs seconds apart, not tens.
 CLOSE_RACE: Final = frozenset(
@@ -117,6 +121,7 @@ def scenarios(*, quick: bool, requests: int | None = None) -> dict[str, Scenario
             n_latency,
             64,
             latency=0.020,
+            clients=LATENCY_CLIENTS,
             probe_requests=20 if quick else 50,
         ),
         "streaming": Scenario(

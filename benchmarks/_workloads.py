@@ -39,6 +39,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
+from ._floor import open_raw_sockets
+
 #: The API key the benchmark clients send (the static server ignores it).
 API_KEY: Final = "benchmark-key"
 
@@ -51,6 +53,7 @@ CLIENTS: Final = {
     "aiohttp": "raw aiohttp (one session, semaphore, gather)",
     "httpx": "httpx AsyncClient (same limits)",
     "aiohttp-per-request": "aiohttp, a new session per request",
+    "raw-sockets": "raw sockets, no HTTP library (the floor: latency-bound only)",
 }
 
 #: Modules each client needs, imported before the clock starts.
@@ -62,6 +65,7 @@ _IMPORTS: Final = {
     "aiohttp": "aiohttp",
     "httpx": "httpx",
     "aiohttp-per-request": "aiohttp",
+    "raw-sockets": "asyncio",
 }
 
 #: Modules a client's child must run without, hidden before anything imports them:
@@ -269,6 +273,7 @@ CLIENT_FACTORIES: Final[dict[str, ClientFactory]] = {
     "aiohttp": open_aiohttp,
     "httpx": open_httpx,
     "aiohttp-per-request": open_aiohttp_per_request,
+    "raw-sockets": lambda job: open_raw_sockets(job, API_KEY),
 }
 
 
