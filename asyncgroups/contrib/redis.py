@@ -245,7 +245,7 @@ class RedisLimiter:
         "_loop",
         "_owns",
         "_paused_until",
-        "_probing",
+        "_probe",
         "_script",
         "_tasks",
         "_url",
@@ -308,7 +308,7 @@ class RedisLimiter:
         self._local_next = -math.inf  # the fallback's own schedule (loop time)
         self._down_until = -math.inf  # Redis is not tried before then (loop time)
         self._down_reason: str | None = None  # why it is down; None while it answers
-        self._probing = False
+        self._probe: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # The Limiter protocol -------------------------------------------------------------
@@ -325,10 +325,15 @@ class RedisLimiter:
             if now < self._paused_until:
                 await asyncio.sleep(self._paused_until - now)
                 continue
-            if self._down_reason is not None and (now < self._down_until or self._probing):
-                if await self._local_turn(loop):
-                    return
-                continue
+            if self._down_reason is not None:
+                probe = self._probe
+                if probe is not None and self.fallback_rate is None:
+                    await probe.wait()  # another request is asking Redis: its answer counts
+                    continue
+                if now < self._down_until or probe is not None:
+                    if await self._local_turn(loop):
+                        return
+                    continue
             try:
                 if await self._shared_turn(loop):
                     return
@@ -390,17 +395,19 @@ class RedisLimiter:
 
     async def _shared_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Take a slot from Redis and wait for it; False when a cool-down voided it."""
-        probing = self._down_reason is not None
-        if probing:
-            self._probing = True
+        # After an outage, one request at a time asks Redis whether it is back.
+        probe = asyncio.Event() if self._down_reason is not None else None
+        self._probe = probe or self._probe
         try:
             wait = await self._call("take", self._interval)
         finally:
-            if probing:
-                self._probing = False
+            if probe is not None:
+                self._probe = None
+                probe.set()
         if self._down_reason is not None:
             logger.warning(
-                "asyncgroups: Redis at %s answers again; the shared rate limit %r applies again",
+                "asyncgroups: Redis at %s is reachable again; the shared rate limit %r "
+                "applies again",
                 self.location,
                 self.name,
             )
