@@ -406,7 +406,7 @@ class RedisLimiter:
                 probe.set()
         if self._down_reason is not None:
             logger.warning(
-                "asyncgroups: Redis at %s is reachable again; the shared rate limit %r "
+                "Redis at %s is reachable again; the shared rate limit %r "
                 "applies again",
                 self.location,
                 self.name,
@@ -443,7 +443,7 @@ class RedisLimiter:
                 else "requests fail with LimiterUnavailableError (nothing is sent)"
             )
             logger.warning(
-                "asyncgroups: Redis at %s cannot be reached (%s); %s until it answers "
+                "Redis at %s cannot be reached (%s); %s until it answers "
                 "again (tried every %gs)",
                 self.location,
                 reason,
@@ -456,8 +456,7 @@ class RedisLimiter:
         return (
             f"the shared rate limit {self.name!r} cannot be reached: Redis at "
             f"{self.location}: {self._down_reason}; no request was sent to the API "
-            f"(Redis is tried again every {self.retry_interval:g}s; pass fallback_rate= "
-            "to keep to a local limit instead)"
+            f"(Redis is tried again every {self.retry_interval:g}s)"
         )
 
     async def _share_pause(self, seconds: float) -> None:
@@ -465,7 +464,7 @@ class RedisLimiter:
             await self._call("pause", math.ceil(seconds * _MICROS))
         except _Unreachable as err:
             # This process still pauses; the others meet the 429 themselves.
-            logger.debug("asyncgroups: could not share a cool-down through Redis: %s", err)
+            logger.debug("could not share a cool-down through Redis: %s", err)
 
     async def _call(self, mode: str, amount: int) -> int:
         """Run the script once, within `timeout`; `_Unreachable` when Redis fails."""
