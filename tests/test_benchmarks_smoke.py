@@ -127,6 +127,22 @@ def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any])
         assert entry["median_peak_rss_mb"] > 0
 
 
+def test_benchmarks_quick_run_measures_the_shared_limiter_or_says_why_not(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    results, table = quick_run
+    shared = results["shared_limit"]
+    if "skipped" in shared:  # no redis-server here: the report says so
+        assert "redis" in shared["skipped"]
+        assert f"skipped: {shared['skipped']}" in table
+        return
+    assert shared["requests"] == 100
+    assert shared["acquire_us"]["redis"] > shared["acquire_us"]["local"] > 0
+    assert shared["get_many"]["plain"]["rps"] > 0
+    assert shared["get_many"]["redis"]["rps"] > 0
+    assert "shared limit (RedisLimiter, local redis-server)" in table
+
+
 def test_benchmarks_quick_run_evaluates_every_target(results: dict[str, Any]) -> None:
     targets = results["targets"]
     assert len(targets) == 7
