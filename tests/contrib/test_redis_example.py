@@ -61,7 +61,7 @@ async def test_example_workers_together_keep_to_the_shared_rate(
     assert sum(len(a.json()["groups"]) for a in answers) == 50
     arrivals = sorted(r.received_at for r in server.requests)
     assert _most_in_one_second(arrivals) <= rate * 1.1
-    assert arrivals[-1] - arrivals[0] >= 49 / rate
+    assert arrivals[-1] - arrivals[0] >= 49 / rate * 0.95  # evenly spaced, give or take jitter
 
 
 async def test_example_answers_503_while_redis_is_down(own_redis: RedisServer) -> None:

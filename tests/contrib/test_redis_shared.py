@@ -54,7 +54,7 @@ async def test_two_clients_on_one_name_never_exceed_the_shared_rate(
     rate = 40.0
     name = _name()
     async with FakeGroupsServer() as server:
-        keys = [server.add_group(f"g{n}") for n in range(80)]
+        keys = [server.add_group(f"g{n}") for n in range(60)]
         with steady_clock():
             async with (
                 _shared_client(server, redis_server.url, name, rate=rate) as first,
@@ -62,18 +62,18 @@ async def test_two_clients_on_one_name_never_exceed_the_shared_rate(
             ):
                 started = time.monotonic()
                 results = await asyncio.gather(
-                    first.groups.get_many(keys[:40], concurrency=16),
-                    second.groups.get_many(keys[40:], concurrency=16),
+                    first.groups.get_many(keys[:30], concurrency=16),
+                    second.groups.get_many(keys[30:], concurrency=16),
                 )
                 took = time.monotonic() - started
 
-        assert all(len(r.ok) == 40 for r in results)
-        assert first.stats.requests == second.stats.requests == 40
+        assert all(len(r.ok) == 30 for r in results)
+        assert first.stats.requests == second.stats.requests == 30
         arrivals = _arrivals(server)
         assert _most_in_one_second(arrivals) <= rate * 1.1
-        # One schedule for both, evenly spaced: 79 gaps of 1/40 s (and the 1% margin).
-        assert took >= 79 / rate
-        assert arrivals[-1] - arrivals[0] < 79 / rate * 1.2
+        # One schedule for both, evenly spaced: 59 gaps of 1/40 s (and the 1% margin).
+        assert took >= 59 / rate
+        assert arrivals[-1] - arrivals[0] < 59 / rate * 1.2
 
 
 async def test_a_429_met_by_one_client_pauses_every_client_of_the_name(
@@ -82,21 +82,21 @@ async def test_a_429_met_by_one_client_pauses_every_client_of_the_name(
     rate = 60.0
     name = _name()
     async with FakeGroupsServer() as server:
-        keys = [server.add_group(f"g{n}") for n in range(80)]
+        keys = [server.add_group(f"g{n}") for n in range(56)]
         with steady_clock():
             async with (
                 _shared_client(server, redis_server.url, name, rate=rate) as first,
                 _shared_client(server, redis_server.url, name, rate=rate) as second,
             ):
                 job = asyncio.gather(
-                    first.groups.get_many(keys[:40], concurrency=16),
-                    second.groups.get_many(keys[40:], concurrency=16),
+                    first.groups.get_many(keys[:28], concurrency=16),
+                    second.groups.get_many(keys[28:], concurrency=16),
                 )
                 await asyncio.sleep(0.4)  # both well under way, slots reserved ahead
                 server.inject(status=429, retry_after=1)
                 results = await job
 
-        assert all(len(r.ok) == 40 for r in results)
+        assert all(len(r.ok) == 28 for r in results)
         assert first.stats.cool_downs + second.stats.cool_downs == 1
         (limited,) = [r for r in server.requests if r.fault == "429"]
         hit = limited.received_at
@@ -220,7 +220,7 @@ async def test_fallback_keeps_the_job_going_at_the_local_rate_and_returns_to_red
     name = _name()
     fallback = 20.0
     async with FakeGroupsServer() as server:
-        keys = [server.add_group(f"g{n}") for n in range(70)]
+        keys = [server.add_group(f"g{n}") for n in range(50)]
         stopped = restarted = 0.0
         outcomes = 0
         async with _shared_client(
@@ -234,17 +234,17 @@ async def test_fallback_keeps_the_job_going_at_the_local_rate_and_returns_to_red
                 if outcomes == 10:
                     own_redis.stop()
                     stopped = time.monotonic()
-                elif outcomes == 40:
+                elif outcomes == 30:
                     own_redis.start()
                     restarted = time.monotonic()
         ended = time.monotonic()
 
-        assert outcomes == 70
+        assert outcomes == 50
         during = [t for t in _arrivals(server) if stopped + 0.05 < t < restarted]
-        assert len(during) >= 20
+        assert len(during) >= 15
         assert _most_in_one_second(during) <= fallback * 1.1
-        # Back on the shared schedule (500/s): the last 30 did not take 1.5 s at 20/s.
-        assert ended - restarted < 1.0
+        # Back on the shared schedule (500/s): the last 20 did not take 1 s at 20/s.
+        assert ended - restarted < 0.7
 
         check = aioredis.Redis.from_url(own_redis.url)
         async with check:
