@@ -43,6 +43,7 @@ from .errors import (
     ClientStateError,
     ConnectError,
     ConnectTimeout,
+    LimiterUnavailableError,
     RequestTimeout,
     TransportError,
     ValidationError,
@@ -349,9 +350,15 @@ class Pipeline:
             attempt += 1
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
-            result: Attempt[T] = await self._attempt(
-                loop, session, method, path, url, data, headers, attempt, decode
-            )
+            try:
+                result: Attempt[T] = await self._attempt(
+                    loop, session, method, path, url, data, headers, attempt, decode
+                )
+            except LimiterUnavailableError as err:
+                # This attempt was never sent, but an earlier one may have acted.
+                err.may_have_acted = lost or running
+                err.may_still_be_running = running
+                raise
             if result.error is None:
                 if method == "PATCH":
                     self.stats.updates_sent += 1
