@@ -209,3 +209,18 @@ def test_benchmarks_warm_round_failure_is_reported_and_the_child_carries_on(
             with pytest.raises(suite.ChildError, match=r"(Client|Server)\w*Error"):
                 child.round()
             assert child.gone is None
+
+
+def test_benchmarks_shared_limit_is_skipped_with_its_reason_without_redis_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    shared = importlib.import_module("benchmarks._shared_limit")
+    monkeypatch.setattr(shared.shutil, "which", lambda name: None)
+    said: list[str] = []
+    summary = shared.measure(quick=True, requests=None, say=said.append)
+    assert summary == {
+        "skipped": "redis-server is not installed (Debian: apt-get install redis-server)"
+    }
+    assert said == [f"  shared-limit skipped: {summary['skipped']}"]
+    assert shared.table(summary) == f"\nshared limit (RedisLimiter): skipped: {summary['skipped']}"
