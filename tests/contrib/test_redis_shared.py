@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from integration.support import local_client, steady_clock
 
-from asyncgroups import GroupsClient, LimiterUnavailableError
+from asyncgroups import ClientStateError, GroupsClient, LimiterUnavailableError
 from asyncgroups.contrib.redis import RedisLimiter
 from asyncgroups.testing import FakeGroupsServer
 
@@ -255,3 +255,25 @@ async def test_fallback_keeps_the_job_going_at_the_local_rate_and_returns_to_red
     assert len(down) == 1
     assert "local limit of 20 requests/s" in down[0]
     assert len([m for m in warnings if "reachable again" in m]) == 1
+
+
+def test_limiter_belongs_to_one_event_loop_until_closed(redis_server: RedisServer) -> None:
+    limiter = RedisLimiter(redis_server.url, name=_name(), rate=1000.0)
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(limiter.acquire())
+
+        async def elsewhere() -> None:
+            await limiter.acquire()
+
+        with pytest.raises(ClientStateError, match="another event loop"):
+            asyncio.run(elsewhere())
+        first.run_until_complete(limiter.aclose())
+    finally:
+        first.close()
+
+    async def use_and_close() -> None:
+        await limiter.acquire()  # closed before: it connects anew in this loop
+        await limiter.aclose()
+
+    asyncio.run(use_and_close())
