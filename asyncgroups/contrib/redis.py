@@ -81,6 +81,7 @@ _MICROS: Final = 1_000_000
 #: expire a second after they stop mattering. Numbers are written with %.0f: Lua's own
 #: tostring keeps 14 digits, too few for microseconds since 1970.
 _SCRIPT: Final = """
+if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME, then writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
