@@ -254,9 +254,9 @@ class Breaker:
 
     Three outcomes trip it: a 401 (the key is refused: every further request would be
     refused too), a shared limiter that cannot reach its store (`LimiterUnavailableError`:
-    nothing may be sent without it, and retrying 20,000 keys against a dead Redis would
-    only fail them slowly), and a key whose every attempt failed to connect while no key of this
-    call has reached the server yet (a dead base URL, DNS or the network down). After
+    nothing may be sent without it, and trying 20,000 keys against a dead Redis would
+    only fail them slowly), and a key whose every attempt failed to connect while no key
+    of this call has reached the server yet (a dead base URL, DNS or the network down). After
     that, each key not yet tried fails without a request, with the same error (`cause`):
     5,000 keys against a dead URL cost about a second, not minutes. Once a reply has
     come back, later connect failures are passing trouble and the call carries on.

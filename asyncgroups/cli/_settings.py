@@ -124,16 +124,21 @@ def _shared_limit(args: argparse.Namespace, rate_limit: float | None) -> str | N
 
 
 class _SharedLimitClient(GroupsClient):
-    """A client paced by a `RedisLimiter` made for it alone, closed when it closes."""
+    """A client paced by a `RedisLimiter` made for it alone, closed when it closes.
+
+    A `GroupsClient` never closes a limiter it was given; this one owns its limiter,
+    since each command's client lives for one `asyncio.run`.
+    """
+
+    def __init__(self, api_key: str, *, limiter: RedisLimiter, **options: Any) -> None:
+        super().__init__(api_key, limiter=limiter, rate_limit=None, **options)
+        self._redis_limiter = limiter
 
     async def close(self) -> None:
         try:
             await super().close()
         finally:
             await self._redis_limiter.aclose()
-
-    #: The limiter this client made and owns (set by `make_client`).
-    _redis_limiter: RedisLimiter
 
 
 def make_client(settings: Settings) -> GroupsClient:
@@ -157,11 +162,7 @@ def make_client(settings: Settings) -> GroupsClient:
 
             assert settings.rate_limit is not None  # refused by _shared_limit
             limiter = RedisLimiter(settings.shared_limit, rate=settings.rate_limit)
-            client = _SharedLimitClient(
-                settings.api_key, rate_limit=None, limiter=limiter, **common
-            )
-            client._redis_limiter = limiter
-            return client
+            return _SharedLimitClient(settings.api_key, limiter=limiter, **common)
         return GroupsClient(settings.api_key, rate_limit=settings.rate_limit, **common)
     except ValidationError as err:
         message = str(err).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
