@@ -29,6 +29,7 @@ from .errors import (
     AsyncGroupsError,
     AuthenticationError,
     BulkError,
+    LimiterUnavailableError,
     NotFoundError,
     RequestTimeout,
     TransportError,
@@ -251,9 +252,11 @@ _SKIPS_PER_YIELD = 256
 class Breaker:
     """Notices when a bulk call cannot reach the API at all, so it stops sending.
 
-    Two outcomes trip it: a 401 (the key is refused: every further request would be
-    refused too), and a key whose every attempt failed to connect while no key of this
-    call has reached the server yet (a dead base URL, DNS or the network down). After
+    Three outcomes trip it: a 401 (the key is refused: every further request would be
+    refused too), a shared limiter that cannot reach its store (`LimiterUnavailableError`:
+    nothing may be sent without it, and trying 20,000 keys against a dead Redis would
+    only fail them slowly), and a key whose every attempt failed to connect while no key
+    of this call has reached the server yet (a dead base URL, DNS or the network down). After
     that, each key not yet tried fails without a request, with the same error (`cause`):
     5,000 keys against a dead URL cost about a second, not minutes. Once a reply has
     come back, later connect failures are passing trouble and the call carries on.
@@ -274,7 +277,7 @@ class Breaker:
         """Take note of how one key ended (None: it succeeded)."""
         if self.cause is not None or isinstance(error, ValidationError):
             return  # tripped already, or nothing was sent
-        if isinstance(error, AuthenticationError):
+        if isinstance(error, AuthenticationError | LimiterUnavailableError):
             self._trip(error)
         elif isinstance(error, TransportError) and error.never_connected:
             if not self.reached:
@@ -294,6 +297,8 @@ class Breaker:
         why = (
             "the API key was refused"
             if isinstance(error, APIError)
+            else "the shared rate limit could not be reached"
+            if isinstance(error, LimiterUnavailableError)
             else "the API could not be reached"
         )
         error.add_note(

@@ -42,7 +42,10 @@ class GroupsClient:
     `rate_limit` a second (default: the service's documented 80), evenly spaced;
     `rate_limit=None` sends as fast as `max_connections` allows (a local fake, or a
     proxy with a limit of its own). A custom `limiter=` paces by its own rules, so
-    passing `rate_limit=` beside it is a `ValidationError` rather than a rate ignored.
+    passing `rate_limit=` beside it is a `ValidationError` rather than a rate ignored;
+    the client keeps its own `max_connections` cap in front of it (a `ClientLimiter`
+    passed in is its own cap). The client never closes a limiter it was given: one
+    limiter may serve several clients.
     """
 
     def __init__(
@@ -113,7 +116,7 @@ class GroupsClient:
         passed as `limiter=`; None for `rate_limit=None` and for a custom limiter of
         another kind (it paces by its own rules).
         """
-        limiter = self._pipeline.limiter
+        limiter = self._pipeline.given_limiter
         return limiter.rate if isinstance(limiter, ClientLimiter) else None
 
     @property
@@ -123,8 +126,13 @@ class GroupsClient:
 
     @property
     def limiter(self) -> Limiter:
-        """The limiter every request of this client passes through."""
-        return self._pipeline.limiter
+        """The limiter this client paces by: the `limiter=` given, else its own `ClientLimiter`.
+
+        A limiter that is not a `ClientLimiter` (a shared `RedisLimiter`, say) sets the
+        rate and the cool-down; the client keeps its own cap of `max_connections`
+        requests in flight in front of it.
+        """
+        return self._pipeline.given_limiter
 
     @property
     def closed(self) -> bool:

@@ -34,7 +34,7 @@ from ._config import (
     proxy_secrets,
 )
 from ._deadline import Deadlines
-from ._limiter import ClientLimiter, Limiter
+from ._limiter import CappedLimiter, ClientLimiter, Limiter
 from ._mask import SecretMasker, without_request_head
 from ._retry import Failure, RetryPolicy, retry_delay
 from ._sansio import Attempt, Rules, classify, os_reason, settle
@@ -43,6 +43,7 @@ from .errors import (
     ClientStateError,
     ConnectError,
     ConnectTimeout,
+    LimiterUnavailableError,
     RequestTimeout,
     TransportError,
     ValidationError,
@@ -132,7 +133,8 @@ class Pipeline:
     """Sends requests for one client. Not public: `GroupsClient` wires it up.
 
     `limiter=None` gives the default `ClientLimiter`: `pool_size` requests in flight at
-    most, at `settings.rate_limit` a second.
+    most, at `settings.rate_limit` a second. Another kind of limiter is put behind a
+    `CappedLimiter` of `pool_size`: it paces, the client keeps its own cap.
     """
 
     def __init__(
@@ -180,8 +182,16 @@ class Pipeline:
         #: wait inside aiohttp's pool would count against the attempt's timeout).
         self.pool_size = in_flight_cap(settings.max_connections, borrowed_pool_size(session))
         self.retry = settings.retry
-        self.limiter: Limiter = (
+        #: The limiter as given (or the default one), for `GroupsClient.limiter`.
+        self.given_limiter: Limiter = (
             limiter if limiter is not None else ClientLimiter(self.pool_size, settings.rate_limit)
+        )
+        #: What each attempt passes: a `ClientLimiter` is its own cap; any other limiter
+        #: (a shared one) paces behind this client's own in-flight cap.
+        self.limiter: Limiter = (
+            self.given_limiter
+            if isinstance(self.given_limiter, ClientLimiter)
+            else CappedLimiter(self.given_limiter, self.pool_size)
         )
         #: What this client sent; only the pipeline writes it.
         self.stats = stats
@@ -340,9 +350,15 @@ class Pipeline:
             attempt += 1
             if self.closed:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
-            result: Attempt[T] = await self._attempt(
-                loop, session, method, path, url, data, headers, attempt, decode
-            )
+            try:
+                result: Attempt[T] = await self._attempt(
+                    loop, session, method, path, url, data, headers, attempt, decode
+                )
+            except LimiterUnavailableError as err:
+                # This attempt was never sent, but an earlier one may have acted.
+                err.may_have_acted = lost or running
+                err.may_still_be_running = running
+                raise
             if result.error is None:
                 if method == "PATCH":
                     self.stats.updates_sent += 1

@@ -2,8 +2,9 @@
 
 Every request of one client passes through one limiter, whatever call sent it, so three
 bulk jobs and a web handler on the same client share one cap. The pipeline only sees the
-small `Limiter` protocol, so a fleet of workers sharing one account can plug in a shared
-implementation (a Redis token bucket, say) without touching the pipeline.
+small `Limiter` protocol, so a fleet of workers sharing one account plugs in a shared
+implementation (`asyncgroups.contrib.redis.RedisLimiter`) without touching the pipeline;
+`CappedLimiter` puts the client's own in-flight cap in front of such a limiter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from ._config import check_number
 
-__all__ = ["SPACING_MARGIN", "ClientLimiter", "Limiter"]
+__all__ = ["SPACING_MARGIN", "CappedLimiter", "ClientLimiter", "Limiter"]
 
 #: How much wider than `1 / rate` requests are spaced: 81 requests in a row then span
 #: 1.01 s, so a few milliseconds of network jitter cannot put one more request into
@@ -26,7 +27,16 @@ SPACING_MARGIN: Final = 0.01
 
 @runtime_checkable
 class Limiter(Protocol):
-    """What the request pipeline needs from a limiter."""
+    """What the request pipeline needs from a limiter: the one seam for other backends.
+
+    The pipeline calls `acquire()` before each attempt, outside the attempt's timeout
+    (waiting here never counts against `timeout`), then sends, then calls `release()`
+    exactly once, whatever the outcome; a 429 calls `cool_down(seconds)`. An `acquire`
+    that raises (an `AsyncGroupsError` such as `LimiterUnavailableError`) fails the call
+    with that error: nothing is sent and `release` is not called. `release` and
+    `cool_down` are plain functions called on the event loop: they must not block or
+    raise (a backend that must tell a server schedules that as a task).
+    """
 
     async def acquire(self) -> None:
         """Wait for a slot to send one request (cap, rate and cool-down all allowing)."""
@@ -36,6 +46,53 @@ class Limiter(Protocol):
 
     def cool_down(self, seconds: float) -> None:
         """Hold every new request for `seconds` (the server answered 429)."""
+
+
+class CappedLimiter:
+    """A client's own in-flight cap in front of another limiter that paces the requests.
+
+    `GroupsClient(limiter=...)` wraps any limiter that is not a `ClientLimiter` in one,
+    so a shared limiter (`RedisLimiter`) decides the rate and the cool-down while the
+    client still never has more than `max_in_flight` requests out (nor waits inside
+    aiohttp's pool, which would count against `timeout`). The slot is taken first: a
+    shared limiter's reservation is then made only once the request can really go.
+    """
+
+    __slots__ = ("_semaphore", "inner", "max_in_flight")
+
+    def __init__(self, inner: Limiter, max_in_flight: int) -> None:
+        """Raises `ValidationError` (a `ValueError`) for a cap below 1."""
+        check_number("max_in_flight", max_in_flight, integer=True, minimum=1)
+        #: The limiter that paces the requests (rate, cool-down).
+        self.inner = inner
+        #: Most requests in flight at once.
+        self.max_in_flight = max_in_flight
+        self._semaphore = asyncio.Semaphore(max_in_flight)
+
+    @property
+    def in_flight(self) -> int:
+        """Slots taken right now."""
+        return self.max_in_flight - self._semaphore._value
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        try:
+            await self.inner.acquire()
+        except BaseException:
+            self._semaphore.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            self.inner.release()
+        finally:
+            self._semaphore.release()
+
+    def cool_down(self, seconds: float) -> None:
+        self.inner.cool_down(seconds)
+
+    def __repr__(self) -> str:
+        return f"CappedLimiter({self.inner!r}, max_in_flight={self.max_in_flight})"
 
 
 class _Sent:

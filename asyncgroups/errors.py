@@ -13,6 +13,7 @@ AsyncGroupsError
 │   ├── PermissionDeniedError 403 ├── NotFoundError 404
 │   ├── ConflictError 409         ├── RateLimitError 429 (.retry_after)
 │   ├── ServerError 5xx           └── UnexpectedResponseError (3xx, bad JSON, oversize)
+├── LimiterUnavailableError                    a shared limiter's store (Redis) unreachable
 └── BulkError (ExceptionGroup)
 ```
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "ConnectTimeout",
+    "LimiterUnavailableError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -240,6 +242,21 @@ class UnexpectedResponseError(APIError):
     """The reply could not be used: a redirect, a body that is not the expected JSON, too large."""
 
     may_have_acted = True
+
+
+# Limiter ---------------------------------------------------------------------------
+
+
+class LimiterUnavailableError(AsyncGroupsError):
+    """A shared limiter could not reach its store (Redis, say): the request was not sent.
+
+    `backend` names the store and `location` says where it is, without any password.
+    """
+
+    def __init__(self, message: str, *, backend: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.location = location
 
 
 # Bulk ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _report, _suite
+from . import _report, _shared_limit, _suite
 from ._workloads import CLIENTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=["loopback", "tls", "latency", "streaming"],
-        help="run only this scenario (repeatable; default: all)",
+        choices=["loopback", "tls", "latency", "streaming", "shared-limit"],
+        help="run only this scenario (repeatable; default: all). shared-limit: what "
+        "RedisLimiter adds per request against a local redis-server (skipped without one)",
     )
     parser.add_argument(
         "--client",
@@ -97,6 +98,7 @@ def _available_clients(wanted: list[str] | None) -> list[str]:
 def _replot(args: argparse.Namespace) -> int:
     results = json.loads(args.replot.read_text(encoding="utf-8"))
     print(_report.table(results))
+    print(_shared_limit.table(results.get("shared_limit")))
     chart_path = args.chart or RESULTS / "chart.png"
     if not args.no_chart and _report.chart(results, chart_path):
         _say(f"chart: {chart_path}")
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     clients = _available_clients(args.client)
     modes = [m for m in _suite.MODES if args.mode is None or m in args.mode]
     suite = _suite.scenarios(quick=args.quick, requests=args.requests)
-    names = args.scenario or list(suite)
+    wanted = args.scenario or [*suite, "shared-limit"]
+    names = [name for name in wanted if name != "shared-limit"]
     settings: dict[str, Any] = {
         "quick": args.quick,
         "rounds": {name: args.rounds or suite[name].default_rounds or rounds for name in names},
@@ -152,10 +155,22 @@ def main(argv: list[str] | None = None) -> int:
         summaries[name] = summary
         targets += _report.evaluate(scenario, measured, summary)
         failed |= bool(run.errors) or any(m.errors for m in measured.values())
+    shared: dict[str, Any] | None = None
+    if "shared-limit" in wanted:
+        _say("shared-limit: RedisLimiter's cost per request, against a local redis-server")
+        try:
+            shared = _shared_limit.measure(quick=args.quick, requests=args.requests, say=_say)
+        except (_suite.ChildError, RuntimeError) as err:
+            _say(f"  shared-limit FAILED: {err}")
+            shared = {"error": str(err)}
+            failed = True
     settings["seconds"] = round(time.monotonic() - started, 1)
 
     results = _report.results_document(settings=settings, scenarios=summaries, targets=targets)
+    if shared is not None:
+        results["shared_limit"] = shared
     print(_report.table(results))
+    print(_shared_limit.table(results.get("shared_limit")))
     if args.quick:
         _say("\nquick mode: a smoke run; its figures are too small to mean anything")
     json_path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")

@@ -134,6 +134,22 @@ def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any])
         assert entry["median_peak_rss_mb"] > 0
 
 
+def test_benchmarks_quick_run_measures_the_shared_limiter_or_says_why_not(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    results, table = quick_run
+    shared = results["shared_limit"]
+    if "skipped" in shared:  # no redis-server here: the report says so
+        assert "redis" in shared["skipped"]
+        assert f"skipped: {shared['skipped']}" in table
+        return
+    assert shared["requests"] == 100
+    assert shared["acquire_us"]["redis"] > shared["acquire_us"]["local"] > 0
+    assert shared["get_many"]["plain"]["rps"] > 0
+    assert shared["get_many"]["redis"]["rps"] > 0
+    assert "shared limit (RedisLimiter, local redis-server)" in table
+
+
 def test_benchmarks_quick_run_evaluates_every_target(results: dict[str, Any]) -> None:
     targets = results["targets"]
     assert len(targets) == 10
@@ -208,3 +224,18 @@ def test_benchmarks_chart_has_a_colour_for_every_client(monkeypatch: pytest.Monk
     report = importlib.import_module("benchmarks._report")
     workloads = importlib.import_module("benchmarks._workloads")
     assert set(report._COLOURS) == set(workloads.CLIENTS)
+
+
+def test_benchmarks_shared_limit_is_skipped_with_its_reason_without_redis_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    shared = importlib.import_module("benchmarks._shared_limit")
+    monkeypatch.setattr(shared.shutil, "which", lambda name: None)
+    said: list[str] = []
+    summary = shared.measure(quick=True, requests=None, say=said.append)
+    assert summary == {
+        "skipped": "redis-server is not installed (Debian: apt-get install redis-server)"
+    }
+    assert said == [f"  shared-limit skipped: {summary['skipped']}"]
+    assert shared.table(summary) == f"\nshared limit (RedisLimiter): skipped: {summary['skipped']}"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 import pytest
 
 from asyncgroups import ClientLimiter, Limiter
-from asyncgroups._limiter import SPACING_MARGIN
+from asyncgroups._limiter import SPACING_MARGIN, CappedLimiter
 
 
 class FakeClock:
@@ -310,3 +310,61 @@ async def test_limiter_without_reports_counts_a_request_as_sent_on_acquire(
     assert not second.done()
     await clock.advance(SPACING_MARGIN + 0.001)
     assert second.done()
+
+
+# The client's own cap in front of another limiter --------------------------------
+
+
+class _Recording:
+    """A limiter that only counts, for `CappedLimiter`; `fail` makes acquire raise."""
+
+    def __init__(self) -> None:
+        self.acquired = self.released = 0
+        self.cooled: list[float] = []
+        self.fail: Exception | None = None
+
+    async def acquire(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.acquired += 1
+
+    def release(self) -> None:
+        self.released += 1
+
+    def cool_down(self, seconds: float) -> None:
+        self.cooled.append(seconds)
+
+
+async def test_capped_limiter_caps_in_flight_and_passes_the_rest_on() -> None:
+    inner = _Recording()
+    capped = CappedLimiter(inner, 2)
+    await capped.acquire()
+    await capped.acquire()
+    third = _start(capped.acquire())
+    await settle()
+    assert not third.done()
+    assert (inner.acquired, capped.in_flight) == (2, 2)  # the slot first, then the pacing
+
+    capped.release()
+    await settle()
+    assert third.done()
+    assert (inner.acquired, inner.released) == (3, 1)
+    capped.cool_down(1.5)
+    assert inner.cooled == [1.5]
+
+
+async def test_capped_limiter_gives_the_slot_back_when_the_inner_limiter_raises() -> None:
+    inner = _Recording()
+    inner.fail = RuntimeError("store down")
+    capped = CappedLimiter(inner, 1)
+    with pytest.raises(RuntimeError, match="store down"):
+        await capped.acquire()
+    assert capped.in_flight == 0
+    inner.fail = None
+    await capped.acquire()  # the one slot is free again
+    assert capped.in_flight == 1
+
+
+def test_capped_limiter_rejects_a_cap_below_one() -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        CappedLimiter(_Recording(), 0)

@@ -72,3 +72,11 @@ def test_license_file_exists_and_is_declared_for_the_wheel() -> None:
     # hatchling reads `license-files` (PEP 639) from 1.27 on.
     requires = _pyproject()["build-system"]["requires"]
     assert any(re.fullmatch(r"hatchling>=1\.(2[7-9]|[3-9]\d)(\.\d+)*", r) for r in requires)
+
+
+def test_redis_extra_brings_redis_py_and_the_core_install_does_not() -> None:
+    assert _names(_extras()["redis"]) == {"redis"}
+    assert "redis" in _names(_extras()["test"])  # the README's test command runs its tests
+    assert _names(_pyproject()["project"]["dependencies"]) == {"aiohttp", "attrs", "cattrs"}
+    source = (ROOT / "asyncgroups" / "contrib" / "redis.py").read_text(encoding="utf-8")
+    assert "asyncgroups[redis]" in source

@@ -161,6 +161,14 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_RATE_LIMIT:g}, the service's documented limit)",
     )
     parser.add_argument(
+        "--shared-limit",
+        metavar="REDIS_URL",
+        help=f"share the rate limit and 429 pauses with every other process using this "
+        f"Redis (redis://host:6379/0; needs asyncgroups[redis]); --rate-limit is then the "
+        f"rate of all of them together (default: ${ENV['shared_limit']}; prefer it for "
+        f"a URL with a password)",
+    )
+    parser.add_argument(
         "--timeout",
         type=positive_float,
         metavar="S",

@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Final, Literal
 
-from .. import AsyncGroupsError, AuthenticationError, ValidationError, validate_prokey
+from .. import (
+    AsyncGroupsError,
+    AuthenticationError,
+    LimiterUnavailableError,
+    ValidationError,
+    validate_prokey,
+)
 from ._exits import CommandError, UsageError
 from ._io import UnprintableError, ask, is_terminal
 from ._settings import ENV
@@ -53,8 +59,9 @@ def describe(error: BaseException) -> str:
 
 
 def fatal(error: AsyncGroupsError) -> bool:
-    """True for a failure every further request would repeat: the API key was refused."""
-    return isinstance(error, AuthenticationError)
+    """True for a failure every further request would repeat: the API key was refused,
+    or the shared rate limit (`--shared-limit`) cannot be reached."""
+    return isinstance(error, AuthenticationError | LimiterUnavailableError)
 
 
 def cannot_print(key: str, error: UnprintableError) -> str:

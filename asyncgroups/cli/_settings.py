@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .. import DEFAULT_RATE_LIMIT, GroupsClient, RetryPolicy, ValidationError
 from .._config import API_KEY_ENV, BASE_URL_ENV
 from ._exits import UsageError
 from ._values import positive_float, positive_int, rate
+
+if TYPE_CHECKING:
+    from ..contrib.redis import RedisLimiter
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "ENV", "Settings", "make_client"]
 
@@ -24,6 +27,7 @@ ENV: Final = {
     "base_url": BASE_URL_ENV,
     "concurrency": "ASYNCGROUPS_CONCURRENCY",
     "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
+    "shared_limit": "ASYNCGROUPS_SHARED_LIMIT",
     "timeout": "ASYNCGROUPS_TIMEOUT",
 }
 
@@ -46,6 +50,7 @@ class Settings:
         "concurrency",
         "rate_limit",
         "rate_limit_given",
+        "shared_limit",
         "timeout",
         "verbose",
     )
@@ -68,6 +73,8 @@ class Settings:
             os.environ.get(ENV["rate_limit"], "").strip()
         )
         self.timeout: float = _setting(args, "timeout", positive_float, DEFAULT_TIMEOUT)
+        #: The Redis URL of a rate limit shared with other processes, or None.
+        self.shared_limit: str | None = _shared_limit(args, self.rate_limit)
         self.verbose: int = args.verbose
         self.allow_insecure_http: bool = args.allow_insecure_http
 
@@ -87,20 +94,76 @@ def _setting(
         raise UsageError(f"{ENV[name]}={text!r}: {err}") from None
 
 
+def _shared_limit(args: argparse.Namespace, rate_limit: float | None) -> str | None:
+    """`--shared-limit` or its variable, checked: a usage error names no password.
+
+    Not an argparse `type=`: argparse would quote a refused value, password and all.
+    """
+    given = getattr(args, "shared_limit", None)
+    source = "--shared-limit"
+    if given is None:
+        given = os.environ.get(ENV["shared_limit"], "").strip() or None
+        source = ENV["shared_limit"]
+    if given is None:
+        return None
+    try:
+        from ..contrib.redis import check_redis_url
+    except ImportError:
+        raise UsageError(
+            f"{source} needs redis-py: pip install 'asyncgroups[redis]'"
+        ) from None
+    try:
+        url = check_redis_url(given)
+    except ValidationError as err:
+        raise UsageError(f"{source}: {err}") from None
+    if rate_limit is None:
+        raise UsageError(
+            f"{source} shares a rate between processes: it needs a --rate-limit, not none"
+        )
+    return url
+
+
+class _SharedLimitClient(GroupsClient):
+    """A client paced by a `RedisLimiter` made for it alone, closed when it closes.
+
+    A `GroupsClient` never closes a limiter it was given; this one owns its limiter,
+    since each command's client lives for one `asyncio.run`.
+    """
+
+    def __init__(self, api_key: str, *, limiter: RedisLimiter, **options: Any) -> None:
+        super().__init__(api_key, limiter=limiter, rate_limit=None, **options)
+        self._redis_limiter = limiter
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            await self._redis_limiter.aclose()
+
+
 def make_client(settings: Settings) -> GroupsClient:
-    """A client from the global options; a missing key or a bad URL is a `UsageError`."""
+    """A client from the global options; a missing key or a bad URL is a `UsageError`.
+
+    With `--shared-limit`, the client's rate and 429 cool-downs are shared through
+    Redis with every other process using the same Redis (the limiter's default name).
+    """
     if not settings.api_key:
         raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
+    common: dict[str, Any] = {
+        "base_url": settings.base_url,
+        "timeout": settings.timeout,
+        "max_connections": settings.concurrency,
+        "retry": RetryPolicy(),
+        "allow_insecure_http": settings.allow_insecure_http,
+    }
     try:
-        return GroupsClient(
-            settings.api_key,
-            base_url=settings.base_url,
-            timeout=settings.timeout,
-            max_connections=settings.concurrency,
-            rate_limit=settings.rate_limit,
-            retry=RetryPolicy(),
-            allow_insecure_http=settings.allow_insecure_http,
-        )
+        if settings.shared_limit is not None:
+            from ..contrib.redis import RedisLimiter
+
+            assert settings.rate_limit is not None  # refused by _shared_limit
+            limiter = RedisLimiter(settings.shared_limit, rate=settings.rate_limit)
+            return _SharedLimitClient(settings.api_key, limiter=limiter, **common)
+        return GroupsClient(settings.api_key, rate_limit=settings.rate_limit, **common)
     except ValidationError as err:
         message = str(err).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
         raise UsageError(message) from None

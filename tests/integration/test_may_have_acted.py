@@ -14,6 +14,7 @@ from asyncgroups import (
     ConnectError,
     GroupPatch,
     GroupsClient,
+    LimiterUnavailableError,
     NewGroup,
     NotFoundError,
     RateLimitError,
@@ -100,3 +101,43 @@ async def test_only_the_pipeline_counts_updates() -> None:
             assert await client.groups.update(key, GroupPatch(name="h"))
             assert not await client.groups.update(key, GroupPatch())  # nothing sent
     assert client.stats.updates_sent == 1 == server.updates
+
+
+class _StoreGoesDown:
+    """A shared limiter whose store answers `ok` acquires, then is unreachable."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok = ok
+
+    async def acquire(self) -> None:
+        if self.ok == 0:
+            raise LimiterUnavailableError("the store is down", backend="test")
+        self.ok -= 1
+
+    def release(self) -> None:
+        pass
+
+    def cool_down(self, seconds: float) -> None:
+        pass
+
+
+async def test_a_limiter_outage_before_any_attempt_did_not_act() -> None:
+    async with FakeGroupsServer() as server:
+        key = server.add_group("Kept")
+        async with _client(server, limiter=_StoreGoesDown(ok=0)) as client:
+            with pytest.raises(LimiterUnavailableError) as info:
+                await client.groups.delete(key)
+        assert server.requests == []
+    assert (info.value.may_have_acted, info.value.may_still_be_running) == (False, False)
+
+
+async def test_a_limiter_outage_after_a_lost_reply_may_have_acted() -> None:
+    async with FakeGroupsServer() as server:
+        key = server.add_group("Gone")
+        server.inject(lost_reply=True, method="DELETE")  # deleted, the reply lost
+        async with _client(server, limiter=_StoreGoesDown(ok=1)) as client:
+            with pytest.raises(LimiterUnavailableError) as info:
+                await client.groups.delete(key)  # the retry is refused by the limiter
+        assert key not in server.groups
+    assert info.value.may_have_acted
+    assert not info.value.may_still_be_running

@@ -1,0 +1,174 @@
+"""`--shared-limit` and `$ASYNCGROUPS_SHARED_LIMIT`: one rate for several command runs."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from cli_support import cli, fake_api, start_python_m
+
+from asyncgroups.testing import FakeGroupsServer
+
+from .conftest import RedisServer
+
+
+@pytest.fixture
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeGroupsServer]:
+    async with fake_api(monkeypatch) as fake:
+        yield fake
+
+
+def _keys_file(server: FakeGroupsServer, tmp_path: Path, count: int, name: str) -> Path:
+    listing = tmp_path / name
+    listing.write_text("\n".join(server.add_group(f"{name}-{n}") for n in range(count)))
+    return listing
+
+
+def _most_in_one_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cache:6379", "redis://:sekret@cache:port/0", "redis://", "cache"]
+)
+async def test_shared_limit_with_a_bad_url_is_a_usage_error_before_any_request(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, url: str
+) -> None:
+    listing = _keys_file(server, tmp_path, 3, "keys")
+    run = await cli(capsys, "bulk-get", "--input", str(listing), "--shared-limit", url)
+    assert run.code == 2
+    assert run.err_lines[-1].startswith("asyncgroups: error: --shared-limit: ")
+    assert "sekret" not in run.err
+    assert server.requests == []
+
+
+async def test_shared_limit_variable_with_a_bad_url_names_the_variable(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ASYNCGROUPS_SHARED_LIMIT", "redis://:sekret@cache:6379/x")
+    run = await cli(capsys, "bulk-get", "--input", str(_keys_file(server, tmp_path, 2, "k")))
+    assert run.code == 2
+    assert "ASYNCGROUPS_SHARED_LIMIT: " in run.err
+    assert "redis://:***@cache:6379/x" in run.err
+    assert "sekret" not in run.err
+
+
+async def test_shared_limit_needs_a_rate(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = _keys_file(server, tmp_path, 2, "keys")
+    run = await cli(
+        capsys,
+        "bulk-get",
+        "--input",
+        str(listing),
+        "--rate-limit",
+        "none",
+        "--shared-limit",
+        "redis://127.0.0.1:6379/0",
+    )
+    assert run.code == 2
+    assert "needs a --rate-limit" in run.err
+    assert server.requests == []
+
+
+async def test_shared_limit_without_redis_py_says_what_to_install(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis now fails
+    monkeypatch.delitem(sys.modules, "asyncgroups.contrib.redis", raising=False)
+    listing = _keys_file(server, tmp_path, 2, "keys")
+    run = await cli(
+        capsys, "bulk-get", "--input", str(listing), "--shared-limit", "redis://127.0.0.1/0"
+    )
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: --shared-limit needs redis-py: pip install 'asyncgroups[redis]'"
+    ]
+    assert server.requests == []
+
+
+async def test_shared_limit_unreachable_stops_the_run_naming_redis_without_its_password(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    own_redis: RedisServer,
+) -> None:
+    own_redis.stop()
+    url = own_redis.url.replace("redis://", "redis://app:sekret@")
+    listing = _keys_file(server, tmp_path, 50, "keys")
+    run = await cli(
+        capsys, "bulk-get", "--input", str(listing), "--shared-limit", url, "--rate-limit", "100"
+    )
+    assert run.code == 1
+    assert f"Redis at redis://app:***@127.0.0.1:{own_redis.port}/0" in run.err
+    assert "no request was sent" in run.err
+    assert "sekret" not in run.err
+    assert server.requests == []
+
+
+async def test_sync_plan_takes_its_rate_from_the_shared_limit(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = redis_server.url.replace("/0", "/3")  # a database of its own: the default name
+    monkeypatch.setenv("ASYNCGROUPS_SHARED_LIMIT", url)
+    desired = tmp_path / "desired.jsonl"
+    desired.write_text('{"key": "a", "name": "A"}\n')
+    monkeypatch.setenv("ASYNCGROUPS_RATE_LIMIT", "500")
+    run = await cli(capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"))
+    assert run.code == 0, run.err
+    assert server.requests  # the listing
+    check = aioredis.Redis.from_url(url)
+    async with check:
+        assert await check.exists("asyncgroups:{asyncgroups}:next") == 1
+
+
+async def test_two_command_processes_together_keep_to_the_shared_rate(
+    server: FakeGroupsServer, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    url = redis_server.url.replace("/0", "/4")  # a database of its own: the default name
+    rate = 40
+    listings = [_keys_file(server, tmp_path, 30, name) for name in ("first", "second")]
+    runs = [
+        await start_python_m(
+            "bulk-get",
+            "--input",
+            str(listing),
+            "--concurrency",
+            "16",
+            "--rate-limit",
+            str(rate),
+            "--shared-limit",
+            url,
+        )
+        for listing in listings
+    ]
+    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in runs)), 30)
+
+    assert [p.returncode for p in runs] == [0, 0], [err.decode() for _, err in outputs]
+    assert [len(out.splitlines()) for out, _ in outputs] == [30, 30]
+    arrivals = sorted(r.received_at for r in server.requests)
+    assert len(arrivals) == 60
+    assert _most_in_one_second(arrivals) <= rate * 1.1
+    # The two ran side by side for most of it, not one after the other.
+    first_keys = set(listings[0].read_text().split())
+    first = [r.received_at for r in server.requests if r.path.rsplit("/", 1)[1] in first_keys]
+    second = [r.received_at for r in server.requests if r.path.rsplit("/", 1)[1] not in first_keys]
+    overlap = min(max(first), max(second)) - max(min(first), min(second))
+    assert overlap > 0.5
