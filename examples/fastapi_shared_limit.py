@@ -37,6 +37,7 @@ from asyncgroups import (
     GroupsClient,
     LimiterUnavailableError,
     NotFoundError,
+    RateLimitError,
     ValidationError,
 )
 from asyncgroups.contrib.jsonable import to_jsonable
@@ -66,6 +67,10 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
         return JSONResponse(
             {"detail": "rate limiter unavailable"}, status_code=503, headers={"Retry-After": "1"}
         )
+    if isinstance(error, RateLimitError):
+        # The API still answered 429 (a process not on this shared limit, say).
+        headers = {"Retry-After": f"{error.retry_after:.0f}"} if error.retry_after else None
+        return JSONResponse({"detail": "rate limited upstream"}, status_code=503, headers=headers)
     return JSONResponse({"detail": f"upstream error: {error}"}, status_code=502)
 
 
