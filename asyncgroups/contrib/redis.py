@@ -19,13 +19,17 @@ answers how long to wait for it; the process sleeps that long locally. A 429 met
 of them is stored in Redis too: until its `Retry-After` moment the script hands out no
 slot, every process pauses, and the schedule restarts at the pause's end (one interval
 apart, not in a burst). A request that had reserved a slot before a pause and is still
-waiting for it asks once more when it wakes, and waits for the pause's end if one came.
+waiting for it asks once more when it wakes, and waits for the pause's end if one came,
+or takes a new slot if the schedule was lost meanwhile (a restart, a flush). Limiters of
+one name set to different rates keep together to the lowest that any of them used in
+the last two seconds.
 
 When Redis cannot be reached (each call is bounded by `timeout`), `acquire` raises
 `LimiterUnavailableError` and nothing is sent to the API; with `fallback_rate=` the
 process keeps to that local rate instead, and logs one warning. Either way Redis is
 tried again `retry_interval` seconds later, without a restart, and one line is logged
-when it answers again. Needs the `redis` extra (redis-py with asyncio).
+when it answers again; requests then waiting for a fallback slot take a shared one.
+Needs the `redis` extra (redis-py with asyncio).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -73,13 +78,23 @@ DEFAULT_RETRY_INTERVAL: Final = 1.0
 _SCHEMES: Final = ("redis", "rediss", "unix")
 _MICROS: Final = 1_000_000
 
-#: The schedule, atomically. KEYS: the schedule's next free slot and the cool-down's
-#: end, both in microseconds of Redis's clock. ARGV[1] is what to do: `take` a slot
-#: (ARGV[2]: the interval) and answer the microseconds to wait for it; `confirm` a slot
-#: taken earlier (0 unless a cool-down began meanwhile: then a new slot after it);
-#: `pause` everyone for ARGV[2] microseconds, the schedule restarting at its end. Keys
-#: expire a second after they stop mattering. Numbers are written with %.0f: Lua's own
-#: tostring keeps 14 digits, too few for microseconds since 1970.
+#: How long a limiter's rate binds the others of its name after its last request: the
+#: slowest rate asked for within it is the one every limiter of the name keeps to.
+_RATE_MEMORY_MS: Final = 2000
+
+#: The schedule, atomically. KEYS: the schedule's next free slot, the cool-down's end
+#: (both in microseconds of Redis's clock), the slowest interval asked for lately, and
+#: the schedule's epoch (when it began). ARGV[1] is what to do: `take` a slot (ARGV[2]:
+#: this limiter's interval) and answer {microseconds to wait for it, the interval in
+#: force, the epoch}; `confirm` a slot taken earlier in epoch ARGV[4] ({0, 0, epoch}
+#: unless a cool-down began meanwhile or the schedule was made anew since, by a
+#: restart or a flush: then a new slot, so the slots of a lost schedule never go out
+#: beside a new one's); `pause` everyone for ARGV[2] microseconds, the schedule
+#: restarting at its end. The slowest interval of any limiter of the name
+#: heard from within `_RATE_MEMORY_MS` is the one used, so limiters set to different
+#: rates together keep to the lowest. Keys expire a second after they stop mattering.
+#: Numbers are written with %.0f: Lua's own tostring keeps 14 digits, too few for
+#: microseconds since 1970.
 _SCRIPT: Final = """
 if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME, then writes
 local t = redis.call('TIME')
@@ -101,14 +116,26 @@ if mode == 'pause' then
   if next_slot < pause then
     keep(KEYS[1], pause)
   end
-  return 0
+  return {0, 0, 0}
 end
-if mode == 'confirm' and pause <= now then
-  return 0
+local epoch = redis.call('GET', KEYS[4])
+if mode == 'confirm' and pause <= now and epoch == ARGV[4] then
+  return {0, 0, 0}
+end
+if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
+  epoch = string.format('%.0f', now)
+end
+local interval = amount
+local slowest = tonumber(redis.call('GET', KEYS[3]) or '0')
+if slowest > interval then
+  interval = slowest
+else
+  redis.call('SET', KEYS[3], string.format('%.0f', amount), 'PX', ARGV[3])
 end
 local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), pause)
-keep(KEYS[1], at + amount)
-return at - now
+keep(KEYS[1], at + interval)
+redis.call('SET', KEYS[4], epoch, 'PX', redis.call('PTTL', KEYS[1]))
+return {at - now, interval, epoch}
 """
 
 
@@ -248,6 +275,7 @@ class RedisLimiter:
         "_paused_until",
         "_probe",
         "_script",
+        "_slower_seen",
         "_tasks",
         "_url",
         "fallback_rate",
@@ -302,7 +330,9 @@ class RedisLimiter:
         )
         # A hash tag ({name}): on a Redis Cluster both keys live on one node, as the
         # script needs.
-        self._keys = (f"asyncgroups:{{{name}}}:next", f"asyncgroups:{{{name}}}:pause")
+        self._keys = tuple(
+            f"asyncgroups:{{{name}}}:{key}" for key in ("next", "pause", "rate", "epoch")
+        )
         self._script: Callable[..., Awaitable[Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = -math.inf  # this process's view of a cool-down (loop time)
@@ -310,6 +340,7 @@ class RedisLimiter:
         self._down_until = -math.inf  # Redis is not tried before then (loop time)
         self._down_reason: str | None = None  # why it is down; None while it answers
         self._probe: asyncio.Event | None = None
+        self._slower_seen = False  # warned that another limiter of the name is slower
         self._tasks: set[asyncio.Task[None]] = set()
 
     # The Limiter protocol -------------------------------------------------------------
@@ -400,7 +431,7 @@ class RedisLimiter:
         probe = asyncio.Event() if self._down_reason is not None else None
         self._probe = probe or self._probe
         try:
-            wait = await self._call("take", self._interval)
+            wait, epoch = await self._call("take", self._interval)
         finally:
             if probe is not None:
                 self._probe = None
@@ -418,7 +449,7 @@ class RedisLimiter:
             if loop.time() < self._paused_until:
                 return False  # this process met a 429 meanwhile: wait for its end
             # Another process may have met one: ask before going.
-            wait = await self._call("confirm", self._interval)
+            wait, epoch = await self._call("confirm", self._interval, epoch)
         return True
 
     async def _local_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -432,6 +463,10 @@ class RedisLimiter:
         self._local_next = at + self._fallback_interval
         if at > now:
             await asyncio.sleep(at - now)
+            if self._down_reason is None:
+                # Redis answered meanwhile: this slot is void, the shared schedule decides
+                # (the local one's slots would go out on top of it).
+                return False
         return loop.time() >= self._paused_until
 
     def _went_down(self, loop: asyncio.AbstractEventLoop, reason: str) -> None:
@@ -467,19 +502,42 @@ class RedisLimiter:
             # This process still pauses; the others meet the 429 themselves.
             logger.debug("could not share a cool-down through Redis: %s", err)
 
-    async def _call(self, mode: str, amount: int) -> int:
+    async def _call(self, mode: str, amount: int, epoch: str = "") -> tuple[int, str]:
         """Run the script once, within `timeout`; `_Unreachable` when Redis fails."""
         script = self._script
         if script is None or asyncio.get_running_loop() is not self._loop:
             script = self._connect()
         try:
             async with asyncio.timeout(self.timeout):
-                reply = await script(keys=self._keys, args=(mode, amount))
+                for retries_left in (2, 1, 0):
+                    try:
+                        reply = await script(
+                            keys=self._keys, args=(mode, amount, _RATE_MEMORY_MS, epoch)
+                        )
+                        break
+                    except RedisConnectionError:
+                        # A pooled connection from before a Redis restart fails once and
+                        # is dropped; the next one connects afresh. Only a Redis that
+                        # still refuses is down.
+                        if not retries_left:
+                            raise
         except TimeoutError:
             raise _Unreachable(f"no answer within {self.timeout:g}s") from None
         except (RedisError, OSError) as err:
             raise _Unreachable(self._reason(err)) from None
-        return int(reply)
+        wait, interval, given = int(reply[0]), int(reply[1]), reply[2]
+        if interval == 0:  # a confirmed slot, or a pause: the epoch stays as it was
+            return wait, epoch
+        if interval > self._interval and not self._slower_seen:
+            self._slower_seen = True
+            logger.warning(
+                "the shared rate limit %r runs at %.4g requests/s, below this limiter's "
+                "%g: another limiter of that name asked for less, and the lowest rate wins",
+                self.name,
+                (1.0 + SPACING_MARGIN) * _MICROS / interval,
+                self.rate,
+            )
+        return wait, given.decode() if isinstance(given, bytes) else str(given)
 
     def _reason(self, err: BaseException) -> str:
         """What went wrong, in words: redis-py's text, any password masked to be sure."""

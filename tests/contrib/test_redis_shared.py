@@ -277,3 +277,95 @@ def test_limiter_belongs_to_one_event_loop_until_closed(redis_server: RedisServe
         await limiter.aclose()
 
     asyncio.run(use_and_close())
+
+
+async def test_a_quick_redis_restart_is_not_an_outage(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(f"g{n}") for n in range(200)]
+        async with _shared_client(server, own_redis.url, _name(), rate=2000.0) as client:
+            warm = await client.groups.get_many(keys[:64], concurrency=16)
+            assert len(warm.ok) == 64  # 16 pooled connections to this Redis
+            own_redis.stop()
+            own_redis.start()  # answering again before the next request
+            result = await client.groups.get_many(keys, concurrency=16)
+
+    assert len(result.ok) == 200, result.failed
+    assert not [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+
+
+async def test_returning_from_the_fallback_does_not_send_its_queue_on_top_of_the_shared_rate(
+    own_redis: RedisServer,
+) -> None:
+    rate, fallback = 100.0, 50.0
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(f"g{n}") for n in range(260)]
+        restarted = 0.0
+        async with _shared_client(
+            server, own_redis.url, _name(), rate=rate, fallback_rate=fallback, retry_interval=0.1
+        ) as client, contextlib.aclosing(
+            client.groups.iter_many(keys, concurrency=32)
+        ) as stream:
+            done = 0
+            async for outcome in stream:
+                assert outcome.ok
+                done += 1
+                if done == 20:
+                    own_redis.stop()  # 32 requests then queue up to 0.64 s ahead locally
+                elif done == 60:
+                    own_redis.start()
+                    restarted = time.monotonic()
+
+    after = [t for t in _arrivals(server) if t >= restarted]
+    assert len(after) >= 150
+    assert _most_in_one_second(after) <= rate * 1.1
+
+
+async def test_a_schedule_flushed_mid_job_is_not_exceeded(redis_server: RedisServer) -> None:
+    rate = 50.0
+    name = _name()
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(f"g{n}") for n in range(120)]
+        with steady_clock():
+            async with (
+                _shared_client(server, redis_server.url, name, rate=rate) as first,
+                _shared_client(server, redis_server.url, name, rate=rate) as second,
+                aioredis.Redis.from_url(redis_server.url) as admin,
+            ):
+                job = asyncio.gather(
+                    first.groups.get_many(keys[:60], concurrency=16),
+                    second.groups.get_many(keys[60:], concurrency=16),
+                )
+                await asyncio.sleep(0.5)  # 32 slots reserved up to 0.64 s ahead
+                # The schedule is gone, as after a restart without persistence.
+                await admin.delete(*(f"asyncgroups:{{{name}}}:{k}" for k in ("next", "rate")))
+                results = await job
+
+    assert all(len(r.ok) == 60 for r in results)
+    assert _most_in_one_second(_arrivals(server)) <= rate * 1.1
+
+
+async def test_limiters_of_one_name_at_different_rates_keep_to_the_lowest(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow, fast = 40.0, 400.0
+    name = _name()
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(f"g{n}") for n in range(70)]
+        with steady_clock():
+            async with (
+                _shared_client(server, redis_server.url, name, rate=slow) as first,
+                _shared_client(server, redis_server.url, name, rate=fast) as second,
+            ):
+                await first.groups.get(keys[0])  # the slow one is heard from first
+                results = await asyncio.gather(
+                    first.groups.get_many(keys[1:35], concurrency=16),
+                    second.groups.get_many(keys[35:], concurrency=16),
+                )
+
+    assert all(len(r.ok) >= 34 for r in results)
+    assert _most_in_one_second(_arrivals(server)) <= slow * 1.1
+    warned = [r.getMessage() for r in caplog.records if "lowest rate wins" in r.getMessage()]
+    assert len(warned) == 1
+    assert "below this limiter's 400" in warned[0]
