@@ -106,8 +106,10 @@ def check_number(
         raise ValidationError(f"{field} must be {what}, not {type(value).__name__}", field=field)
     number = cast(float, value)
     if minimum is not None:
-        if number < minimum:
-            raise ValidationError(f"{field} must be at least {minimum:g}", field=field)
+        if not math.isfinite(number) or number < minimum:
+            raise ValidationError(
+                f"{field} must be a finite number of at least {minimum:g}", field=field
+            )
     elif not math.isfinite(number) or number <= 0:
         raise ValidationError(f"{field} must be a positive, finite number", field=field)
 

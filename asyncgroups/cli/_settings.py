@@ -120,6 +120,13 @@ def _shared_limit(args: argparse.Namespace, rate_limit: float | None) -> str | N
         raise UsageError(
             f"{source} shares a rate between processes: it needs a --rate-limit, not none"
         )
+    from ..contrib.redis import MIN_RATE
+
+    if rate_limit < MIN_RATE:
+        raise UsageError(
+            f"with {source}, --rate-limit must be at least {MIN_RATE:g} request a second, "
+            f"not {rate_limit:g}"
+        )
     return url
 
 

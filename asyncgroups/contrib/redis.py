@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_NAME",
     "DEFAULT_RETRY_INTERVAL",
     "DEFAULT_TIMEOUT",
+    "MIN_RATE",
     "RedisLimiter",
     "check_redis_url",
     "redact_url",
@@ -74,6 +75,9 @@ DEFAULT_NAME: Final = "asyncgroups"
 DEFAULT_TIMEOUT: Final = 0.5
 #: Seconds after a failure before Redis is tried again.
 DEFAULT_RETRY_INTERVAL: Final = 1.0
+#: The lowest shared rate (requests a second): with one slot a second at most reserved
+#: ahead, no limiter can hold the others of its name back by more than about 2 s.
+MIN_RATE: Final = 1.0
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
 _MICROS: Final = 1_000_000
@@ -81,6 +85,11 @@ _MICROS: Final = 1_000_000
 #: How long a limiter's rate binds the others of its name after its last request: the
 #: slowest rate asked for within it is the one every limiter of the name keeps to.
 _RATE_MEMORY_MS: Final = 2000
+
+#: How far ahead of now a slot may be reserved (microseconds). A request whose slot
+#: would lie further ahead reserves nothing and asks again later, so a process that
+#: is killed (or set to a crawl) holds back the others by at most this and one interval.
+_HORIZON_US: Final = 1_000_000
 
 #: The schedule, atomically. KEYS: the schedule's next free slot, the cool-down's end
 #: (both in microseconds of Redis's clock), the slowest interval asked for lately, and
@@ -90,7 +99,9 @@ _RATE_MEMORY_MS: Final = 2000
 #: unless a cool-down began meanwhile or the schedule was made anew since, by a
 #: restart or a flush: then a new slot, so the slots of a lost schedule never go out
 #: beside a new one's); `pause` everyone for ARGV[2] microseconds, the schedule
-#: restarting at its end. The slowest interval of any limiter of the name
+#: restarting at its end. A slot further ahead than ARGV[5] microseconds is not
+#: reserved: the answer's fourth number is then 1, and its wait is how long until
+#: asking again makes sense. The slowest interval of any limiter of the name
 #: heard from within `_RATE_MEMORY_MS` is the one used, so limiters set to different
 #: rates together keep to the lowest. Keys expire a second after they stop mattering.
 #: Numbers are written with %.0f: Lua's own tostring keeps 14 digits, too few for
@@ -116,11 +127,11 @@ if mode == 'pause' then
   if next_slot < pause then
     keep(KEYS[1], pause)
   end
-  return {0, 0, 0}
+  return {0, 0, 0, 0}
 end
 local epoch = redis.call('GET', KEYS[4])
 if mode == 'confirm' and pause <= now and epoch == ARGV[4] then
-  return {0, 0, 0}
+  return {0, 0, 0, 0}
 end
 if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
   epoch = string.format('%.0f', now)
@@ -133,9 +144,13 @@ else
   redis.call('SET', KEYS[3], string.format('%.0f', amount), 'PX', ARGV[3])
 end
 local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), pause)
+local horizon = tonumber(ARGV[5])
+if at - now > horizon then
+  return {at - now - horizon, interval, epoch, 1}
+end
 keep(KEYS[1], at + interval)
 redis.call('SET', KEYS[4], epoch, 'PX', redis.call('PTTL', KEYS[1]))
-return {at - now, interval, epoch}
+return {at - now, interval, epoch, 0}
 """
 
 
@@ -255,11 +270,11 @@ class RedisLimiter:
     its share of the account's rate). Invalid settings raise `ValidationError` at once,
     before any connection.
 
-    A slot is reserved ahead (one round trip in the usual case) and is not given back
-    when its request is cancelled or fails before going out: the schedule then runs
-    slightly below `rate`, never above it. There is no cap on how far ahead a slot may
-    be reserved: a waiting request is bounded by the in-flight caps of all the clients
-    (their requests waiting together), and waiting never counts against `timeout`.
+    A slot is reserved ahead (one round trip in the usual case), at most a second
+    ahead, and is not given back when its request is cancelled or fails before going
+    out: the schedule then runs slightly below `rate`, never above it. `rate` is at
+    least `MIN_RATE`, so no limiter can hold the others of its name back by more than
+    about two seconds. Waiting never counts against `timeout`.
     """
 
     __slots__ = (
@@ -296,7 +311,7 @@ class RedisLimiter:
         timeout: float = DEFAULT_TIMEOUT,
         retry_interval: float = DEFAULT_RETRY_INTERVAL,
     ) -> None:
-        check_number("rate", rate)
+        check_number("rate", rate, minimum=MIN_RATE)
         if fallback_rate is not None:
             check_number("fallback_rate", fallback_rate)
         check_number("timeout", timeout)
@@ -431,7 +446,7 @@ class RedisLimiter:
         probe = asyncio.Event() if self._down_reason is not None else None
         self._probe = probe or self._probe
         try:
-            wait, epoch = await self._call("take", self._interval)
+            wait, epoch, reserved = await self._call("take", self._interval)
         finally:
             if probe is not None:
                 self._probe = None
@@ -444,12 +459,15 @@ class RedisLimiter:
                 self.name,
             )
             self._down_reason = None
-        while wait > 0:
+        while not reserved or wait > 0:
             await asyncio.sleep(wait / _MICROS)
             if loop.time() < self._paused_until:
                 return False  # this process met a 429 meanwhile: wait for its end
+            if not reserved:  # the schedule was too far ahead: ask for a slot now
+                wait, epoch, reserved = await self._call("take", self._interval)
+                continue
             # Another process may have met one: ask before going.
-            wait, epoch = await self._call("confirm", self._interval, epoch)
+            wait, epoch, reserved = await self._call("confirm", self._interval, epoch)
         return True
 
     async def _local_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -502,32 +520,37 @@ class RedisLimiter:
             # This process still pauses; the others meet the 429 themselves.
             logger.debug("could not share a cool-down through Redis: %s", err)
 
-    async def _call(self, mode: str, amount: int, epoch: str = "") -> tuple[int, str]:
+    async def _call(self, mode: str, amount: int, epoch: str = "") -> tuple[int, str, bool]:
         """Run the script once, within `timeout`; `_Unreachable` when Redis fails."""
         script = self._script
         if script is None or asyncio.get_running_loop() is not self._loop:
             script = self._connect()
+        refused: RedisConnectionError | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                for retries_left in (2, 1, 0):
+                pause = 0.01
+                while True:
                     try:
                         reply = await script(
-                            keys=self._keys, args=(mode, amount, _RATE_MEMORY_MS, epoch)
+                            keys=self._keys,
+                            args=(mode, amount, _RATE_MEMORY_MS, epoch, _HORIZON_US),
                         )
                         break
-                    except RedisConnectionError:
-                        # A pooled connection from before a Redis restart fails once and
-                        # is dropped; the next one connects afresh. Only a Redis that
-                        # still refuses is down.
-                        if not retries_left:
-                            raise
+                    except RedisConnectionError as err:
+                        # A pooled connection that a Redis restart broke fails once and is
+                        # dropped, and a restarting Redis refuses for a moment: either may
+                        # be over within `timeout`, so try again until it is spent.
+                        refused = err
+                        await asyncio.sleep(pause)
+                        pause = min(pause * 2, 0.1)
         except TimeoutError:
-            raise _Unreachable(f"no answer within {self.timeout:g}s") from None
+            why = f": {self._reason(refused)}" if refused is not None else ""
+            raise _Unreachable(f"no answer within {self.timeout:g}s{why}") from None
         except (RedisError, OSError) as err:
             raise _Unreachable(self._reason(err)) from None
         wait, interval, given = int(reply[0]), int(reply[1]), reply[2]
         if interval == 0:  # a confirmed slot, or a pause: the epoch stays as it was
-            return wait, epoch
+            return wait, epoch, True
         if interval > self._interval and not self._slower_seen:
             self._slower_seen = True
             logger.warning(
@@ -537,7 +560,8 @@ class RedisLimiter:
                 (1.0 + SPACING_MARGIN) * _MICROS / interval,
                 self.rate,
             )
-        return wait, given.decode() if isinstance(given, bytes) else str(given)
+        given_epoch = given.decode() if isinstance(given, bytes) else str(given)
+        return wait, given_epoch, not int(reply[3])
 
     def _reason(self, err: BaseException) -> str:
         """What went wrong, in words: redis-py's text, any password masked to be sure."""

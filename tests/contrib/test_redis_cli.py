@@ -81,6 +81,25 @@ async def test_shared_limit_needs_a_rate(
     assert server.requests == []
 
 
+async def test_shared_limit_refuses_a_rate_below_one_a_second(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = _keys_file(server, tmp_path, 2, "keys")
+    run = await cli(
+        capsys,
+        "bulk-get",
+        "--input",
+        str(listing),
+        "--rate-limit",
+        "0.01",
+        "--shared-limit",
+        "redis://127.0.0.1:6379/0",
+    )
+    assert run.code == 2
+    assert "--rate-limit must be at least 1 request a second, not 0.01" in run.err
+    assert server.requests == []
+
+
 async def test_shared_limit_without_redis_py_says_what_to_install(
     server: FakeGroupsServer,
     capsys: pytest.CaptureFixture[str],

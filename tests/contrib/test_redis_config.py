@@ -61,7 +61,7 @@ def test_check_redis_url_takes_redis_rediss_and_unix_urls(url: str) -> None:
     assert check_redis_url(url) == url
 
 
-@pytest.mark.parametrize("value", [0, -1.0, math.inf, math.nan, "80", True, None])
+@pytest.mark.parametrize("value", [0, -1.0, 0.5, 1e-9, math.inf, math.nan, "80", True, None])
 def test_redis_limiter_refuses_a_bad_rate_before_connecting(value: Any) -> None:
     with pytest.raises(ValidationError) as info:
         RedisLimiter(URL, rate=value)

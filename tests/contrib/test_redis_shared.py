@@ -369,3 +369,26 @@ async def test_limiters_of_one_name_at_different_rates_keep_to_the_lowest(
     warned = [r.getMessage() for r in caplog.records if "lowest rate wins" in r.getMessage()]
     assert len(warned) == 1
     assert "below this limiter's 400" in warned[0]
+
+
+async def test_a_crawling_limiter_that_dies_holds_the_others_back_two_seconds_at_most(
+    redis_server: RedisServer,
+) -> None:
+    name = _name()
+    async with (
+        RedisLimiter(redis_server.url, name=name, rate=1.0) as crawling,
+        RedisLimiter(redis_server.url, name=name, rate=200.0) as other,
+    ):
+        # Twenty requests of a process at 1/s ask for slots; then the process dies.
+        asking = [asyncio.create_task(crawling.acquire()) for _ in range(20)]
+        await asyncio.sleep(0.2)
+        for task in asking:
+            task.cancel()
+        await asyncio.gather(*asking, return_exceptions=True)
+
+        started = time.monotonic()
+        for _ in range(5):
+            await other.acquire()
+            other.release()
+        # Not the twenty seconds the crawler's requests would have reserved.
+        assert time.monotonic() - started < 3.5
