@@ -64,14 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json",
         type=Path,
-        help="where to write the results (default benchmarks/results/latest.json, "
-        "quick: benchmarks/results/quick.json)",
+        help="where to write the results (default benchmarks/results/latest.json for "
+        "the full suite, partial.json when --scenario, --client, --mode, --rounds or "
+        "--requests narrow it, quick.json with --quick)",
     )
     parser.add_argument(
         "--chart",
         type=Path,
-        help="where to draw the chart (default benchmarks/results/chart.png; "
-        "not drawn in quick mode unless given)",
+        help="where to draw the chart (default benchmarks/results/chart.png for the "
+        "full suite; a narrowed or quick run draws one only when given)",
     )
     parser.add_argument("--no-chart", action="store_true", help="draw no chart")
     parser.add_argument(
@@ -103,6 +104,22 @@ def _replot(args: argparse.Namespace) -> int:
     if not args.no_chart and _report.chart(results, chart_path):
         _say(f"chart: {chart_path}")
     return 0
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """Where a run writes its results and draws its chart (None: no chart).
+
+    Only the whole suite replaces the committed `latest.json` and `chart.png`: a run
+    narrowed by `--scenario`, `--client`, `--mode`, `--rounds` or `--requests` writes
+    `partial.json`, a quick one `quick.json`, and neither draws unless told where.
+    """
+    narrowed = any(
+        value is not None
+        for value in (args.scenario, args.client, args.mode, args.rounds, args.requests)
+    )
+    name = "quick.json" if args.quick else "partial.json" if narrowed else "latest.json"
+    chart = args.chart or (None if args.quick or narrowed else RESULTS / "chart.png")
+    return args.json or RESULTS / name, chart
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     if "shared-limit" in wanted:
         _say("shared-limit: RedisLimiter's cost per request, against a local redis-server")
         try:
-            shared = _shared_limit.measure(quick=args.quick, requests=args.requests, say=_say)
+            shared = _shared_limit.measure(
+                quick=args.quick, requests=args.requests, rounds=args.rounds, say=_say
+            )
         except (_suite.ChildError, RuntimeError) as err:
             _say(f"  shared-limit FAILED: {err}")
             shared = {"error": str(err)}
@@ -169,16 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     results = _report.results_document(settings=settings, scenarios=summaries, targets=targets)
     if shared is not None:
         results["shared_limit"] = shared
-    print(_report.table(results))
+    if summaries:
+        print(_report.table(results))
     print(_shared_limit.table(results.get("shared_limit")))
     if args.quick:
         _say("\nquick mode: a smoke run; its figures are too small to mean anything")
-    json_path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")
+    json_path, chart_path = output_paths(args)
     _report.write_json(results, json_path)
     _say(f"\nresults: {json_path}  ({settings['seconds']} s)")
-    chart_path = args.chart or (None if args.quick else RESULTS / "chart.png")
     if chart_path is not None and not args.no_chart:
-        if _report.chart(results, chart_path):
+        if not summaries:
+            _say("no chart: no throughput or streaming scenario ran")
+        elif _report.chart(results, chart_path):
             _say(f"chart: {chart_path}")
         else:
             _say('no chart: matplotlib is not installed (pip install -e ".[bench]")')

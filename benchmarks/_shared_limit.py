@@ -127,7 +127,9 @@ async def _get_many(base_url: str, redis_url: str | None, n: int) -> dict[str, f
             await limiter.aclose()
 
 
-def measure(*, quick: bool, requests: int | None, say: Callable[[str], None]) -> dict[str, Any]:
+def measure(
+    *, quick: bool, requests: int | None, say: Callable[[str], None], rounds: int | None = None
+) -> dict[str, Any]:
     """Run both measures; the summary the results file keeps under `shared_limit`."""
     reason = skip_reason()
     if reason is not None:
@@ -138,7 +140,7 @@ def measure(*, quick: bool, requests: int | None, say: Callable[[str], None]) ->
 
     trips = 300 if quick else 5000
     n = requests or (300 if quick else 5000)
-    rounds = 1 if quick else 5
+    rounds = rounds or (1 if quick else 5)
     loopback = _suite.scenarios(quick=quick)["loopback"]
     local_us: list[float] = []
     shared_us: list[float] = []

@@ -239,3 +239,23 @@ def test_benchmarks_shared_limit_is_skipped_with_its_reason_without_redis_server
     }
     assert said == [f"  shared-limit skipped: {summary['skipped']}"]
     assert shared.table(summary) == f"\nshared limit (RedisLimiter): skipped: {summary['skipped']}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "written", "drawn"),
+    [
+        ([], "latest.json", "chart.png"),
+        (["--scenario", "loopback"], "partial.json", None),
+        (["--client", "asyncgroups", "--rounds", "3"], "partial.json", None),
+        (["--quick"], "quick.json", None),
+        (["--scenario", "tls", "--json", "/tmp/x.json"], "x.json", None),
+    ],
+)
+def test_benchmarks_only_the_whole_suite_replaces_the_committed_results(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], written: str, drawn: str | None
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    main = importlib.import_module("benchmarks.__main__")
+    json_path, chart_path = main.output_paths(main._parser().parse_args(argv))
+    assert json_path.name == written
+    assert (chart_path.name if chart_path else None) == drawn
