@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import importlib.util
 import os
 import socket
 import sys
@@ -122,6 +123,11 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
+    missing = [m for m in ("uvicorn", "fastapi", "redis") if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(
+            f"this demo needs {', '.join(missing)}: pip install -e \".[fastapi,redis]\""
+        )
 
     for enforce in (False, True):
         faults = Faults(rate_limit=80.0, retry_after=1.0) if enforce else None
