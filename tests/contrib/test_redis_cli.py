@@ -62,8 +62,19 @@ async def test_shared_limit_variable_with_a_bad_url_names_the_variable(
     assert "sekret" not in run.err
 
 
-async def test_shared_limit_needs_a_rate(
-    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("rate", "said"),
+    [
+        ("none", "needs a --rate-limit, not none"),
+        ("0.01", "--rate-limit must be at least 1 request a second, not 0.01"),
+    ],
+)
+async def test_shared_limit_needs_a_rate_of_at_least_one_a_second(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    rate: str,
+    said: str,
 ) -> None:
     listing = _keys_file(server, tmp_path, 2, "keys")
     run = await cli(
@@ -72,31 +83,12 @@ async def test_shared_limit_needs_a_rate(
         "--input",
         str(listing),
         "--rate-limit",
-        "none",
+        rate,
         "--shared-limit",
         "redis://127.0.0.1:6379/0",
     )
     assert run.code == 2
-    assert "needs a --rate-limit" in run.err
-    assert server.requests == []
-
-
-async def test_shared_limit_refuses_a_rate_below_one_a_second(
-    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    listing = _keys_file(server, tmp_path, 2, "keys")
-    run = await cli(
-        capsys,
-        "bulk-get",
-        "--input",
-        str(listing),
-        "--rate-limit",
-        "0.01",
-        "--shared-limit",
-        "redis://127.0.0.1:6379/0",
-    )
-    assert run.code == 2
-    assert "--rate-limit must be at least 1 request a second, not 0.01" in run.err
+    assert said in run.err
     assert server.requests == []
 
 
