@@ -355,10 +355,13 @@ class Pipeline:
                     loop, session, method, path, url, data, headers, attempt, decode
                 )
             except LimiterUnavailableError as err:
-                # This attempt was never sent, but an earlier one may have acted.
-                err.may_have_acted = lost or running
-                err.may_still_be_running = running
-                raise
+                # This attempt was never sent; what the earlier ones did still counts.
+                raise settle(
+                    err,
+                    earlier_lost=lost,
+                    earlier_running=running,
+                    earlier_connected=connected,
+                ) from None
             if result.error is None:
                 if method == "PATCH":
                     self.stats.updates_sent += 1
