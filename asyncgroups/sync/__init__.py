@@ -22,11 +22,13 @@ from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
     DesiredStateError,
+    MassDeleteError,
     Problem,
     StalePlanError,
     StateFileError,
     StateLockedError,
     SyncError,
+    VanishedGroupsError,
 )
 from ._read import plan
 from ._records import plan_record, result_record
@@ -46,6 +48,7 @@ __all__ = [
     "DesiredStateError",
     "ItemOutcome",
     "ItemResult",
+    "MassDeleteError",
     "Plan",
     "PlanItem",
     "Problem",
@@ -58,6 +61,7 @@ __all__ = [
     "SyncProgressCallback",
     "SyncReport",
     "SyncState",
+    "VanishedGroupsError",
     "apply",
     "plan",
     "plan_record",

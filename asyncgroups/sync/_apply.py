@@ -48,13 +48,19 @@ async def apply(
     *,
     concurrency: int | None = None,
     on_progress: SyncProgressCallback | None = None,
+    max_deletes: int | None = None,
+    allow_vanished: bool = False,
 ) -> SyncReport:
     """Carry out `plan`, at most `concurrency` items at once (default: the client's cap).
 
-    Takes the state's apply lock (`StateLockedError` if another apply holds it) and
-    refuses a plan made before the state last changed (`StalePlanError`). Every item
-    ends as done, failed (with its error) or skipped, and the state is written after
-    each one, so cancelling the apply (Ctrl-C) loses nothing: plan and apply again.
+    Before sending anything it refuses a plan that deletes more groups than
+    `max_deletes` (`MassDeleteError`; the default allowance is `Plan.delete_allowance`:
+    none for an empty desired set) and, unless `allow_vanished`, one in which every
+    owned group is gone from the account (`VanishedGroupsError`). It takes the
+    state's apply lock (`StateLockedError` if another apply holds it) and refuses a
+    plan made before the state last changed (`StalePlanError`). Every item ends as
+    done, failed (with its error) or skipped, and the state is written after each one,
+    so cancelling the apply (Ctrl-C) loses nothing: plan and apply again.
     `on_progress` (plain or async) is called after each item that does work.
     """
     if not isinstance(plan, Plan):
@@ -64,6 +70,11 @@ async def apply(
             f"state must be a SyncState, not {type(state).__name__}", field="state"
         )
     limit = check_concurrency(concurrency, client.max_connections)
+    refusal = plan.refusal(
+        max_deletes=_check_max_deletes(max_deletes), allow_vanished=allow_vanished
+    )
+    if refusal is not None:
+        raise refusal
     with state.applying():
         snapshot = state.snapshot()
         if snapshot.state_id != plan.state_id:
@@ -76,6 +87,17 @@ async def apply(
                 "apply ran, or one was interrupted); make a new plan and apply that"
             )
         return await _Apply(client, plan, state, limit, on_progress).run(snapshot)
+
+
+def _check_max_deletes(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(
+            f"max_deletes must be a whole number >= 0 or None, not {value!r}",
+            field="max_deletes",
+        )
+    return value
 
 
 class _Apply:
