@@ -1,5 +1,5 @@
-"""`asyncgroups sync` refuses what would wipe an account: driven as a user would,
-against a FakeGroupsServer."""
+"""`asyncgroups sync` refuses what would wipe an account, and says a credit shortage
+once: driven as a user would, against a FakeGroupsServer."""
 
 from __future__ import annotations
 
@@ -157,3 +157,28 @@ async def test_sync_every_owned_group_gone_is_refused_unless_allow_vanished(
     assert run.objects[-1]["created"] == 6
     assert writes(server) == ["POST /v1/group"] * 6
 
+
+async def test_sync_out_of_credits_is_said_once_and_no_patch_follows(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    state = await owning(server, capsys, tmp_path, 12)
+    server.credits = 0  # the 5th update is answered 402
+    renamed = desired_file(tmp_path / "renamed.jsonl", records(12, name="Renamed"))
+
+    run = await cli(
+        capsys, "sync", "--desired", str(renamed), "--state", state, "--apply", "-y",
+        "--concurrency", "1",
+    )  # fmt: skip
+
+    assert run.code == 1
+    assert [w.split()[0] for w in writes(server)] == ["PATCH"] * 5  # the 5th was the 402
+    failed = [line for line in run.err_lines if line.startswith("failed:")]
+    assert len(failed) == 1
+    assert "402" in failed[0]
+    assert "Not enough event credits" in failed[0]
+    assert sum("not sent" in line for line in run.err_lines) == 1
+    assert "7 update(s) not sent: the account ran out of event credits (402)" in run.err_lines[-1]
+    *items, summary = run.objects
+    assert [i["outcome"] for i in items] == ["done"] * 4 + ["failed"] * 8
+    assert [i["error_type"] for i in items[5:]] == ["OutOfCreditsError"] * 7
+    assert (summary["updated"], summary["failed"]) == (4, 8)

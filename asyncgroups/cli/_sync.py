@@ -28,6 +28,7 @@ from ..sync import (
     DesiredStateError,
     ItemOutcome,
     MassDeleteError,
+    OutOfCreditsError,
     Plan,
     StateFileError,
     StateLockedError,
@@ -242,7 +243,8 @@ def _apply(
             last = progress.last
             out.write(result_record(last))
             if last.outcome is ItemOutcome.FAILED:
-                bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
+                if not isinstance(last.error, OutOfCreditsError):  # the summary counts those
+                    bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
                 bar.advance("failed")
             else:
                 bar.advance("ok")

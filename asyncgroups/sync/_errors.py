@@ -10,7 +10,8 @@ AsyncGroupsError
     ├── StalePlanError         the state changed since the plan was made
     ├── AmbiguousCreateError   an interrupted create may have made one of several groups
     ├── MassDeleteError        the plan deletes more groups than allowed; nothing sent
-    └── VanishedGroupsError    every group the state owns is gone; nothing sent
+    ├── VanishedGroupsError    every group the state owns is gone; nothing sent
+    └── OutOfCreditsError      an update not sent: the account ran out of event credits
 ```
 
 Whether a failed write may still have happened, sync asks the client's error itself
@@ -24,12 +25,13 @@ from typing import Any
 
 import attrs
 
-from .. import AsyncGroupsError, ValidationError
+from .. import APIError, AsyncGroupsError, ValidationError
 
 __all__ = [
     "AmbiguousCreateError",
     "DesiredStateError",
     "MassDeleteError",
+    "OutOfCreditsError",
     "Problem",
     "StalePlanError",
     "StateFileError",
@@ -167,3 +169,16 @@ class VanishedGroupsError(_PicklableError):
             "allow_vanished=True to create them again"
         )
 
+
+class OutOfCreditsError(_PicklableError):
+    """This update was not sent: the account ran out of event credits earlier in the
+    apply (the service answered an update 402), and every further update would be
+    refused the same way. `.cause` (also `__cause__`) is that 402."""
+
+    def __init__(self, cause: APIError) -> None:
+        self.cause = cause
+        super().__init__(
+            "not sent: the account ran out of event credits (an earlier update was "
+            f"answered {cause.status} {cause.message})"
+        )
+        self.__cause__ = cause

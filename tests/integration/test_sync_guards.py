@@ -1,5 +1,6 @@
 """What stops an apply, over real sockets against the fake: a plan that deletes too many
-groups or finds every owned group gone is refused before any write."""
+groups or finds every owned group gone is refused before any write, and an account
+out of event credits gets no further PATCH."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from asyncgroups import GroupsClient, ValidationError
+from asyncgroups import APIError, GroupsClient, ValidationError
 from asyncgroups.sync import (
     Action,
     DesiredGroup,
+    ItemOutcome,
     MassDeleteError,
+    OutOfCreditsError,
+    SyncReport,
     SyncState,
     VanishedGroupsError,
     apply,
@@ -140,3 +144,54 @@ async def test_sync_apply_recreates_one_group_deleted_by_hand_without_being_told
             assert report.count(Action.CREATE) == 1
         assert len(server.groups) == 6
 
+
+def _outcomes(report: SyncReport) -> dict[str, tuple[Action, ItemOutcome]]:
+    keys = [item.key for item in report.items]
+    assert len(keys) == len(set(keys)), "every key ends in exactly one outcome"
+    return {item.key: (item.action, item.outcome) for item in report.items}
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_sync_out_of_credits_sends_no_patch_after_the_first_402(
+    tmp_path: Path, concurrency: int
+) -> None:
+    owned = _desired(42)
+    async with FakeGroupsServer(credits=0) as server, local_client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            await _owning(server, client, state, owned)
+            # 40 renamed, 2 pruned, 3 new: the fake charges the 5th update and has no
+            # credit, so it answers that one 402.
+            desired = _desired(40, name="Renamed") + _desired(3, start=100)
+            the_plan = await plan(client, desired, state, prune=True)
+            report = await apply(client, the_plan, state, concurrency=concurrency)
+
+            patches = [r for r in server.requests if r.method == "PATCH"]
+            # The 5th PATCH was the first answered 402; only PATCHes already in flight
+            # then (at most concurrency - 1) may follow it.
+            assert 5 <= len(patches) <= 5 + concurrency - 1
+            outcomes = _outcomes(report)
+            updates = [outcomes[d.key] for d in desired[:40]]
+            assert updates.count((Action.UPDATE, ItemOutcome.DONE)) == 4
+            assert updates.count((Action.UPDATE, ItemOutcome.FAILED)) == 36
+            refused = [i for i in report.failed if isinstance(i.error, APIError)]
+            assert len(refused) == len(patches) - 4
+            assert all(i.error.status == 402 for i in refused if isinstance(i.error, APIError))
+            not_sent = report.not_sent
+            assert len(not_sent) == 40 - len(patches)
+            causes = {i.error.cause for i in not_sent if isinstance(i.error, OutOfCreditsError)}
+            assert len(causes) == 1  # one cause: the first 402
+            assert report.count(Action.CREATE) == 3  # creates and deletes go on
+            assert report.count(Action.DELETE) == 2
+            summary = report.summary()
+            assert summary.count("not sent") == 1
+            assert (
+                f"{len(not_sent)} update(s) not sent: the account ran out of event credits (402)"
+                in summary
+            )
+            # Nothing lost: with credits again, the next apply sends exactly the rest.
+            server.credits = 100
+            again = await plan(client, desired, state, prune=True)
+            assert len(again.updates) == 36
+            assert not again.creates
+            assert not again.deletes
+        assert len(server.groups) == 43

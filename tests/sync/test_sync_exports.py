@@ -31,6 +31,7 @@ PUBLIC = {
     "ItemOutcome",
     "ItemResult",
     "MassDeleteError",
+    "OutOfCreditsError",
     "Plan",
     "PlanItem",
     "Problem",
