@@ -311,6 +311,19 @@ def _add_sync(command: Command) -> None:
         help="delete groups this state created or adopted that are no longer desired",
     )
     sync.add_argument(
+        "--max-deletes",
+        type=whole_number,
+        metavar="N",
+        help="allow --apply to delete up to N groups (default: none when the desired set "
+        "is empty, else max(10, 10%% of the owned groups))",
+    )
+    sync.add_argument(
+        "--allow-vanished",
+        action="store_true",
+        help="apply even when every group the state owns (5 or more) is gone from the "
+        "account, creating them all again (never for a state meant for another account)",
+    )
+    sync.add_argument(
         "--adopt-by-name",
         action="store_true",
         help="take over an existing group named exactly like a new key (never a guess)",

@@ -27,12 +27,16 @@ from ..sync import (
     DesiredGroup,
     DesiredStateError,
     ItemOutcome,
+    MassDeleteError,
+    OutOfCreditsError,
     Plan,
     StateFileError,
     StateLockedError,
+    SyncError,
     SyncProgress,
     SyncReport,
     SyncState,
+    VanishedGroupsError,
     apply,
     plan,
     plan_record,
@@ -117,13 +121,36 @@ async def _prove_access(client: GroupsClient) -> None:
         ) from None
 
 
+def _refusal(the_plan: Plan, args: argparse.Namespace) -> str | None:
+    """Why `--apply` refuses this plan before sending anything, in one line; or None."""
+    error = the_plan.refusal(max_deletes=args.max_deletes, allow_vanished=args.allow_vanished)
+    return None if error is None else _refusal_text(error, args)
+
+
+def _refusal_text(error: SyncError, args: argparse.Namespace) -> str:
+    if isinstance(error, VanishedGroupsError):
+        return (
+            f"all {error.owned} groups {args.state} owns are gone from the account: is "
+            "it the state of another account (--api-key, --base-url), or was the account "
+            "emptied? If they were really deleted, --allow-vanished creates them all again"
+        )
+    assert isinstance(error, MassDeleteError)
+    basis = "by --max-deletes" if args.max_deletes is not None else error.basis
+    return (
+        f"the plan deletes {error.deletes} groups, and every event linked to them, more "
+        f"than the {error.allowed} allowed ({basis}); check the desired groups, or pass "
+        f"--max-deletes {error.deletes} if these deletes are meant"
+    )
+
+
 def _show_blocked(the_plan: Plan) -> None:
     for item in the_plan.blocked:
         say(f"blocked: {item.key}: {item.reason}")
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
-    """`sync --desired FILE|- --state FILE [--prune] [--adopt-by-name] [--plan|--apply] [--yes]`."""
+    """`sync --desired FILE|- --state FILE [--prune] [--max-deletes N] [--allow-vanished]
+    [--adopt-by-name] [--plan|--apply] [--yes]`."""
     desired = _read_desired(args.desired)
     if args.apply and not args.yes and args.desired == "-":
         raise UsageError(
@@ -158,6 +185,9 @@ def _show_plan(args: argparse.Namespace, settings: Settings, desired: list[Desir
             out.write(plan_record(item))
     _show_blocked(the_plan)
     say(the_plan.summary())
+    refusal = _refusal(the_plan, args)
+    if refusal is not None:
+        say(f"--apply would refuse this plan: {refusal}")
     return OK
 
 
@@ -183,8 +213,16 @@ def _question(the_plan: Plan) -> str:
 def _apply(
     args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup], state: SyncState
 ) -> int:
-    """Plan under the lock, ask, apply with a bar; the lock is held from plan to end."""
+    """Plan under the lock, ask, apply with a bar; the lock is held from plan to end.
+
+    A plan the guards refuse (too many deletes, every owned group gone) ends here in
+    one line, exit 2, before any write: the desired set or the state is suspect, so
+    not even its creates and updates are sent.
+    """
     the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+    refusal = _refusal(the_plan, args)
+    if refusal is not None:
+        raise UsageError(f"refusing to apply: {refusal}; nothing was sent")
     _show_blocked(the_plan)
     say(the_plan.summary())
     if the_plan.has_changes:
@@ -205,7 +243,8 @@ def _apply(
             last = progress.last
             out.write(result_record(last))
             if last.outcome is ItemOutcome.FAILED:
-                bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
+                if not isinstance(last.error, OutOfCreditsError):  # the summary counts those
+                    bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
                 bar.advance("failed")
             else:
                 bar.advance("ok")
@@ -218,6 +257,8 @@ def _apply(
                     state,
                     concurrency=settings.concurrency,
                     on_progress=on_progress,
+                    max_deletes=args.max_deletes,
+                    allow_vanished=args.allow_vanished,
                 )
 
         try:

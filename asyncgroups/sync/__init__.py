@@ -22,11 +22,14 @@ from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
     DesiredStateError,
+    MassDeleteError,
+    OutOfCreditsError,
     Problem,
     StalePlanError,
     StateFileError,
     StateLockedError,
     SyncError,
+    VanishedGroupsError,
 )
 from ._read import plan
 from ._records import plan_record, result_record
@@ -46,6 +49,8 @@ __all__ = [
     "DesiredStateError",
     "ItemOutcome",
     "ItemResult",
+    "MassDeleteError",
+    "OutOfCreditsError",
     "Plan",
     "PlanItem",
     "Problem",
@@ -58,6 +63,7 @@ __all__ = [
     "SyncProgressCallback",
     "SyncReport",
     "SyncState",
+    "VanishedGroupsError",
     "apply",
     "plan",
     "plan_record",

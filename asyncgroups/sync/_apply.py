@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
+from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
-from ._errors import StalePlanError
+from ._errors import OutOfCreditsError, StalePlanError
 from ._report import (
     ItemOutcome,
     ItemResult,
@@ -37,6 +37,8 @@ __all__ = ["UPDATE_ATTEMPTS", "SyncProgressCallback", "apply"]
 
 #: PATCH attempts at most for one update (each retry re-reads and sends what still differs).
 UPDATE_ATTEMPTS: Final = 3
+#: The status the service answers an update with once the account's event credits are spent.
+OUT_OF_CREDITS: Final = 402
 
 SyncProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
 
@@ -48,14 +50,22 @@ async def apply(
     *,
     concurrency: int | None = None,
     on_progress: SyncProgressCallback | None = None,
+    max_deletes: int | None = None,
+    allow_vanished: bool = False,
 ) -> SyncReport:
     """Carry out `plan`, at most `concurrency` items at once (default: the client's cap).
 
-    Takes the state's apply lock (`StateLockedError` if another apply holds it) and
-    refuses a plan made before the state last changed (`StalePlanError`). Every item
-    ends as done, failed (with its error) or skipped, and the state is written after
-    each one, so cancelling the apply (Ctrl-C) loses nothing: plan and apply again.
-    `on_progress` (plain or async) is called after each item that does work.
+    Before sending anything it refuses a plan that deletes more groups than
+    `max_deletes` (`MassDeleteError`; the default allowance is `Plan.delete_allowance`:
+    none for an empty desired set) and, unless `allow_vanished`, one in which every
+    owned group is gone from the account (`VanishedGroupsError`). It takes the
+    state's apply lock (`StateLockedError` if another apply holds it) and refuses a
+    plan made before the state last changed (`StalePlanError`). Every item ends as
+    done, failed (with its error) or skipped, and the state is written after each one,
+    so cancelling the apply (Ctrl-C) loses nothing: plan and apply again. After the
+    service answers an update 402 (out of event credits) no further PATCH is sent: the
+    updates left fail with `OutOfCreditsError`. `on_progress` (plain or async) is
+    called after each item that does work.
     """
     if not isinstance(plan, Plan):
         raise ValidationError(f"plan must be a Plan, not {type(plan).__name__}", field="plan")
@@ -64,6 +74,11 @@ async def apply(
             f"state must be a SyncState, not {type(state).__name__}", field="state"
         )
     limit = check_concurrency(concurrency, client.max_connections)
+    refusal = plan.refusal(
+        max_deletes=_check_max_deletes(max_deletes), allow_vanished=allow_vanished
+    )
+    if refusal is not None:
+        raise refusal
     with state.applying():
         snapshot = state.snapshot()
         if snapshot.state_id != plan.state_id:
@@ -76,6 +91,17 @@ async def apply(
                 "apply ran, or one was interrupted); make a new plan and apply that"
             )
         return await _Apply(client, plan, state, limit, on_progress).run(snapshot)
+
+
+def _check_max_deletes(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(
+            f"max_deletes must be a whole number >= 0 or None, not {value!r}",
+            field="max_deletes",
+        )
+    return value
 
 
 class _Apply:
@@ -99,6 +125,8 @@ class _Apply:
         self._creates = Creates(
             client, state, self._gate, concurrency=concurrency, finish=self._complete
         )
+        #: The first update answered `OUT_OF_CREDITS`: no PATCH is sent after it.
+        self._no_credits: APIError | None = None
         self._results: dict[str, ItemResult] = {}
         self._total = 0
         self._done = 0
@@ -212,15 +240,20 @@ class _Apply:
         """Send `patch`; after a reply that may have been lost, re-read and send the rest.
 
         A retried PATCH only sends the fields that still differ (none, when the lost
-        one went through), so a lost reply costs a read, not another update.
+        one went through), so a lost reply costs a read, not another update. Once an
+        update of this apply was answered 402, none is sent: `OutOfCreditsError`.
         """
         skip = reread
         for attempt in range(1, UPDATE_ATTEMPTS + 1):
             try:
                 async with self._gate.writing():
+                    if self._no_credits is not None:
+                        raise OutOfCreditsError(self._no_credits)
                     await self._client.groups.update(prokey, patch, skip_unchanged=skip)
                 return
             except AsyncGroupsError as err:
+                if isinstance(err, APIError) and err.status == OUT_OF_CREDITS:
+                    self._no_credits = self._no_credits or err
                 if attempt == UPDATE_ATTEMPTS or not err.may_have_acted:
                     raise
                 skip = True

@@ -2,7 +2,8 @@
 live groups. Pure: `build_plan` does no I/O, so every decision is tested without a server.
 
 Also the two rules plans and reports share: which actions write (`WRITE_ACTIONS`) and
-what updates cost (`estimated_credits`, by the core's own credit rule).
+what updates cost (`estimated_credits`, by the core's own credit rule); and the two
+guards an apply checks before it sends anything (`delete_allowance`, `all_vanished`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ import attrs
 
 from .. import UNSET, AsyncGroupsError, ClientStats, Group, GroupPatch, GroupStatus, ValidationError
 from ._desired import FIELDS, DesiredGroup, plain
+from ._errors import MassDeleteError, SyncError, VanishedGroupsError
 from ._state import StateRow, StateSnapshot
 
 __all__ = [
+    "DELETES_ALWAYS_ALLOWED",
+    "DELETE_SHARE_PERCENT",
+    "VANISHED_AT_LEAST",
     "WRITE_ACTIONS",
     "Action",
     "Change",
     "LiveView",
     "Plan",
     "PlanItem",
+    "all_vanished",
     "build_plan",
+    "delete_allowance",
     "estimated_credits",
 ]
 
@@ -61,6 +68,39 @@ def estimated_credits(updates_before: int, updates: int) -> int:
         return ClientStats(updates_sent=sent).estimated_credits
 
     return spent(updates_before + updates) - spent(updates_before)
+
+
+#: Deletes an apply allows by default whenever the desired set is not empty ...
+DELETES_ALWAYS_ALLOWED: Final = 10
+#: ... or this share (in percent) of the owned groups, when that is more.
+DELETE_SHARE_PERCENT: Final = 10
+#: From this many owned groups on, an apply refuses when all of them are gone at once.
+VANISHED_AT_LEAST: Final = 5
+
+
+def delete_allowance(desired: int, owned: int) -> int:
+    """How many owned groups an apply deletes without being told (`max_deletes`).
+
+    Zero when `desired` (the number of desired keys) is 0: an empty desired set is what
+    a failed export or an empty pipe looks like, far more often than a wish to delete
+    every group and all their events. Otherwise max(10, 10% of the `owned` groups,
+    rounded down): a set cut short deletes a tenth of the account at most, while the
+    everyday removal of a few records never needs a flag.
+    """
+    if desired <= 0:
+        return 0
+    return max(DELETES_ALWAYS_ALLOWED, owned * DELETE_SHARE_PERCENT // 100)
+
+
+def all_vanished(owned: int, vanished: int) -> bool:
+    """True when all of `owned` groups (at least `VANISHED_AT_LEAST`) are gone at once.
+
+    That is how a state file used against another account looks (or an account that
+    was emptied): an apply would create every group again and leave the originals
+    orphaned. A group or two deleted by hand is ordinary drift, made again without a
+    word; so is a small state whose few groups all went.
+    """
+    return owned >= VANISHED_AT_LEAST and vanished >= owned
 
 
 @attrs.frozen
@@ -137,6 +177,12 @@ class Plan:
     prune: bool = False
     refresh: bool = True
     adopt_by_name: bool = False
+    #: How many keys the desired set held.
+    desired_count: int = 0
+    #: How many groups the state owned when the plan was made.
+    owned_count: int = 0
+    #: How many of those the account answered 404 for (0 without `refresh`).
+    vanished_count: int = 0
 
     def of(self, action: Action) -> tuple[PlanItem, ...]:
         """The items with `action`, in plan order."""
@@ -210,6 +256,37 @@ class Plan:
             f"estimated {credits} event credit{'' if credits == 1 else 's'}"
         )
 
+    @property
+    def delete_allowance(self) -> int:
+        """How many deletes `apply` allows this plan without `max_deletes`
+        (`delete_allowance`'s rule)."""
+        return delete_allowance(self.desired_count, self.owned_count)
+
+    def refusal(
+        self, *, max_deletes: int | None = None, allow_vanished: bool = False
+    ) -> SyncError | None:
+        """The error `apply` refuses this plan with, before sending anything; or None.
+
+        `VanishedGroupsError` when every owned group is gone (`all_vanished`) unless
+        `allow_vanished`; `MassDeleteError` when the plan deletes more groups than
+        `max_deletes` (default: `delete_allowance`).
+        """
+        if not allow_vanished and all_vanished(self.owned_count, self.vanished_count):
+            return VanishedGroupsError(self.owned_count)
+        deletes = len(self.deletes)
+        if max_deletes is not None:
+            allowed, basis = max_deletes, "by max_deletes"
+        else:
+            allowed = self.delete_allowance
+            basis = (
+                "the desired set is empty"
+                if self.desired_count == 0
+                else f"by default, max(10, 10% of the {self.owned_count} owned groups)"
+            )
+        if deletes > allowed:
+            return MassDeleteError(deletes, allowed, desired=self.desired_count, basis=basis)
+        return None
+
 
 def build_plan(
     desired: Sequence[DesiredGroup],
@@ -272,6 +349,9 @@ def build_plan(
         prune=prune,
         refresh=refresh,
         adopt_by_name=adoptable is not None,
+        desired_count=len(desired),
+        owned_count=len(rows),
+        vanished_count=sum(1 for r in rows.values() if r.prokey in live.missing) if refresh else 0,
     )
 
 

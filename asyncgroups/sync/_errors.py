@@ -8,7 +8,10 @@ AsyncGroupsError
     ├── StateFileError         the state file is not usable (not ours, newer schema, …)
     ├── StateLockedError       another apply holds the state file
     ├── StalePlanError         the state changed since the plan was made
-    └── AmbiguousCreateError   an interrupted create may have made one of several groups
+    ├── AmbiguousCreateError   an interrupted create may have made one of several groups
+    ├── MassDeleteError        the plan deletes more groups than allowed; nothing sent
+    ├── VanishedGroupsError    every group the state owns is gone; nothing sent
+    └── OutOfCreditsError      an update not sent: the account ran out of event credits
 ```
 
 Whether a failed write may still have happened, sync asks the client's error itself
@@ -18,19 +21,23 @@ Whether a failed write may still have happened, sync asks the client's error its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
-from .. import AsyncGroupsError, ValidationError
+from .. import APIError, AsyncGroupsError, ValidationError
 
 __all__ = [
     "AmbiguousCreateError",
     "DesiredStateError",
+    "MassDeleteError",
+    "OutOfCreditsError",
     "Problem",
     "StalePlanError",
     "StateFileError",
     "StateLockedError",
     "SyncError",
+    "VanishedGroupsError",
 ]
 
 #: How many problems a `DesiredStateError` message lists before "and N more".
@@ -104,3 +111,74 @@ class AmbiguousCreateError(SyncError):
             f"{len(self.prokeys)} groups named {name!r} ({', '.join(self.prokeys)}); "
             "keep at most one of them and run the sync again"
         )
+
+
+def _restore(cls: type[SyncError], args: tuple[Any, ...], state: dict[str, Any]) -> SyncError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class _PicklableError(SyncError):
+    """Pickles by its message and attributes (a task queue carries it between
+    processes), not by calling `__init__` again with the message."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+class MassDeleteError(_PicklableError):
+    """The plan deletes more groups than the apply allows; nothing was sent.
+
+    A desired set that came out empty or cut short (a failed export, a truncated
+    file) would otherwise delete the account's groups and every event linked to them.
+    `.deletes` is how many the plan deletes, `.allowed` how many the apply allowed
+    (the rule: `Plan.delete_allowance`); `apply(..., max_deletes=N)` allows N.
+    """
+
+    def __init__(self, deletes: int, allowed: int, *, desired: int, basis: str) -> None:
+        self.deletes = deletes
+        self.allowed = allowed
+        #: How many keys the desired set held (0: it was empty).
+        self.desired = desired
+        #: What the allowance rests on: "the desired set is empty", "by max_deletes", …
+        self.basis = basis
+        super().__init__(
+            f"the plan deletes {deletes} group(s), and every event linked to them, more "
+            f"than the {allowed} allowed ({basis}); nothing was sent. Check the desired "
+            f"set, or apply with max_deletes={deletes} if these deletes are meant"
+        )
+
+
+class VanishedGroupsError(_PicklableError):
+    """Every group the state owns is gone from the account at once; nothing was sent.
+
+    That is what a state file used with another account's key (or base URL) looks
+    like, or an account that was emptied: creating every group again would leave the
+    originals orphaned in their own account. `.owned` is how many were owned (and
+    all answered 404); `apply(..., allow_vanished=True)` creates them again.
+    """
+
+    def __init__(self, owned: int) -> None:
+        self.owned = owned
+        super().__init__(
+            f"all {owned} groups this state owns are gone from the account: is the state "
+            "file meant for another account (API key, base URL), or was the account "
+            "emptied? Nothing was sent; if they were really deleted, apply with "
+            "allow_vanished=True to create them again"
+        )
+
+
+class OutOfCreditsError(_PicklableError):
+    """This update was not sent: the account ran out of event credits earlier in the
+    apply (the service answered an update 402), and every further update would be
+    refused the same way. `.cause` (also `__cause__`) is that 402."""
+
+    def __init__(self, cause: APIError) -> None:
+        self.cause = cause
+        super().__init__(
+            "not sent: the account ran out of event credits (an earlier update was "
+            f"answered {cause.status} {cause.message})"
+        )
+        self.__cause__ = cause

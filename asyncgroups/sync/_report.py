@@ -9,6 +9,7 @@ import attrs
 
 from .. import AsyncGroupsError
 from ._decide import Action, PlanItem, estimated_credits
+from ._errors import OutOfCreditsError
 
 __all__ = [
     "ItemOutcome",
@@ -114,6 +115,12 @@ class SyncReport:
     def done(self) -> tuple[ItemResult, ...]:
         return self._with(ItemOutcome.DONE)
 
+    @property
+    def not_sent(self) -> tuple[ItemResult, ...]:
+        """The failed items whose PATCH was not sent: the account ran out of event
+        credits earlier in the apply (`OutOfCreditsError`)."""
+        return tuple(i for i in self.failed if isinstance(i.error, OutOfCreditsError))
+
     def _with(self, outcome: ItemOutcome) -> tuple[ItemResult, ...]:
         return tuple(item for item in self.items if item.outcome is outcome)
 
@@ -143,6 +150,11 @@ class SyncReport:
         if kept:
             parts.append(f"{kept} kept")
         parts.append(f"{len(self.failed)} failed")
+        not_sent = len(self.not_sent)
+        if not_sent:  # said once here, not once per item
+            parts[-1] += (
+                f"; {not_sent} update(s) not sent: the account ran out of event credits (402)"
+            )
         credits = self.estimated_credits
         return (
             f"sync: {', '.join(parts)}; {self.updates_sent} update(s) sent, estimated "

@@ -537,7 +537,8 @@ async def test_sync_adopts_groups_by_exact_name_and_reports_ambiguous_names(
                 assert server.groups[alpha]["internal_note"] == "synced"
                 assert set(rows) == {"a", "c"}
                 # adopted groups are owned: prune may delete them, and nothing else
-                await _sync(client, [], state, prune=True)
+                emptied = await plan(client, [], state, prune=True)
+                await apply(client, emptied, state, max_deletes=2)
             assert set(server.groups) == {*betas, unrelated}
 
 

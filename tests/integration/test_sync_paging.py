@@ -196,7 +196,7 @@ async def test_sync_lookup_listing_holds_this_applys_deletes_and_updates(
             the_plan = await plan(client, desired, state, prune=True)
             server.inject(method="POST", lost_reply=True, times=10)
             server.reset_stats()
-            report = await apply(client, the_plan, state, concurrency=16)
+            report = await apply(client, the_plan, state, concurrency=16, max_deletes=40)
             assert report.ok, [i for i in report.items if i.error]
             _assert_agreement(server, state, desired)
         requests = server.requests
