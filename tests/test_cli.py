@@ -394,6 +394,11 @@ async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
         ),
         (("--name", "  "), "--name must not be empty"),
         (
+            ("--name", "\tG"),
+            "--name must not start or end with whitespace ('\\t' at position 0 of '\\tG'): "
+            "the service may trim it",
+        ),
+        (
             ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
             "--cal-url is only allowed with --subscription \"external\", not 'no'",
         ),
