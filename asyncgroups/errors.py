@@ -12,7 +12,7 @@ AsyncGroupsError
 │   ├── BadRequestError 400/422   ├── AuthenticationError 401
 │   ├── PermissionDeniedError 403 ├── NotFoundError 404
 │   ├── ConflictError 409         ├── RateLimitError 429 (.retry_after)
-│   ├── ServerError 5xx           └── UnexpectedResponseError (3xx, bad JSON, oversize)
+│   ├── ServerError 5xx           └── UnexpectedResponseError (3xx, odd status, bad JSON, oversize)
 ├── LimiterUnavailableError                    a shared limiter's store (Redis) unreachable
 └── BulkError (ExceptionGroup)
 ```
@@ -75,11 +75,13 @@ class AsyncGroupsError(Exception):
     #: True when the server may have carried out the request this error is about: in
     #: the attempt that raised it, a connection lost or timed out after the request may
     #: have left, a 5xx (possibly from a proxy in front of a server that did act), a
-    #: reply that could not be used; or an earlier attempt of the same call lost its
-    #: reply (a DELETE whose retry got 404, say). An earlier attempt answered with a 5xx
-    #: does not count: the server answered, and the later answer supersedes it. False
-    #: when provably nothing happened: input refused before sending, a failure to
-    #: connect, a 4xx (429 included).
+    #: reply that could not be used (a redirect, a status HTTP does not define as an
+    #: answer such as `HTTP/1.1 099`, a body that is not the expected JSON); or an
+    #: earlier attempt of the same call lost its reply (a DELETE whose retry got 404,
+    #: say). An earlier attempt answered with a 5xx does not count: the server
+    #: answered, and the later answer supersedes it. False only when provably nothing
+    #: happened: input refused before sending, a failure to connect, a 4xx (429
+    #: included).
     may_have_acted: bool = False
     #: True when the server may still be working on the request: an attempt timed out
     #: after the request left, so an empty read right now proves nothing about a write.
@@ -239,7 +241,8 @@ class ServerError(APIError):
 
 
 class UnexpectedResponseError(APIError):
-    """The reply could not be used: a redirect, a body that is not the expected JSON, too large."""
+    """The reply could not be used: a redirect, a status HTTP does not define as an answer,
+    a body that is not the expected JSON, or too large."""
 
     may_have_acted = True
 
@@ -286,14 +289,19 @@ _STATUS_TYPES: dict[int, type[APIError]] = {
 
 
 def error_type_for_status(status: int) -> type[APIError]:
-    """Return the `APIError` subclass that stands for an unsuccessful HTTP status."""
+    """Return the `APIError` subclass that stands for an unsuccessful HTTP status.
+
+    Only a 4xx maps to a class whose `may_have_acted` is False: any other status (a
+    5xx, a redirect, or one HTTP does not define as a final answer, such as the 99 of
+    `HTTP/1.1 099`, a 1xx or a 6xx) leaves open whether the server acted.
+    """
     if status in _STATUS_TYPES:
         return _STATUS_TYPES[status]
-    if status >= 500:
+    if 400 <= status < 500:
+        return APIError
+    if 500 <= status < 600:
         return ServerError
-    if 300 <= status < 400:
-        return UnexpectedResponseError
-    return APIError
+    return UnexpectedResponseError
 
 
 def make_status_error(
@@ -325,7 +333,7 @@ def make_status_error(
         path=path,
         body=text,
         request_id=request_id,
-        hint=key_hint(status, method, message),
+        hint=key_hint(status, method, message) or _odd_status_hint(status),
         **extra,
     )
 
@@ -369,6 +377,17 @@ def key_hint(status: int, method: str, message: str) -> str | None:
     if status == 403 and not any(word in said for word in _SAYS_SCOPE_CAUSE):
         return READ_ONLY_HINT if method.upper() in _WRITES else WRITE_ONLY_HINT
     return None
+
+
+#: What a status HTTP does not define as a final answer (`HTTP/1.1 099`, a 1xx, a 6xx) says.
+ODD_STATUS_HINT: Final = (
+    "not a final status HTTP defines; the server, or something in front of it, may have "
+    "acted on the request"
+)
+
+
+def _odd_status_hint(status: int) -> str | None:
+    return None if 200 <= status < 600 else ODD_STATUS_HINT
 
 
 def _message_of(text: str, status: int) -> str:

@@ -115,15 +115,55 @@ def _to_status(value: object) -> Any:
     return _to_enum(GroupStatus, "status")(value)
 
 
+def check_text(field: str, value: str) -> None:
+    """Refuse text no request can carry: the one rule for every text field that is sent.
+
+    A lone surrogate (half of a UTF-16 pair, as `json.loads('"\\ud83d"')` yields from a
+    string cut in the middle of an emoji, or Python from an undecodable byte in a
+    command line) has no UTF-8 encoding, so sending it would fail after the requests
+    before it were sent. Sync's keys, stored rather than sent, follow the same rule.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValidationError(
+            f"{field} has {value[err.start]!r} at position {err.start}: a lone surrogate "
+            "(half of a UTF-16 pair, such as an emoji cut in two), which has no UTF-8 form "
+            "and cannot be sent",
+            field=field,
+        ) from None
+
+
+#: What common trims remove from the ends of a text besides the whitespace of
+#: `str.isspace()`: JavaScript's `trim()` also strips U+FEFF, PHP's `trim()` NUL.
+_ALSO_TRIMMED: Final = frozenset("\ufeff\x00")
+
+
 def _check_name(value: object) -> None:
+    """A name is sent exactly as given, so it must be one the service keeps as it is.
+
+    The service may trim a name; then the name it keeps is not the name sent, and
+    sync's lost-create lookup (which compares names exactly) would miss the group.
+    """
     if not isinstance(value, str):
         raise ValidationError(f"name must be a string, not {type(value).__name__}", field="name")
+    check_text("name", value)
     if not value.strip():
         raise ValidationError("name must not be empty", field="name")
+    for position in (0, len(value) - 1):
+        char = value[position]
+        if char.isspace() or char in _ALSO_TRIMMED:
+            raise ValidationError(
+                f"name must not start or end with whitespace ({char!r} at position "
+                f"{position} of {_show(value)}): the service may trim it",
+                field="name",
+            )
 
 
 def _check_optional_str(field: str, value: object) -> None:
-    if value is not None and value is not UNSET and not isinstance(value, str):
+    if isinstance(value, str):
+        check_text(field, value)
+    elif value is not None and value is not UNSET:
         raise ValidationError(
             f"{field} must be a string or None, not {type(value).__name__}", field=field
         )
@@ -136,10 +176,10 @@ def _check_optional_bool(field: str, value: object) -> None:
         )
 
 
-#: Unicode categories no URL carries raw: controls (CR, LF, NUL, DEL, C1), format
-#: characters (bidi overrides, zero-width spaces: a URL that reads as another) and lone
-#: surrogates. Whitespace of every kind is refused as well.
-_NOT_IN_URL: Final = frozenset({"Cc", "Cf", "Cs"})
+#: Unicode categories no URL carries raw: controls (CR, LF, NUL, DEL, C1) and format
+#: characters (bidi overrides, zero-width spaces: a URL that reads as another).
+#: Whitespace of every kind is refused as well, and lone surrogates by `check_text`.
+_NOT_IN_URL: Final = frozenset({"Cc", "Cf"})
 
 #: What a host name (RFC 3986 reg-name) may hold besides letters and digits, which may be
 #: non-ASCII (an internationalised name). A bracketed IP literal is checked by urlsplit.
@@ -157,6 +197,7 @@ def _check_cal_url(value: object) -> None:
     field = "subscription_cal_url"
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, not {type(value).__name__}", field=field)
+    check_text(field, value)
     for position, char in enumerate(value):
         if char.isspace() or unicodedata.category(char) in _NOT_IN_URL:
             raise ValidationError(

@@ -366,11 +366,38 @@ async def test_create_external_without_url_is_refused_before_sending(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        (("--name", "Team 7 "), "--name must not start or end with whitespace (' ' at "),
+        # An undecodable byte in a command line reaches Python as a lone surrogate.
+        (("--name", "X", "--internal-note", "caf\udce9"), "--internal-note has '\\udce9' at "),
+    ],
+)
+async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    run = await cli(capsys, "create", *options)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith(f"asyncgroups: error: {message}")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
         (
             ("--cal-url", "ftp://name.example/cal.ics"),
             "--cal-url must be an http(s) URL with a host, not 'ftp://name.example/cal.ics'",
         ),
         (("--name", "  "), "--name must not be empty"),
+        (
+            ("--name", "\tG"),
+            "--name must not start or end with whitespace ('\\t' at position 0 of '\\tG'): "
+            "the service may trim it",
+        ),
         (
             ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
             "--cal-url is only allowed with --subscription \"external\", not 'no'",

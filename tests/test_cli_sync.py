@@ -266,6 +266,39 @@ async def test_sync_invalid_desired_names_line_and_field_and_sends_nothing(
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("mode", [(), ("--plan",), ("--apply", "--yes")])
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"key": "b", "name": "Team B", "internal_note": "cut \ud83d"}, "internal_note"),
+        ({"key": "b", "name": "Team B "}, "name"),
+    ],
+)
+async def test_sync_refuses_one_record_it_cannot_send_as_it_is_before_sending_anything(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    mode: tuple[str, ...],
+    bad: dict[str, str],
+    field: str,
+) -> None:
+    # json.dumps writes the lone surrogate as the escape "\ud83d", as a cut string would be.
+    desired = desired_file(tmp_path, RECORDS[0], bad, RECORDS[2])
+
+    run = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", str(tmp_path / "s"), *mode
+    )
+
+    assert run.code == 2
+    [problem, error] = run.err_lines
+    assert problem.startswith(f"invalid: {desired}:2: field {field!r}: ")
+    assert error == (
+        f"asyncgroups: error: 1 problem(s) in the desired groups of {desired}; nothing was sent"
+    )
+    assert server.requests == []
+    assert run.out == ""
+
+
 async def test_sync_reads_the_desired_groups_from_stdin(
     server: FakeGroupsServer,
     capsys: pytest.CaptureFixture[str],

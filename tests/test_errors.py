@@ -28,6 +28,7 @@ from asyncgroups import (
 from asyncgroups.errors import (
     BODY_LIMIT,
     KEY_REFUSED_HINT,
+    ODD_STATUS_HINT,
     READ_ONLY_HINT,
     WRITE_ONLY_HINT,
     error_type_for_status,
@@ -110,6 +111,14 @@ def test_non_api_errors_are_not_api_errors(cls: type[BaseException]) -> None:
         (405, APIError),
         (418, APIError),
         (451, APIError),
+        # Not a final status HTTP defines: aiohttp hands over "HTTP/1.1 099" as 99.
+        (0, UnexpectedResponseError),
+        (99, UnexpectedResponseError),
+        (100, UnexpectedResponseError),
+        (101, UnexpectedResponseError),
+        (199, UnexpectedResponseError),
+        (600, UnexpectedResponseError),
+        (999, UnexpectedResponseError),
     ],
 )
 def test_make_status_error_maps_status_to_type(status: int, expected: type[APIError]) -> None:
@@ -117,6 +126,27 @@ def test_make_status_error_maps_status_to_type(status: int, expected: type[APIEr
     assert type(err) is expected
     assert error_type_for_status(status) is expected
     assert err.status == status
+
+
+def test_only_a_4xx_status_proves_the_server_did_not_act() -> None:
+    """Every status a reply line can carry (three digits), successes aside."""
+    for method in ("POST", "PATCH", "GET", "DELETE"):
+        not_acted = {
+            status
+            for status in range(1000)
+            if not 200 <= status < 300
+            and not make_status_error(status, method=method, url=URL, body=b"").may_have_acted
+        }
+        assert not_acted == set(range(400, 500)), method
+
+
+@pytest.mark.parametrize("status", [0, 99, 101, 600, 999])
+def test_a_status_http_does_not_define_says_the_request_may_have_been_carried_out(
+    status: int,
+) -> None:
+    err = make_status_error(status, method="POST", url=URL, body=b"{}")
+    assert err.hint == ODD_STATUS_HINT
+    assert str(err).endswith(f"({ODD_STATUS_HINT})")
 
 
 # What an error keeps ----------------------------------------------------------------

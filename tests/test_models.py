@@ -316,6 +316,82 @@ def test_new_group_is_frozen() -> None:
         new.name = "Other"  # type: ignore[misc]
 
 
+# Text that can be sent ----------------------------------------------------------------
+
+#: Every text field a create or a patch sends.
+TEXT_FIELDS = ("name", "internal_note", "subscription_cal_url", "layout", "cta_block")
+
+#: Lone surrogates: half of a UTF-16 pair, as `json.loads('"\\ud83d"')` yields, and the
+#: `\udcff` Python makes of an undecodable byte in a command line.
+LONE_SURROGATES = ["\ud800", "\ud83d", "\udfff", "\udcff"]
+
+
+def _with_text(model: type[NewGroup] | type[GroupPatch], field: str, text: str) -> object:
+    """`model` with `text` placed in `field` (inside a URL for the calendar URL)."""
+    fields: dict[str, Any] = {"name": "Team", field: text}
+    if field == "subscription_cal_url":
+        fields.update(subscription="external", subscription_cal_url=f"https://x.test/{text}.ics")
+    return model(**fields)
+
+
+@pytest.mark.parametrize("model", [NewGroup, GroupPatch])
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("lone", LONE_SURROGATES)
+def test_text_with_a_lone_surrogate_is_refused_naming_the_field(
+    model: type[NewGroup] | type[GroupPatch], field: str, lone: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        _with_text(model, field, f"ab{lone}cd")
+    assert info.value.field == field
+    message = str(info.value)
+    assert message.startswith(f"{field} has {lone!r} at position ")
+    assert "lone surrogate" in message
+    message.encode("utf-8")  # the message itself can be printed
+
+
+@pytest.mark.parametrize("model", [NewGroup, GroupPatch])
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_text_with_any_character_of_unicode_is_accepted(
+    model: type[NewGroup] | type[GroupPatch], field: str
+) -> None:
+    text = "Caf\u00e9-\U0001f389-\u4e2d-\u05d0"  # an emoji is a pair in UTF-16: not lone
+    built = _with_text(model, field, text)
+    assert text in str(getattr(built, field))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        " Team",
+        "Team ",
+        "\tTeam",
+        "Team\n",
+        "Team\r\n",
+        "\u00a0Team",  # no-break space
+        "Team\u3000",  # ideographic space
+        "\u2003Team",  # em space
+        "Team\u2028",  # line separator
+        "\ufeffTeam",  # byte order mark: JavaScript's trim() strips it
+        "Team\x00",  # NUL: PHP's trim() strips it
+        "Team\x1f",
+    ],
+)
+@pytest.mark.parametrize("model", [NewGroup, GroupPatch])
+def test_a_name_with_whitespace_the_service_may_trim_is_refused(
+    model: type[NewGroup] | type[GroupPatch], name: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        model(name=name)
+    assert info.value.field == "name"
+    assert str(info.value).startswith("name must not start or end with whitespace")
+
+
+@pytest.mark.parametrize("name", ["Team 7", "Team  7", "Team\u00a07", "\U0001f389 Team", "T"])
+def test_a_name_with_whitespace_inside_is_kept_exactly(name: str) -> None:
+    assert NewGroup(name).name == name
+    assert GroupPatch(name=name).name == name
+
+
 # GroupPatch -------------------------------------------------------------------------
 
 

@@ -190,6 +190,16 @@ class TestClassifyReply:
         assert isinstance(result.error, UnexpectedResponseError)
         assert result.error.message == "redirect not followed"
 
+    @pytest.mark.parametrize(
+        ("status", "acted"), [(99, True), (0, True), (101, True), (600, True), (402, False)]
+    )
+    def test_a_post_answered_with_an_odd_status_may_have_acted(
+        self, status: int, acted: bool
+    ) -> None:
+        result = _reply(status, b"{}", method="POST")
+        assert result.may_have_acted is acted
+        assert not result.retry  # a POST is never sent twice on such an answer
+
     def test_error_text_is_masked(self) -> None:
         result = _reply(400, f'{{"message": "bad key {SECRET}"}}'.encode())
         assert isinstance(result.error, APIError)

@@ -25,9 +25,10 @@ from .. import (
     ValidationError,
 )
 
-# The one core name sync uses that is not public: models.py keeps it private on purpose
-# (a create that sends only the managed fields); see tests/sync/test_sync_imports.py.
-from ..models import PartialNewGroup
+# Core names sync uses that are not public: models.py keeps them private on purpose (a
+# create that sends only the managed fields; the one rule for text that can be sent and
+# stored); see tests/sync/test_sync_imports.py.
+from ..models import PartialNewGroup, check_text
 from ._errors import DesiredStateError, Problem
 
 __all__ = [
@@ -63,6 +64,7 @@ def _check_key(_: object, __: attrs.Attribute[str], value: object) -> None:
         )
     if not value.strip():
         raise ValidationError("key must not be empty", field="key")
+    check_text("key", value)  # written to the state file: the same rule as text sent
     if len(value) > MAX_KEY_LENGTH:
         raise ValidationError(
             f"key is {len(value)} characters long; at most {MAX_KEY_LENGTH} are allowed",

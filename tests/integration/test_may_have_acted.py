@@ -6,11 +6,15 @@ reads instead of guessing from the error's type.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from asyncgroups import (
+    AsyncGroupsError,
     ConnectError,
     GroupPatch,
     GroupsClient,
@@ -65,6 +69,47 @@ async def test_a_create_refused_at_connect_did_not_act() -> None:
             await client.groups.create(NewGroup("Never"))
     assert info.value.never_connected
     assert (info.value.may_have_acted, info.value.may_still_be_running) == (False, False)
+
+
+@asynccontextmanager
+async def _answering(status_line: bytes, heads: list[bytes]) -> AsyncIterator[str]:
+    """A raw-socket server answering every request with `status_line` and `{}`; yields
+    its base URL and keeps each request's head in `heads`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(status_line + b"\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+
+
+@pytest.mark.parametrize(
+    "status_line",
+    [
+        b"HTTP/1.1 099 Odd",  # aiohttp hands it over as status 99
+        b"HTTP/1.1 000 Zero",
+        b"HTTP/1.1 101 Switching Protocols",  # informational, yet the last thing said
+        b"HTTP/1.1 600 Beyond",
+        b"HTTP/1.1 99 Short",  # aiohttp refuses the line itself (as a "400")
+        b"HTTP/1.1 1000 Long",
+    ],
+)
+async def test_a_create_answered_with_a_status_http_does_not_define_may_have_acted(
+    status_line: bytes,
+) -> None:
+    heads: list[bytes] = []
+    async with _answering(status_line, heads) as base:
+        client = GroupsClient("k", base_url=base, retry=NO_WAIT, rate_limit=None)
+        async with client:
+            with pytest.raises(AsyncGroupsError) as info:
+                await client.groups.create(NewGroup("Odd"))
+    assert [h.split(b" ", 2)[:2] for h in heads] == [[b"POST", b"/v1/group"]]  # sent once
+    assert info.value.may_have_acted
 
 
 async def test_a_429_did_not_act_and_a_5xx_may_have() -> None:

@@ -64,6 +64,49 @@ def test_desired_group_applies_the_rules_of_a_create(fields: dict[str, object], 
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": " Team"}, "name"),
+        ({"name": "Team\u00a0"}, "name"),
+        ({"name": "Te\ud83dam"}, "name"),
+        ({"internal_note": "\ud800"}, "internal_note"),
+        ({"layout": "\udfff"}, "layout"),
+        ({"cta_block": "x\udcff"}, "cta_block"),
+        (
+            {"subscription": "external", "subscription_cal_url": "https://x.test/\ud83d.ics"},
+            "subscription_cal_url",
+        ),
+        ({"key": "crm-\ud800"}, "key"),  # not sent, but stored in the state file
+    ],
+)
+def test_desired_group_refuses_text_that_cannot_be_sent_as_it_is(
+    fields: dict[str, object], field: str
+) -> None:
+    values: dict[str, object] = {"key": "k", "name": "Team", **fields}
+    with pytest.raises(ValidationError) as info:
+        DesiredGroup(**values)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_read_desired_names_the_line_of_a_name_with_whitespace_or_a_lone_surrogate() -> None:
+    lines = [
+        '{"key": "a", "name": "A"}',
+        '{"key": "b", "name": "Team 7 "}',
+        '{"key": "c", "name": "C"}',
+        '{"key": "d", "name": "D", "internal_note": "cut \\ud83d"}',  # JSON escape
+        '{"key": "e\\udfff", "name": "E"}',
+    ]
+    with pytest.raises(DesiredStateError) as info:
+        read_desired(lines, source="groups.jsonl")
+    assert [(p.where, p.field) for p in info.value.problems] == [
+        ("groups.jsonl:2", "name"),
+        ("groups.jsonl:4", "internal_note"),
+        ("groups.jsonl:5", "key"),
+    ]
+    str(info.value).encode("utf-8")  # the message itself can be printed
+
+
 def test_desired_group_builds_its_create_and_the_patch_a_create_cannot_say() -> None:
     d = DesiredGroup(
         "k",
