@@ -1,6 +1,12 @@
-"""Masking secrets in server text and in errors. Pure: no I/O, no asyncio.
+"""Masking secrets in server text, in errors and in URLs. Pure: no I/O, no asyncio.
 
-A server can echo the API key in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
+The secrets are what the project sends: the API key as the `Authorization` header, raw
+(it is not wrapped in `Bearer` or `Basic`); a proxy's password in the proxy URL; a Redis
+password, in its URL's user-info or a `password=` query value (`url_secrets` lists
+them). `redact_url` is how every URL the project echoes is shown: its user-info (all
+before the last `@`) masked.
+
+A server can echo a secret in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
 character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
 space), or as HTML character references (`&#77;`, `&#x4d;`, and every named one of
 HTML5: `&amp;`, `&sol;`, `&lowbar;`), and can mix them character by character. It can
@@ -23,8 +29,9 @@ import re
 import traceback
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
-__all__ = ["MASK", "SecretMasker", "without_request_head"]
+__all__ = ["MASK", "SecretMasker", "redact_url", "url_secrets", "without_request_head"]
 
 #: What a secret is replaced with.
 MASK = "***"
@@ -36,6 +43,12 @@ _JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
 _LEAST_FRAGMENT = 8
 #: How deep `scrub` follows chained exceptions; a longer chain is cut there.
 _MAX_CHAIN = 64
+#: An RFC 3986 scheme and `://`: where a URL's authority starts.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: A user name as a URL may hold it unencoded; anything else is not shown.
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]*")
+#: A query parameter and its value, up to the next `&` (a `#` in a password included).
+_QUERY_PARAM = re.compile(r"([?&])([^=&#]*)=([^&]*)")
 
 
 def _hex(number: int, width: int) -> str:
@@ -93,6 +106,56 @@ def _secret_pattern(secret: str) -> str:
     # The first `least` characters, then each further one as long as the one before was.
     rest = "".join(f"(?:{s}" for s in spelled[least:]) + ")?" * (count - least)
     return "".join(spelled[:least]) + rest
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """`url` as (its scheme and `://`, its user-info or None, the rest).
+
+    The user-info is everything between `://` (or the start, without a scheme) and the
+    LAST `@` of the whole text, not where a URL parser would end it: a password with a
+    raw `/`, `?`, `#` or `@` ends the parser's authority early and leaves the rest of
+    the password in the host, path, query or fragment. An `@` that belongs to a path or
+    query makes more of the URL masked, never less.
+    """
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    at = url.rfind("@")
+    if at < start:
+        return url[:start], None, url[start:]
+    return url[:start], url[start:at], url[at + 1 :]
+
+
+def _is_password_param(name: str) -> bool:
+    return unquote_plus(name).lower() == "password"
+
+
+def redact_url(url: str) -> str:
+    """`url` as messages show it: the password in its user-info and any `password=`
+    query value replaced by `***`, the user name kept where it looks like one."""
+    head, userinfo, rest = _split_userinfo(url)
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        if not _PLAIN_USER.fullmatch(user):
+            head += f"{MASK}@"
+        else:
+            head += f"{user}:{MASK}@" if colon else f"{user}@"
+    return head + _QUERY_PARAM.sub(
+        lambda m: f"{m[1]}{m[2]}={MASK}" if _is_password_param(m[2]) else m[0], rest
+    )
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets `url` carries: the password of its user-info as written and decoded,
+    and any `password=` query value."""
+    _, userinfo, rest = _split_userinfo(url)
+    found: list[str] = []
+    if userinfo is not None:
+        password = userinfo.partition(":")[2]
+        found += [password, unquote(password)]
+    for match in _QUERY_PARAM.finditer(rest):
+        if _is_password_param(match[2]):
+            found += [match[3], unquote_plus(match[3])]
+    return list(dict.fromkeys(secret for secret in found if secret))
 
 
 class SecretMasker:
