@@ -1,10 +1,11 @@
 """Masking secrets in server text, in errors and in URLs. Pure: no I/O, no asyncio.
 
 The secrets are what the project sends: the API key as the `Authorization` header, raw
-(it is not wrapped in `Bearer` or `Basic`); a proxy's password in the proxy URL; a Redis
-password, in its URL's user-info or a `password=` query value (`url_secrets` lists
-them). `redact_url` is how every URL the project echoes is shown: its user-info (all
-before the last `@`) masked.
+(it is not wrapped in `Bearer` or `Basic`); a proxy's password in the proxy URL, which
+aiohttp sends as `Proxy-Authorization: Basic <base64 of user:password>`, so that token is
+a secret too (`url_secrets` lists both); a Redis password, in its URL's user-info or a
+`password=` query value. `redact_url` is how every URL the project echoes is shown: its
+user-info (all before the last `@`) masked.
 
 A server can echo a secret in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
 character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
@@ -22,6 +23,7 @@ asyncgroups raises shows the key. All of this runs on the error path only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import html.entities
@@ -145,13 +147,21 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secrets `url` carries: the password of its user-info as written and decoded,
-    and any `password=` query value."""
+    """The secrets `url` carries, in each spelling the project sends them.
+
+    The password of its user-info as written and decoded, any `password=` query value,
+    and the token of `Basic <token>` (base64 of the decoded `user:password`, as aiohttp
+    sends for a proxy URL, in Latin-1 and in UTF-8) when there is a user-info at all.
+    """
     _, userinfo, rest = _split_userinfo(url)
     found: list[str] = []
     if userinfo is not None:
-        password = userinfo.partition(":")[2]
+        user, _, password = userinfo.partition(":")
         found += [password, unquote(password)]
+        credentials = f"{unquote(user)}:{unquote(password)}"
+        for encoding in ("latin-1", "utf-8"):
+            with contextlib.suppress(UnicodeEncodeError):
+                found.append(base64.b64encode(credentials.encode(encoding)).decode("ascii"))
     for match in _QUERY_PARAM.finditer(rest):
         if _is_password_param(match[2]):
             found += [match[3], unquote_plus(match[3])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import pickle
@@ -10,7 +11,9 @@ import traceback
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
+import aiohttp
 import pytest
+import yarl
 from conftest import URL_PASSWORD
 from hypothesis import given
 from hypothesis import strategies as st
@@ -260,17 +263,38 @@ def test_redact_url_never_shows_a_password_whatever_it_holds(
     assert redact_url(url) == f"redis://{user}:{MASK}@{url.rpartition('@')[2]}"
 
 
+def _basic_token(credentials: str) -> str:
+    return base64.b64encode(credentials.encode()).decode()
+
+
 @pytest.mark.parametrize(
     ("url", "secrets"),
     [
         ("http://proxy:3128", []),
-        ("http://user@proxy:3128", []),
-        ("http://user:s3cret@proxy:3128", ["s3cret"]),
-        ("http://us%20er:s3%2Fcr%40et@proxy:3128", ["s3%2Fcr%40et", "s3/cr@et"]),
-        ("redis://:pw@cache/0?password=q%2Bw+x", ["pw", "q%2Bw+x", "q+w x"]),
+        ("http://user@proxy:3128", [_basic_token("user:")]),
+        ("http://user:s3cret@proxy:3128", ["s3cret", _basic_token("user:s3cret")]),
+        (
+            "http://us%20er:s3%2Fcr%40et@proxy:3128",
+            ["s3%2Fcr%40et", "s3/cr@et", _basic_token("us er:s3/cr@et")],
+        ),
+        ("redis://:pw@cache/0?password=q%2Bw+x", ["pw", _basic_token(":pw"), "q%2Bw+x", "q+w x"]),
     ],
 )
-def test_url_secrets_lists_the_password_as_written_and_decoded(
-    url: str, secrets: list[str]
-) -> None:
+def test_url_secrets_lists_the_password_and_the_basic_token(url: str, secrets: list[str]) -> None:
     assert url_secrets(url) == secrets
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://user:s3cret@proxy:3128",
+        "http://us%20er:s3%2Fcr%40et@proxy:3128",
+        "http://:only-password@proxy:3128",
+        "http://user@proxy:3128",
+        "http://us%C3%A9r:p%C3%A4ss@proxy:3128",  # Latin-1, as aiohttp encodes it
+    ],
+)
+def test_url_secrets_holds_the_token_aiohttp_sends_for_a_proxy(proxy: str) -> None:
+    auth = aiohttp.BasicAuth.from_url(yarl.URL(proxy))
+    assert auth is not None
+    assert auth.encode().removeprefix("Basic ") in url_secrets(proxy)
