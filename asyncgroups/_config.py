@@ -16,7 +16,7 @@ import os
 import ssl
 import urllib.request
 from typing import Any, Final, cast
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import attrs
@@ -156,7 +156,29 @@ def check_proxy(proxy: str, *, source: str = "proxy") -> str:
             f"{what} must be an http(s) URL with a host, not {redact_url(proxy)!r}",
             field="proxy",
         )
+    _check_proxy_credentials(what, parts, proxy)
     return proxy
+
+
+def _check_proxy_credentials(what: str, parts: SplitResult, proxy: str) -> None:
+    """`ValidationError` unless aiohttp can send the proxy's user name and password.
+
+    It sends them as `Proxy-Authorization: Basic`, encoded in Latin-1, and refuses a `:`
+    in the user name; either failure would otherwise come from inside the request, an
+    untyped error whose arguments hold the password.
+    """
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    shown = f"{what} {redact_url(proxy)!r} cannot be used"
+    if ":" in user:
+        raise ValidationError(f"{shown}: its user name holds a ':'", field="proxy")
+    try:
+        f"{user}:{password}".encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{shown}: its user name and password must be Latin-1 characters (they are "
+            "sent so, in Proxy-Authorization: Basic)",
+            field="proxy",
+        ) from None
 
 
 def misplaced_at(url: str) -> bool:

@@ -132,6 +132,8 @@ PORT_LIKE_PASSWORD = "4471/Xk9#Vm4?Wp2@Yt6"
         ({"proxy": f"http://user:{PORT_LIKE_PASSWORD}@proxy:3128"}, "proxy"),
         ({"proxy": f"socks5://user:{PORT_LIKE_PASSWORD}@proxy:1080"}, "proxy"),
         ({"proxy": f"http://user:{PORT_LIKE_PASSWORD}@[::1:3128"}, "proxy"),
+        ({"proxy": "http://user:4471%2FXk9%E2%82%ACVm4@proxy:3128"}, "proxy"),  # not Latin-1
+        ({"proxy": "http://us%3Aer:4471%2FXk9%23Vm4@proxy:3128"}, "proxy"),  # ':' in the user
         ({"base_url": f"http://user:{PORT_LIKE_PASSWORD}@api.example.com/v1"}, "base_url"),
         ({"base_url": "http://user:4471/Xk9@api.example.com/v1"}, "base_url"),
         ({"base_url": f"https://:{PORT_LIKE_PASSWORD}@api.example.com/v1"}, "base_url"),
@@ -144,6 +146,14 @@ def test_settings_refuse_a_url_with_a_password_without_showing_it(
         _settings(**kwargs)
     assert info.value.field == field
     assert not shows_password(str(info.value), PORT_LIKE_PASSWORD), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["http://user:s3cret@proxy:3128", "http://us%C3%A9r:p%C3%A4ss%2F%40@proxy:3128", "http://u@p:1"],
+)
+def test_settings_take_a_proxy_whose_credentials_aiohttp_can_send(proxy: str) -> None:
+    assert _settings(proxy=proxy).proxy == proxy
 
 
 def test_settings_refuse_a_proxy_from_the_environment_with_a_misplaced_at(
