@@ -359,8 +359,8 @@ class ClientSettings:
     rate_limit: float | None
     #: The retry policy (None: never retry).
     retry: RetryPolicy | None
-    #: The proxy every request goes through (None: direct).
-    proxy: str | None
+    #: The proxy every request goes through (None: direct); its repr hides the password.
+    proxy: str | None = attrs.field(repr=lambda proxy: repr(proxy and redact_url(proxy)))
     #: The `User-Agent` header.
     user_agent: str
     #: Replies larger than this many bytes are an error.

@@ -69,6 +69,12 @@ def test_settings_repr_masks_the_api_key() -> None:
     assert "'***'" in repr(_settings())
 
 
+def test_settings_repr_masks_the_proxy_password() -> None:
+    shown = repr(_settings(proxy="http://user:s3cr%2Fet@proxy:3128"))
+    assert "proxy='http://user:***@proxy:3128'" in shown
+    assert "s3cr" not in shown
+
+
 def test_settings_read_the_environment_names_the_cli_shares(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
