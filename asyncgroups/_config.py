@@ -181,6 +181,13 @@ def _check_proxy_credentials(what: str, parts: SplitResult, proxy: str) -> None:
         ) from None
 
 
+#: What a message about a `misplaced_at` URL says after naming it.
+MISPLACED_AT: Final = (
+    "has an '@' after a '/', '?' or '#': percent-encode those characters in a user name, "
+    "password or path (%2F, %3F, %23, %40 for '@')"
+)
+
+
 def misplaced_at(url: str) -> bool:
     """True when `url` has an `@` outside what a URL parser reads as its authority.
 
@@ -196,13 +203,6 @@ def misplaced_at(url: str) -> bool:
     except ValueError:  # a malformed bracketed host: refused by the caller's own check
         return False
     return netloc.count("@") != url.count("@")
-
-
-#: What a message about a `misplaced_at` URL says after naming it.
-MISPLACED_AT: Final = (
-    "has an '@' after a '/', '?' or '#': percent-encode those characters in a user name, "
-    "password or path (%2F, %3F, %23, %40 for '@')"
-)
 
 
 def _split(url: str) -> SplitResult | None:

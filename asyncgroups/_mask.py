@@ -131,16 +131,26 @@ def _is_password_param(name: str) -> bool:
     return unquote_plus(name).lower() == "password"
 
 
+def _user_and_password(userinfo: str) -> tuple[str | None, str]:
+    """The user name (None when it may be a secret) and the password of a user-info.
+
+    A user-info without a `:` is taken as a password: it is as often a token
+    (`https://TOKEN@host`) as a user name. A user name that a URL could not hold
+    unencoded is part of something else, and not shown either.
+    """
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return None, user
+    return (user if _PLAIN_USER.fullmatch(user) else None), password
+
+
 def redact_url(url: str) -> str:
-    """`url` as messages show it: the password in its user-info and any `password=`
-    query value replaced by `***`, the user name kept where it looks like one."""
+    """`url` as messages show it: the password in its user-info (the whole user-info
+    when it has no `:`) and any `password=` query value replaced by `***`."""
     head, userinfo, rest = _split_userinfo(url)
     if userinfo is not None:
-        user, colon, _ = userinfo.partition(":")
-        if not _PLAIN_USER.fullmatch(user):
-            head += f"{MASK}@"
-        else:
-            head += f"{user}:{MASK}@" if colon else f"{user}@"
+        user, _ = _user_and_password(userinfo)
+        head += f"{MASK}@" if user is None else f"{user}:{MASK}@"
     return head + _QUERY_PARAM.sub(
         lambda m: f"{m[1]}{m[2]}={MASK}" if _is_password_param(m[2]) else m[0], rest
     )
@@ -149,15 +159,17 @@ def redact_url(url: str) -> str:
 def url_secrets(url: str) -> list[str]:
     """The secrets `url` carries, in each spelling the project sends them.
 
-    The password of its user-info as written and decoded, any `password=` query value,
-    and the token of `Basic <token>` (base64 of the decoded `user:password`, as aiohttp
-    sends for a proxy URL, in Latin-1 and in UTF-8) when there is a user-info at all.
+    The password of its user-info as written and decoded (all of a user-info without a
+    `:`), any `password=` query value, and the token of `Basic <token>` (base64 of the
+    decoded `user:password`, as aiohttp sends for a proxy URL, in Latin-1 and in UTF-8)
+    when there is a user-info at all.
     """
     _, userinfo, rest = _split_userinfo(url)
     found: list[str] = []
     if userinfo is not None:
         user, _, password = userinfo.partition(":")
-        found += [password, unquote(password)]
+        secret = _user_and_password(userinfo)[1]
+        found += [secret, unquote(secret)]
         credentials = f"{unquote(user)}:{unquote(password)}"
         for encoding in ("latin-1", "utf-8"):
             with contextlib.suppress(UnicodeEncodeError):

@@ -231,8 +231,8 @@ def test_scrub_stops_at_a_cycle_in_the_chain() -> None:
         (f"redis://:{URL_PASSWORD}@host/1", "redis://:***@host/1"),
         (f"redis://user:{quote(URL_PASSWORD, safe='')}@host/1", "redis://user:***@host/1"),
         ("redis://user:p@ss@host:6379/0", "redis://user:***@host:6379/0"),
-        ("rediss://user@cache:6380", "rediss://user@cache:6380"),  # a user name is shown
-        ("redis://us/er@cache:6380", "redis://***@cache:6380"),  # unless it is no user name
+        ("rediss://TOKEN@cache:6380", "rediss://***@cache:6380"),  # no `:`: may be a token
+        ("redis://us/er:pw@cache:6380", "redis://***@cache:6380"),  # not a user name
         (f"redis://user:{URL_PASSWORD}@[::1]:6379/0", "redis://user:***@[::1]:6379/0"),
         ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
         (f"user:{URL_PASSWORD}@cache:6379", "user:***@cache:6379"),  # no scheme
@@ -271,7 +271,7 @@ def _basic_token(credentials: str) -> str:
     ("url", "secrets"),
     [
         ("http://proxy:3128", []),
-        ("http://user@proxy:3128", [_basic_token("user:")]),
+        ("http://TOKEN@proxy:3128", ["TOKEN", _basic_token("TOKEN:")]),
         ("http://user:s3cret@proxy:3128", ["s3cret", _basic_token("user:s3cret")]),
         (
             "http://us%20er:s3%2Fcr%40et@proxy:3128",

@@ -27,7 +27,7 @@ URL = "redis://127.0.0.1:6379/0"
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ("redis://user:sekret@cache:6379/0", "redis://user:***@cache:6379/0"),
         ("redis://:sekret@cache/1", "redis://:***@cache/1"),
-        ("rediss://user@cache:6380", "rediss://user@cache:6380"),
+        ("rediss://user@cache:6380", "rediss://***@cache:6380"),
         ("redis://cache/0?password=sekret&db=2", "redis://cache/0?password=***&db=2"),
         ("unix:///run/redis.sock?db=1&password=sekret", "unix:///run/redis.sock?db=1&password=***"),
         ("redis://:p%40ss:w@cache/0", "redis://:***@cache/0"),
