@@ -21,6 +21,7 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 
 import attrs
 
+from ._mask import redact_url
 from ._retry import RetryPolicy
 from ._secret import Secret
 from .errors import ValidationError
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_RATE_LIMIT",
     "KEEPALIVE_TIMEOUT",
+    "MISPLACED_AT",
     "RATE_LIMIT_DEFAULT",
     "ClientSettings",
     "check_api_key",
@@ -44,8 +46,8 @@ __all__ = [
     "host_port_of",
     "in_flight_cap",
     "is_loopback",
+    "misplaced_at",
     "proxy_from_env",
-    "proxy_secrets",
 ]
 
 #: The production API.
@@ -140,33 +142,67 @@ def proxy_from_env(url: str) -> str | None:
 
 def check_proxy(proxy: str, *, source: str = "proxy") -> str:
     """`proxy` if it is an http(s) URL with a host, else `ValidationError`."""
-    parts = _split(proxy) if isinstance(proxy, str) else None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        shown = _mask_userinfo(proxy) if isinstance(proxy, str) else type(proxy).__name__
+    what = f"the proxy from the {source}" if source == "environment" else "proxy"
+    if not isinstance(proxy, str):
         raise ValidationError(
-            f"the proxy from the {source} must be an http(s) URL with a host, not {shown!r}"
-            if source == "environment"
-            else f"proxy must be an http(s) URL with a host, not {shown!r}",
+            f"{what} must be an http(s) URL with a host, not {type(proxy).__name__}",
             field="proxy",
         )
+    if misplaced_at(proxy):
+        raise ValidationError(f"{what} {MISPLACED_AT}: {redact_url(proxy)!r}", field="proxy")
+    parts = _split(proxy)
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"{what} must be an http(s) URL with a host, not {redact_url(proxy)!r}",
+            field="proxy",
+        )
+    _check_proxy_credentials(what, parts, proxy)
     return proxy
 
 
-def proxy_secrets(proxy: str | None) -> list[str]:
-    """The password of a proxy URL, as written and decoded: text to mask in errors."""
-    if proxy and (password := urlsplit(proxy).password):
-        return [password, unquote(password)]
-    return []
+def _check_proxy_credentials(what: str, parts: SplitResult, proxy: str) -> None:
+    """`ValidationError` unless aiohttp can send the proxy's user name and password.
+
+    It sends them as `Proxy-Authorization: Basic`, encoded in Latin-1, and refuses a `:`
+    in the user name; either failure would otherwise come from inside the request, an
+    untyped error whose arguments hold the password.
+    """
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    shown = f"{what} {redact_url(proxy)!r} cannot be used"
+    if ":" in user:
+        raise ValidationError(f"{shown}: its user name holds a ':'", field="proxy")
+    try:
+        f"{user}:{password}".encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{shown}: its user name and password must be Latin-1 characters (they are "
+            "sent so, in Proxy-Authorization: Basic)",
+            field="proxy",
+        ) from None
 
 
-def _mask_userinfo(url: str) -> str:
-    """`url` with any password in it replaced by `***`."""
-    scheme, sep, rest = url.rpartition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
+#: What a message about a `misplaced_at` URL says after naming it.
+MISPLACED_AT: Final = (
+    "has an '@' after a '/', '?' or '#': percent-encode those characters in a user name, "
+    "password or path (%2F, %3F, %23, %40 for '@')"
+)
+
+
+def misplaced_at(url: str) -> bool:
+    """True when `url` has an `@` outside what a URL parser reads as its authority.
+
+    That is a user name or password with a raw `/`, `?`, `#` (or an `@` after one): the
+    parser would end the host there and read the rest of the password as a path, query
+    or fragment, so it would connect somewhere else and show the password's tail in
+    messages about that. Refused, with `MISPLACED_AT` saying how to write it instead.
+    """
+    if "@" not in url:
+        return False
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # a malformed bracketed host: refused by the caller's own check
+        return False
+    return netloc.count("@") != url.count("@")
 
 
 def _split(url: str) -> SplitResult | None:
@@ -218,14 +254,18 @@ def check_api_key(api_key: object) -> Secret:
 def check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
     """The base URL from the argument, `$ASYNCGROUPS_BASE_URL` or the production default.
 
-    It must be http(s) with a host, without credentials, query or fragment; plain http
-    only to a loopback host unless `allow_insecure_http`. Returned without a trailing
-    slash, so paths can be appended.
+    It must be http(s) with a host, without credentials (no `@` at all), query or
+    fragment; plain http only to a loopback host unless `allow_insecure_http`. Returned
+    without a trailing slash, so paths can be appended.
     """
     url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     if not isinstance(url, str):
         raise ValidationError("base_url must be a string", field="base_url")
     url = url.strip()
+    if "@" in url:  # wherever a parser would put it: part of a password, say
+        raise ValidationError(
+            "base_url must not carry credentials (nor any '@')", field="base_url"
+        )
     parts = _split(url)
     scheme = parts.scheme.lower() if parts else ""
     if parts is None or scheme not in ("http", "https") or not parts.hostname:
@@ -233,15 +273,13 @@ def check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
             f"base_url must be an http(s) URL with a host, like {DEFAULT_BASE_URL}",
             field="base_url",
         )
-    if parts.username or parts.password:
-        raise ValidationError("base_url must not carry credentials", field="base_url")
     if parts.query or parts.fragment:
         raise ValidationError("base_url must not have a query or fragment", field="base_url")
     if scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ValidationError(
-            f"base_url {parts.scheme}://{parts.netloc} is plain http to a host that is not "
-            "loopback: the API key would cross the network unencrypted. Use https, or pass "
-            "allow_insecure_http=True if you really mean it",
+            f"base_url {redact_url(f'{parts.scheme}://{parts.netloc}')} is plain http to a "
+            "host that is not loopback: the API key would cross the network unencrypted. "
+            "Use https, or pass allow_insecure_http=True if you really mean it",
             field="base_url",
         )
     return url.rstrip("/")
@@ -321,8 +359,8 @@ class ClientSettings:
     rate_limit: float | None
     #: The retry policy (None: never retry).
     retry: RetryPolicy | None
-    #: The proxy every request goes through (None: direct).
-    proxy: str | None
+    #: The proxy every request goes through (None: direct); its repr hides the password.
+    proxy: str | None = attrs.field(repr=lambda proxy: repr(proxy and redact_url(proxy)))
     #: The `User-Agent` header.
     user_agent: str
     #: Replies larger than this many bytes are an error.

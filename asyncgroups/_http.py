@@ -31,11 +31,10 @@ from ._config import (
     host_port,
     host_port_of,
     in_flight_cap,
-    proxy_secrets,
 )
 from ._deadline import Deadlines
 from ._limiter import CappedLimiter, ClientLimiter, Limiter
-from ._mask import SecretMasker, without_request_head
+from ._mask import SecretMasker, url_secrets, without_request_head
 from ._retry import Failure, RetryPolicy, retry_delay
 from ._sansio import Attempt, Rules, classify, os_reason, settle
 from ._stats import ClientStats
@@ -211,7 +210,7 @@ class Pipeline:
         )
         self._proxy = settings.proxy
         # Every error this pipeline raises passes through it, chained causes included.
-        self._masker = SecretMasker([key, *proxy_secrets(settings.proxy)])
+        self._masker = SecretMasker([key, *url_secrets(settings.proxy or "")])
         self._rules = Rules(
             base_url=settings.base_url,
             retry=settings.retry,

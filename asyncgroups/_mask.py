@@ -1,6 +1,13 @@
-"""Masking secrets in server text and in errors. Pure: no I/O, no asyncio.
+"""Masking secrets in server text, in errors and in URLs. Pure: no I/O, no asyncio.
 
-A server can echo the API key in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
+The secrets are what the project sends: the API key as the `Authorization` header, raw
+(it is not wrapped in `Bearer` or `Basic`); a proxy's password in the proxy URL, which
+aiohttp sends as `Proxy-Authorization: Basic <base64 of user:password>`, so that token is
+a secret too (`url_secrets` lists both); a Redis password, in its URL's user-info or a
+`password=` query value. `redact_url` is how every URL the project echoes is shown: its
+user-info (all before the last `@`) masked.
+
+A server can echo a secret in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
 character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
 space), or as HTML character references (`&#77;`, `&#x4d;`, and every named one of
 HTML5: `&amp;`, `&sol;`, `&lowbar;`), and can mix them character by character. It can
@@ -16,6 +23,7 @@ asyncgroups raises shows the key. All of this runs on the error path only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import html.entities
@@ -23,8 +31,9 @@ import re
 import traceback
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
-__all__ = ["MASK", "SecretMasker", "without_request_head"]
+__all__ = ["MASK", "SecretMasker", "redact_url", "url_secrets", "without_request_head"]
 
 #: What a secret is replaced with.
 MASK = "***"
@@ -36,6 +45,12 @@ _JSON_SHORT |= {"\r": "\\r", "\t": "\\t"}
 _LEAST_FRAGMENT = 8
 #: How deep `scrub` follows chained exceptions; a longer chain is cut there.
 _MAX_CHAIN = 64
+#: An RFC 3986 scheme and `://`: where a URL's authority starts.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: A user name as a URL may hold it unencoded; anything else is not shown.
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]*")
+#: A query parameter and its value, up to the next `&` (a `#` in a password included).
+_QUERY_PARAM = re.compile(r"([?&])([^=&#]*)=([^&]*)")
 
 
 def _hex(number: int, width: int) -> str:
@@ -93,6 +108,76 @@ def _secret_pattern(secret: str) -> str:
     # The first `least` characters, then each further one as long as the one before was.
     rest = "".join(f"(?:{s}" for s in spelled[least:]) + ")?" * (count - least)
     return "".join(spelled[:least]) + rest
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """`url` as (its scheme and `://`, its user-info or None, the rest).
+
+    The user-info is everything between `://` (or the start, without a scheme) and the
+    LAST `@` of the whole text, not where a URL parser would end it: a password with a
+    raw `/`, `?`, `#` or `@` ends the parser's authority early and leaves the rest of
+    the password in the host, path, query or fragment. An `@` that belongs to a path or
+    query makes more of the URL masked, never less.
+    """
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    at = url.rfind("@")
+    if at < start:
+        return url[:start], None, url[start:]
+    return url[:start], url[start:at], url[at + 1 :]
+
+
+def _is_password_param(name: str) -> bool:
+    return unquote_plus(name).lower() == "password"
+
+
+def _user_and_password(userinfo: str) -> tuple[str | None, str]:
+    """The user name (None when it may be a secret) and the password of a user-info.
+
+    A user-info without a `:` is taken as a password: it is as often a token
+    (`https://TOKEN@host`) as a user name. A user name that a URL could not hold
+    unencoded is part of something else, and not shown either.
+    """
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return None, user
+    return (user if _PLAIN_USER.fullmatch(user) else None), password
+
+
+def redact_url(url: str) -> str:
+    """`url` as messages show it: the password in its user-info (the whole user-info
+    when it has no `:`) and any `password=` query value replaced by `***`."""
+    head, userinfo, rest = _split_userinfo(url)
+    if userinfo is not None:
+        user, _ = _user_and_password(userinfo)
+        head += f"{MASK}@" if user is None else f"{user}:{MASK}@"
+    return head + _QUERY_PARAM.sub(
+        lambda m: f"{m[1]}{m[2]}={MASK}" if _is_password_param(m[2]) else m[0], rest
+    )
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets `url` carries, in each spelling the project sends them.
+
+    The password of its user-info as written and decoded (all of a user-info without a
+    `:`), any `password=` query value, and the token of `Basic <token>` (base64 of the
+    decoded `user:password`, as aiohttp sends for a proxy URL, in Latin-1 and in UTF-8)
+    when there is a user-info at all.
+    """
+    _, userinfo, rest = _split_userinfo(url)
+    found: list[str] = []
+    if userinfo is not None:
+        user, _, password = userinfo.partition(":")
+        secret = _user_and_password(userinfo)[1]
+        found += [secret, unquote(secret)]
+        credentials = f"{unquote(user)}:{unquote(password)}"
+        for encoding in ("latin-1", "utf-8"):
+            with contextlib.suppress(UnicodeEncodeError):
+                found.append(base64.b64encode(credentials.encode(encoding)).decode("ascii"))
+    for match in _QUERY_PARAM.finditer(rest):
+        if _is_password_param(match[2]):
+            found += [match[3], unquote_plus(match[3])]
+    return list(dict.fromkeys(secret for secret in found if secret))
 
 
 class SecretMasker:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._mask import redact_url
 from .errors import ValidationError
 
 __all__ = [
@@ -202,7 +203,7 @@ def _check_cal_url(value: object) -> None:
         if char.isspace() or unicodedata.category(char) in _NOT_IN_URL:
             raise ValidationError(
                 f"{field} must not contain spaces or control characters: "
-                f"{char!r} at position {position} of {_show(value)}",
+                f"{char!r} at position {position} of {_show(redact_url(value))}",
                 field=field,
             )
     try:
@@ -213,7 +214,8 @@ def _check_cal_url(value: object) -> None:
         ok, host = False, None
     if not ok:
         raise ValidationError(
-            f"{field} must be an http(s) URL with a host, not {_show(value)}", field=field
+            f"{field} must be an http(s) URL with a host, not {_show(redact_url(value))}",
+            field=field,
         )
     bracketed = parts.netloc.rpartition("@")[2].startswith("[")
     if host and not bracketed and not all(c.isalnum() or c in _HOST_PUNCTUATION for c in host):

@@ -8,6 +8,7 @@ import pickle
 from typing import Any
 
 import pytest
+from conftest import shows_password
 
 from asyncgroups import (
     DEFAULT_RATE_LIMIT,
@@ -23,6 +24,7 @@ from asyncgroups._config import (
     ClientSettings,
     check_number,
     in_flight_cap,
+    misplaced_at,
 )
 from asyncgroups._secret import Secret
 
@@ -67,6 +69,12 @@ def test_settings_repr_masks_the_api_key() -> None:
     assert "'***'" in repr(_settings())
 
 
+def test_settings_repr_masks_the_proxy_password() -> None:
+    shown = repr(_settings(proxy="http://user:s3cr%2Fet@proxy:3128"))
+    assert "proxy='http://user:***@proxy:3128'" in shown
+    assert "s3cr" not in shown
+
+
 def test_settings_read_the_environment_names_the_cli_shares(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -96,6 +104,72 @@ def test_settings_refuse_bad_arguments_naming_the_field(kwargs: dict[str, Any], 
     with pytest.raises(ValidationError) as info:
         _settings(**kwargs)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("url", "misplaced"),
+    [
+        ("redis://cache:6379/0", False),
+        ("redis://user:pw@cache:6379/0", False),
+        ("redis://user:p@ss@cache:6379/0", False),  # the parser ends user-info at the last @
+        ("redis://user:p%2Fss@cache:6379/0", False),
+        ("redis://user:p/ss@cache:6379/0", True),
+        ("redis://user:p?ss@cache:6379/0", True),
+        ("redis://user:p#ss@cache:6379/0", True),
+        ("http://proxy:3128/a@b", True),
+        ("unix:///run/redis@6379.sock", True),
+        ("unix:///run/redis%406379.sock", False),
+        ("https://u:p@[::1", False),  # unparsable: the caller's own check refuses it
+    ],
+)
+def test_misplaced_at_finds_an_at_the_parser_would_not_end_user_info_with(
+    url: str, misplaced: bool
+) -> None:
+    assert misplaced_at(url) is misplaced
+
+
+#: A password whose head a URL parser would take for a port, the rest for a path.
+PORT_LIKE_PASSWORD = "4471/Xk9#Vm4?Wp2@Yt6"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"proxy": f"http://user:{PORT_LIKE_PASSWORD}@proxy:3128"}, "proxy"),
+        ({"proxy": f"socks5://user:{PORT_LIKE_PASSWORD}@proxy:1080"}, "proxy"),
+        ({"proxy": f"http://user:{PORT_LIKE_PASSWORD}@[::1:3128"}, "proxy"),
+        ({"proxy": "http://user:4471%2FXk9%E2%82%ACVm4@proxy:3128"}, "proxy"),  # not Latin-1
+        ({"proxy": "http://us%3Aer:4471%2FXk9%23Vm4@proxy:3128"}, "proxy"),  # ':' in the user
+        ({"base_url": f"http://user:{PORT_LIKE_PASSWORD}@api.example.com/v1"}, "base_url"),
+        ({"base_url": "http://user:4471/Xk9@api.example.com/v1"}, "base_url"),
+        ({"base_url": f"https://:{PORT_LIKE_PASSWORD}@api.example.com/v1"}, "base_url"),
+    ],
+)
+def test_settings_refuse_a_url_with_a_password_without_showing_it(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(**kwargs)
+    assert info.value.field == field
+    assert not shows_password(str(info.value), PORT_LIKE_PASSWORD), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["http://user:s3cret@proxy:3128", "http://us%C3%A9r:p%C3%A4ss%2F%40@proxy:3128", "http://u@p:1"],
+)
+def test_settings_take_a_proxy_whose_credentials_aiohttp_can_send(proxy: str) -> None:
+    assert _settings(proxy=proxy).proxy == proxy
+
+
+def test_settings_refuse_a_proxy_from_the_environment_with_a_misplaced_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", f"http://user:{PORT_LIKE_PASSWORD}@proxy:3128")
+    with pytest.raises(ValidationError, match="percent-encode") as info:
+        _settings()
+    assert "the proxy from the environment has an '@'" in str(info.value)
+    assert not shows_password(str(info.value), PORT_LIKE_PASSWORD), str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ it needs; retries use no backoff so nothing sleeps for long.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import gzip
@@ -24,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import PeakInFlight
+from conftest import URL_PASSWORD, PeakInFlight, shows_password
 
 from asyncgroups import (
     ClientLimiter,
@@ -893,6 +894,81 @@ async def test_client_masks_the_proxy_password_in_errors(monkeypatch: pytest.Mon
         with pytest.raises(TransportError) as info:
             await client.groups.get(KEY)
     assert "s3cret" not in str(info.value)
+
+
+PROXY_USER = "proxy-user"
+#: What aiohttp sends as `Proxy-Authorization: Basic <token>` for PROXY_USER:URL_PASSWORD.
+PROXY_TOKEN = base64.b64encode(f"{PROXY_USER}:{URL_PASSWORD}".encode()).decode()
+
+
+def _with_credentials(proxy_url: str) -> str:
+    return proxy_url.replace("://", f"://{PROXY_USER}:{quote(URL_PASSWORD, safe='')}@")
+
+
+def _assert_no_proxy_secret(err: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    shown = [str(err), repr(err), str(getattr(err, "body", "")), _everything_shown(err)]
+    shown += [record.getMessage() for record in caplog.records]
+    for text in shown:
+        assert PROXY_TOKEN not in text, text
+        assert not SecretMasker([PROXY_TOKEN]).leaks(text), text
+        assert not shows_password(text), text
+
+
+@pytest.mark.parametrize("status", [407, 502])
+async def test_client_masks_the_proxy_credentials_a_proxy_echoes(
+    serve: Serve, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    seen: list[str] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        sent = request.headers.get("Proxy-Authorization", "")
+        seen.append(sent)
+        page = f"<html><p>refused: Proxy-Authorization: {sent}</p><p>{sent[6:]}</p></html>"
+        return web.Response(status=status, text=page, content_type="text/html")
+
+    proxy_url = _with_credentials(await serve(_app(echo)))
+    with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
+        async with _client(
+            "http://groups.test:8080", proxy=proxy_url, allow_insecure_http=True
+        ) as client:
+            err = await _error_of(lambda: client.groups.get(KEY))
+    assert seen[0] == f"Basic {PROXY_TOKEN}"  # the spelling this test expects is sent
+    _assert_no_proxy_secret(err, caplog)
+    assert "***" in str(getattr(err, "body", ""))
+
+
+async def test_client_masks_the_proxy_credentials_a_refused_connect_echoes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        sent = next(
+            (line.split(": ", 1)[1] for line in head.split("\r\n")
+             if line.lower().startswith("proxy-authorization:")),
+            "",
+        )
+        seen.append(sent)
+        body = f"refused {sent}".encode()
+        writer.write(
+            f"HTTP/1.1 407 Refused {sent}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    proxy_url = _with_credentials(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    try:
+        with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
+            async with _client("https://groups.test", proxy=proxy_url) as client:
+                err = await _error_of(lambda: client.groups.get(KEY))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen[0] == f"Basic {PROXY_TOKEN}"  # sent with the CONNECT, for an https target
+    _assert_no_proxy_secret(err, caplog)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import pickle
@@ -10,11 +11,14 @@ import traceback
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
+import aiohttp
 import pytest
+import yarl
+from conftest import URL_PASSWORD
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asyncgroups._mask import MASK, SecretMasker
+from asyncgroups._mask import MASK, SecretMasker, redact_url, url_secrets
 from asyncgroups.errors import make_status_error
 
 #: Shaped like a real key: base64 characters, a slash among them (JSON may escape it).
@@ -212,3 +216,85 @@ def test_scrub_stops_at_a_cycle_in_the_chain() -> None:
     first.__context__, second.__context__ = second, first
     MASKER.scrub(first)
     assert first.args == (MASK,)
+
+
+# URLs: how every URL is shown, and the secrets one carries ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("https://api.example.com/v1", "https://api.example.com/v1"),
+        ("redis://user:pa/ss#wo?rd@host:6379/0", "redis://user:***@host:6379/0"),
+        (f"redis://user:{URL_PASSWORD}@host:6379/0", "redis://user:***@host:6379/0"),
+        (f"redis://:{URL_PASSWORD}@host/1", "redis://:***@host/1"),
+        (f"redis://user:{quote(URL_PASSWORD, safe='')}@host/1", "redis://user:***@host/1"),
+        ("redis://user:p@ss@host:6379/0", "redis://user:***@host:6379/0"),
+        ("rediss://TOKEN@cache:6380", "rediss://***@cache:6380"),  # no `:`: may be a token
+        ("redis://us/er:pw@cache:6380", "redis://***@cache:6380"),  # not a user name
+        (f"redis://user:{URL_PASSWORD}@[::1]:6379/0", "redis://user:***@[::1]:6379/0"),
+        ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
+        (f"user:{URL_PASSWORD}@cache:6379", "user:***@cache:6379"),  # no scheme
+        (f"redis:/user:{URL_PASSWORD}@cache", "redis:***@cache"),  # a scheme mistyped
+        (f"http://user:{URL_PASSWORD}@proxy:3128", "http://user:***@proxy:3128"),
+        ("http://proxy:3128/path@x", "http://proxy:***@x"),  # an @ later on: more masked
+        ("redis://cache/0?password=se/cr#et&db=2", "redis://cache/0?password=***&db=2"),
+        ("unix:///run/r.sock?db=1&Pass%77ord=sekret", "unix:///run/r.sock?db=1&Pass%77ord=***"),
+        (f"unix://:{URL_PASSWORD}@/run/redis.sock", "unix://:***@/run/redis.sock"),
+        ("redis://user:sekret@", "redis://user:***@"),
+        ("", ""),
+    ],
+)
+def test_redact_url_masks_the_user_info_up_to_the_last_at(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@given(
+    user=st.text(st.sampled_from("abcxyz019._-"), max_size=8),
+    password=st.text(_KEY_CHARS, min_size=8, max_size=30),
+    host=st.sampled_from(["cache", "[::1]", "10.0.0.7"]),
+    tail=st.sampled_from(["", ":6379", ":port/0", "/0?db=1", "/0#frag", ":6379/x/@y"]),
+)
+def test_redact_url_never_shows_a_password_whatever_it_holds(
+    user: str, password: str, host: str, tail: str
+) -> None:
+    url = f"redis://{user}:{password}@{host}{tail}"
+    assert redact_url(url) == f"redis://{user}:{MASK}@{url.rpartition('@')[2]}"
+
+
+def _basic_token(credentials: str) -> str:
+    return base64.b64encode(credentials.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        ("http://proxy:3128", []),
+        ("http://TOKEN@proxy:3128", ["TOKEN", _basic_token("TOKEN:")]),
+        ("http://user:s3cret@proxy:3128", ["s3cret", _basic_token("user:s3cret")]),
+        (
+            "http://us%20er:s3%2Fcr%40et@proxy:3128",
+            ["s3%2Fcr%40et", "s3/cr@et", _basic_token("us er:s3/cr@et")],
+        ),
+        ("redis://:pw@cache/0?password=q%2Bw+x", ["pw", _basic_token(":pw"), "q%2Bw+x", "q+w x"]),
+    ],
+)
+def test_url_secrets_lists_the_password_and_the_basic_token(url: str, secrets: list[str]) -> None:
+    assert url_secrets(url) == secrets
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://user:s3cret@proxy:3128",
+        "http://us%20er:s3%2Fcr%40et@proxy:3128",
+        "http://:only-password@proxy:3128",
+        "http://user@proxy:3128",
+        "http://us%C3%A9r:p%C3%A4ss@proxy:3128",  # Latin-1, as aiohttp encodes it
+    ],
+)
+def test_url_secrets_holds_the_token_aiohttp_sends_for_a_proxy(proxy: str) -> None:
+    auth = aiohttp.BasicAuth.from_url(yarl.URL(proxy))
+    assert auth is not None
+    assert auth.encode().removeprefix("Basic ") in url_secrets(proxy)

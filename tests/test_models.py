@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import URL_PASSWORD, shows_password
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -235,6 +236,21 @@ def test_cal_url_with_whitespace_or_a_control_character_is_refused_not_stripped(
             build()
         assert info.value.field == "subscription_cal_url"
         assert shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"ftp://user:{URL_PASSWORD}@cal.example/c.ics", "'ftp://user:***@cal.example/c.ics'"),
+        (f"https://user:{URL_PASSWORD} @cal.example/c.ics", "'https://user:***@cal.example/c.ics'"),
+        (f"https://:{URL_PASSWORD}@cal.example/c.ics\n", r"'https://:***@cal.example/c.ics\n'"),
+    ],
+)
+def test_cal_url_refused_is_shown_without_its_password(url: str, shown: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        NewGroup("Team", subscription="external", subscription_cal_url=url)
+    assert shown in str(info.value)
+    assert not shows_password(str(info.value))
 
 
 @pytest.mark.parametrize(

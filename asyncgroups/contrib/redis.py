@@ -40,10 +40,11 @@ import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final, Self, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from .._config import check_number
+from .._config import MISPLACED_AT, check_number, misplaced_at
 from .._limiter import SPACING_MARGIN
+from .._mask import SecretMasker, redact_url, url_secrets
 from ..errors import ClientStateError, LimiterUnavailableError, ValidationError
 
 try:
@@ -154,30 +155,6 @@ return {at - now, interval, epoch, 0}
 """
 
 
-def redact_url(url: str) -> str:
-    """`url` as messages show it: any password replaced by `***` (userinfo or query)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<a Redis URL that cannot be parsed>"
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at:
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if colon else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*"
-        )
-    if "://" not in url:
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    # urlunsplit would drop the empty host of unix:///path.
-    text = f"{parts.scheme}://{netloc}{parts.path}"
-    return text + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
-
-
 def check_redis_url(url: object) -> str:
     """`url` if redis-py can connect by it (`redis://`, `rediss://`, `unix://`), else
     `ValidationError` (field `redis`), its message showing the URL without a password."""
@@ -188,6 +165,8 @@ def check_redis_url(url: object) -> str:
         )
     shown = redact_url(url)
     example = "like redis://localhost:6379/0"
+    if misplaced_at(url):
+        raise ValidationError(f"the Redis URL {MISPLACED_AT}: {shown!r}", field="redis")
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # raises ValueError on a port that is not a number
@@ -567,9 +546,7 @@ class RedisLimiter:
         """What went wrong, in words: redis-py's text, any password masked to be sure."""
         text = " ".join(str(err).split()).rstrip(".") or type(err).__name__
         if self._url is not None:
-            password = urlsplit(self._url).password
-            if password:
-                text = text.replace(password, "***")
+            text = SecretMasker(url_secrets(self._url)).mask(text)
         return f"{type(err).__name__}: {text}"
 
     def _connect(self) -> Callable[..., Awaitable[Any]]:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from cli_support import cli, fake_api, start_python_m
+from cli_support import cli, fake_api, python_m, start_python_m
+from conftest import shows_password
 
 from asyncgroups.testing import FakeGroupsServer
 
 from .conftest import RedisServer
+from .test_redis_config import BAD_URLS_WITH_A_PASSWORD
 
 
 @pytest.fixture
@@ -60,6 +62,34 @@ async def test_shared_limit_variable_with_a_bad_url_names_the_variable(
     assert "ASYNCGROUPS_SHARED_LIMIT: " in run.err
     assert "redis://:***@cache:6379/x" in run.err
     assert "sekret" not in run.err
+
+
+@pytest.mark.parametrize("url", BAD_URLS_WITH_A_PASSWORD)
+async def test_shared_limit_refuses_a_bad_url_without_showing_its_password(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, url: str
+) -> None:
+    listing = _keys_file(server, tmp_path, 1, "keys")
+    run = await cli(capsys, "bulk-get", "--input", str(listing), "--shared-limit", url)
+    assert run.code == 2
+    assert not shows_password(run.err + run.out), run.err
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("how", ["option", "variable"])
+async def test_shared_limit_process_shows_no_piece_of_a_password(
+    server: FakeGroupsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    url = BAD_URLS_WITH_A_PASSWORD[0]
+    argv = ["bulk-get", "--input", str(_keys_file(server, tmp_path, 1, "keys"))]
+    if how == "option":
+        argv += ["--shared-limit", url]
+    else:
+        monkeypatch.setenv("ASYNCGROUPS_SHARED_LIMIT", url)
+    run = await python_m(*argv)
+    assert run.code == 2
+    assert "Traceback" not in run.err
+    assert not shows_password(run.err + run.out), run.err
+    assert server.requests == []
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis.asyncio as aioredis
+from conftest import URL_PASSWORD, shows_password
 
 from asyncgroups import GroupsClient, Limiter, ValidationError
 from asyncgroups._limiter import CappedLimiter
@@ -25,7 +27,7 @@ URL = "redis://127.0.0.1:6379/0"
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ("redis://user:sekret@cache:6379/0", "redis://user:***@cache:6379/0"),
         ("redis://:sekret@cache/1", "redis://:***@cache/1"),
-        ("rediss://user@cache:6380", "rediss://user@cache:6380"),
+        ("rediss://user@cache:6380", "rediss://***@cache:6380"),
         ("redis://cache/0?password=sekret&db=2", "redis://cache/0?password=***&db=2"),
         ("unix:///run/redis.sock?db=1&password=sekret", "unix:///run/redis.sock?db=1&password=***"),
         ("redis://:p%40ss:w@cache/0", "redis://:***@cache/0"),
@@ -85,17 +87,48 @@ def test_redis_limiter_refuses_bad_options(option: str, value: float) -> None:
     assert info.value.field == option
 
 
-def test_redis_limiter_refuses_a_bad_url_without_showing_its_password() -> None:
-    with pytest.raises(ValidationError, match=r"redis://:\*\*\*@cache") as info:
-        RedisLimiter("redis://:sekret@cache:nope/0")
-    assert "sekret" not in str(info.value)
+#: Bad Redis URLs holding `URL_PASSWORD`, as written and percent-encoded.
+BAD_URLS_WITH_A_PASSWORD = [
+    f"redis://user:{URL_PASSWORD}@cache:6379/0",
+    f"redis://:{URL_PASSWORD}@cache:6379/0",
+    f"redis://user:{URL_PASSWORD}@[::1]:6379/0",
+    f"redis://user:{URL_PASSWORD}@cache:6379/0#",
+    f"unix://:{URL_PASSWORD}@/run/redis.sock",
+    f"user:{URL_PASSWORD}@cache:6379",
+    f"http://user:{URL_PASSWORD}@cache:6379/0",
+    f"redis://user:{quote(URL_PASSWORD, safe='')}@cache:port/0",
+    f"redis://:{quote(URL_PASSWORD, safe='')}@cache/zero",
+    f"redis://cache:6379/0?password={quote(URL_PASSWORD, safe='')}#@",
+    "redis://user:Zq7:Xk9@cache:nope/0",
+]
 
 
-def test_redis_limiter_shows_where_it_connects_without_the_password() -> None:
-    limiter = RedisLimiter("redis://app:sekret@cache:6379/2", name="acct-1", rate=40)
-    assert limiter.location == "redis://app:***@cache:6379/2"
+@pytest.mark.parametrize("url", BAD_URLS_WITH_A_PASSWORD)
+def test_redis_limiter_refuses_a_bad_url_without_showing_its_password(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        RedisLimiter(url)
+    assert info.value.field == "redis"
+    assert not shows_password(str(info.value)), str(info.value)
+    assert not shows_password(repr(info.value)), repr(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://app:sekret@cache:6379/2", "redis://app:***@cache:6379/2"),
+        (
+            f"redis://app:{quote(URL_PASSWORD, safe='')}@cache:6379/2",
+            "redis://app:***@cache:6379/2",
+        ),
+        (f"redis://app:{URL_PASSWORD[:3]}%40@[::1]:6379/2", "redis://app:***@[::1]:6379/2"),
+    ],
+)
+def test_redis_limiter_shows_where_it_connects_without_the_password(url: str, shown: str) -> None:
+    limiter = RedisLimiter(url, name="acct-1", rate=40)
+    assert limiter.location == shown
     assert "sekret" not in repr(limiter)
-    assert repr(limiter) == "RedisLimiter('redis://app:***@cache:6379/2', name='acct-1', rate=40)"
+    assert not shows_password(repr(limiter))
+    assert repr(limiter) == f"RedisLimiter({shown!r}, name='acct-1', rate=40)"
 
 
 def test_redis_limiter_describes_a_borrowed_client_without_its_password() -> None:
