@@ -175,6 +175,13 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="verify the API's TLS certificate against the CA certificates in this PEM "
+        f"file instead of the system's (a private or corporate CA; default: "
+        f"${ENV['ca_file']})",
+    )
+    parser.add_argument(
         "--allow-insecure-http",
         action="store_true",
         help="allow a plain http:// --base-url to a host that is not loopback (sends the "

@@ -7,12 +7,14 @@ command.
 
 from __future__ import annotations
 
+import ssl
 import sys
 from typing import Final, Literal
 
 from .. import (
     AsyncGroupsError,
     AuthenticationError,
+    ConnectError,
     LimiterUnavailableError,
     ValidationError,
     validate_prokey,
@@ -55,6 +57,9 @@ def describe(error: BaseException) -> str:
             f"{text} (the API key was not accepted: it may be wrong or expired; check "
             f"--api-key / ${ENV['api_key']})"
         )
+    untrusted = isinstance(error.__cause__, ssl.SSLCertVerificationError)
+    if isinstance(error, ConnectError) and untrusted:
+        return f"{text} (a private CA? pass --ca-file or set ${ENV['ca_file']})"
     return text
 
 
