@@ -65,12 +65,30 @@ class _PrintableFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
+def _not_said_again(record: logging.LogRecord) -> bool:
+    """False for the shared limit's "Redis cannot be reached" warning.
+
+    The command stops at that `LimiterUnavailableError` (it has no fallback rate), and
+    its error line says the same: the warning would say it twice and promise a retry
+    the command never makes. `-v` keeps it.
+    """
+    if record.levelno != logging.WARNING:
+        return True
+    try:
+        from ..contrib.redis import OUTAGE_RECORD
+    except ImportError:  # without redis-py no limiter logged it
+        return True
+    return not getattr(record, OUTAGE_RECORD, False)
+
+
 @contextlib.contextmanager
 def _logging(verbose: int) -> Iterator[None]:
     """Library logs on stderr: warnings by default; -v every request and retry decision."""
     logger = logging.getLogger("asyncgroups")
     handler = _StderrHandler()
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    if verbose == 0:
+        handler.addFilter(_not_said_again)
     level = logging.DEBUG if verbose > 0 else logging.WARNING
     previous = logger.level
     logger.addHandler(handler)
