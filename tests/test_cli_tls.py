@@ -6,6 +6,7 @@ as a corporate proxy or a staging host would with a private CA.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -131,3 +132,19 @@ async def test_bad_ca_file_variable_is_named_in_the_usage_error(
         f"asyncgroups: error: $ASYNCGROUPS_CA_FILE {tmp_path}: cannot read it: Is a directory"
     ]
     assert tls_server.requests == []
+
+
+async def test_bulk_get_with_an_untrusted_certificate_says_it_once(
+    tls_server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "keys.txt"
+    listing.write_text("\n".join(tls_server.add_group(f"G{n}") for n in range(200)))
+
+    run = await cli(capsys, "bulk-get", "--input", str(listing))
+
+    assert run.code == 1
+    [cause, summary] = run.err_lines
+    assert cause.startswith("failed: 200 keys: TLS certificate verification failed for ")
+    untried = r" \(1\d\d of them not tried: the run stopped sending\)$"
+    assert re.search(re.escape(HINT) + untried, cause)
+    assert summary.startswith("bulk-get: 0 ok, 200 failed in ")

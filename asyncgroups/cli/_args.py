@@ -244,6 +244,18 @@ def _add_bulk_get(command: Command) -> None:
     bulk_get.add_argument(
         "-o", "--output", metavar="FILE", help="write the groups here (default: stdout)"
     )
+    bulk_get.add_argument(
+        "--failed",
+        metavar="FILE",
+        help='list each failed key here, one JSON line {"prokey", "error"} (stderr only '
+        "counts them by cause); the file reads back as --input to try them again",
+    )
+    bulk_get.add_argument(
+        "--missing",
+        metavar="FILE",
+        help='list each key not found here, one JSON line {"prokey"} (stderr only counts '
+        "them)",
+    )
 
 
 def _add_bulk_delete(command: Command) -> None:

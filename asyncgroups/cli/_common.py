@@ -12,10 +12,8 @@ import sys
 from typing import Final, Literal
 
 from .. import (
-    AsyncGroupsError,
     AuthenticationError,
     ConnectError,
-    LimiterUnavailableError,
     ValidationError,
     validate_prokey,
 )
@@ -31,7 +29,6 @@ __all__ = [
     "confirm",
     "confirm_delete",
     "describe",
-    "fatal",
     "shown_key",
 ]
 
@@ -61,12 +58,6 @@ def describe(error: BaseException) -> str:
     if isinstance(error, ConnectError) and untrusted:
         return f"{text} (a private CA? pass --ca-file or set ${ENV['ca_file']})"
     return text
-
-
-def fatal(error: AsyncGroupsError) -> bool:
-    """True for a failure every further request would repeat: the API key was refused,
-    or the shared rate limit (`--shared-limit`) cannot be reached."""
-    return isinstance(error, AuthenticationError | LimiterUnavailableError)
 
 
 def cannot_print(key: str, error: UnprintableError) -> str:
