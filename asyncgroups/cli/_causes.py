@@ -23,7 +23,7 @@ __all__ = ["SHOWN_CAUSES", "Causes", "cause_of", "not_tried", "record_text"]
 SHOWN_CAUSES: Final = 8
 #: Causes told apart at most: a run of 200,000 keys with as many distinct failures (a
 #: file of junk lines) must not hold them all. When full, causes of a single key are
-#: forgotten (only counted); when all have several, a new cause is only counted.
+#: forgotten (only counted); when few are, a new cause is only counted.
 _TRACKED: Final = 1000
 
 #: The request a failure's text starts with (`GET /group/<prokey>: `).
@@ -68,7 +68,8 @@ class Causes:
 
     def __init__(self) -> None:
         self._causes: dict[str, _Cause] = {}
-        #: Keys whose cause came after `_TRACKED` others: counted, not told apart.
+        #: Keys counted without their cause: lone causes forgotten to make room, and
+        #: any met when there was none.
         self._others = 0
         #: Failed keys in all.
         self.failed = 0
@@ -76,9 +77,7 @@ class Causes:
     def add(self, key: str, error: BaseException) -> str:
         """Count `key`'s failure under its cause; return its record's text (`record_text`)."""
         self.failed += 1
-        untried = not_tried(key, error)
-        said = cause_of(error)
-        text = f"not tried: {said}" if untried else describe(error)
+        text, said = record_text(key, error), cause_of(error)
         cause = self._causes.get(said)
         if cause is None:
             if len(self._causes) >= _TRACKED and not self._make_room():
@@ -86,12 +85,15 @@ class Causes:
                 return text
             cause = self._causes[said] = _Cause(key, text)
         cause.keys += 1
-        cause.untried += untried
+        cause.untried += not_tried(key, error)
         return text
 
     def _make_room(self) -> bool:
-        """Forget the causes of one key (counted on as others); False if none was."""
+        """Forget the causes of one key (counted on as others), if that frees a tenth of
+        the room; False when it would not (the scan is then not worth repeating)."""
         lone = [said for said, cause in self._causes.items() if cause.keys == 1]
+        if len(lone) < _TRACKED // 10:
+            return False
         for said in lone:
             del self._causes[said]
         self._others += len(lone)
