@@ -35,7 +35,7 @@ from ._config import (
 from ._deadline import Deadlines
 from ._limiter import CappedLimiter, ClientLimiter, Limiter
 from ._mask import SecretMasker, url_secrets, without_request_head
-from ._retry import Failure, RetryPolicy, retry_delay
+from ._retry import Failure, RetryPolicy, log_decision, retry_delay
 from ._sansio import Attempt, Rules, classify, os_reason, settle
 from ._stats import ClientStats
 from .errors import (
@@ -365,7 +365,7 @@ class Pipeline:
                 if method == "PATCH":
                     self.stats.updates_sent += 1
                 return result.value
-            await self._wait_before_retry(result, attempt)
+            await self._wait_before_retry(result, method, path, attempt)
             if not result.retry:
                 error = settle(
                     result.error,
@@ -441,8 +441,11 @@ class Pipeline:
             return URL(self.base_url + path)
         return self._base.with_path(self._base_path + path, encoded=True)
 
-    async def _wait_before_retry(self, result: Attempt[Any], attempt: int) -> None:
-        """Back off before the next attempt; after a 429, pause the whole client too.
+    async def _wait_before_retry(
+        self, result: Attempt[Any], method: str, path: str, attempt: int
+    ) -> None:
+        """Log the retry decision; back off before the next attempt; after a 429, pause
+        the whole client too.
 
         A 429 pauses every new request of the client whether or not this call tries
         again, and for at least the backoff even when Retry-After says "now" or is
@@ -450,6 +453,8 @@ class Pipeline:
         """
         failure = result.failure
         if not result.retry and failure != 429:
+            if failure is not None:
+                log_decision(method, path, result.reason)
             return
         policy = self.retry if self.retry is not None else _DEFAULT_RETRY
         retry_after = result.retry_after
@@ -461,6 +466,10 @@ class Pipeline:
         ):
             self.stats.cool_downs += 1
             self.limiter.cool_down(delay)
+        wait = delay if result.retry else None
+        log_decision(
+            method, path, result.reason, wait=wait, attempt=attempt, of=policy.max_attempts
+        )
         if result.retry and delay > 0:
             await asyncio.sleep(delay)
 

@@ -1,7 +1,8 @@
 """Retry decisions: which failures are retried, and how long to wait. Pure: no asyncio.
 
 The clock and the randomness are passed in, so every decision can be tested as a table.
-Each decision logs one DEBUG line saying why.
+Each decision comes with the reason for it, which the pipeline logs in one DEBUG line
+(`log_decision`) once it knows the wait.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ __all__ = [
     "Failure",
     "RetryPolicy",
     "backoff",
+    "log_decision",
     "parse_retry_after",
+    "retry_decision",
     "retry_delay",
     "should_retry",
 ]
@@ -193,35 +196,57 @@ def should_retry(
     retry_after: float | None = None,
 ) -> bool:
     """Whether a failed attempt number `attempt` (1-based) of `method` is tried again."""
-    reason: str
+    return retry_decision(policy, method, failure, attempt, retry_after=retry_after)[0]
+
+
+def retry_decision(
+    policy: RetryPolicy | None,
+    method: str,
+    failure: int | Failure,
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+) -> tuple[bool, str]:
+    """`should_retry`'s answer, and why in words (for the DEBUG line of the decision)."""
     if policy is None:
-        decision, reason = False, "retries are off"
-    elif failure is Failure.CERTIFICATE:
-        decision, reason = False, "the certificate is not trusted: a retry fails the same way"
-    elif attempt >= policy.max_attempts:
-        decision, reason = False, f"attempt {attempt} of {policy.max_attempts} was the last"
-    elif retry_after is not None and retry_after > policy.max_retry_after:
-        decision = False
-        reason = f"Retry-After {retry_after:g}s is over max_retry_after {policy.max_retry_after:g}s"
-    elif failure is Failure.CONNECT:
-        decision, reason = True, "the connection could not be made, so nothing was sent"
-    elif failure == 429:
+        return False, "retries are off"
+    if failure is Failure.CERTIFICATE:
+        return False, "the certificate is not trusted: a retry fails the same way"
+    if attempt >= policy.max_attempts:
+        return False, f"attempt {attempt} of {policy.max_attempts} was the last"
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        longest = policy.max_retry_after
+        return False, f"Retry-After {retry_after:g}s is over max_retry_after {longest:g}s"
+    if failure is Failure.CONNECT:
+        return True, "the connection could not be made, so nothing was sent"
+    if failure == 429:
         if 429 in policy.retry_statuses:
-            decision, reason = True, "429 means the server did not act"
-        else:
-            decision, reason = False, "status 429 is not in retry_statuses"
-    elif method not in IDEMPOTENT_METHODS:
-        decision = False
-        reason = f"{method} is not retried after {_name(failure)}: it may have acted"
-    elif isinstance(failure, Failure):
-        decision, reason = True, f"{_name(failure)} on an idempotent request"
-    elif failure in policy.retry_statuses:
-        decision, reason = True, f"status {failure} is retryable"
+            return True, "429 means the server did not act"
+        return False, "status 429 is not in retry_statuses"
+    if method not in IDEMPOTENT_METHODS:
+        return False, f"{method} is not retried after {_name(failure)}: it may have acted"
+    if isinstance(failure, Failure):
+        return True, f"{_name(failure)} on an idempotent request"
+    if failure in policy.retry_statuses:
+        return True, f"status {failure} is retryable"
+    return False, f"status {failure} is not retryable"
+
+
+def log_decision(
+    method: str, path: str, why: str, *, wait: float | None = None, attempt: int = 0, of: int = 0
+) -> None:
+    """Log one retry decision at DEBUG: the request, the wait when it is retried, and why.
+
+    `wait` None means no retry. A path names at most a prokey, never the API key.
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    if wait is None:
+        logger.debug("no retry %s %s: %s", method, path, why)
     else:
-        decision, reason = False, f"status {failure} is not retryable"
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s %s: %s", "retry" if decision else "no retry", method, reason)
-    return decision
+        logger.debug(
+            "retry %s %s in %.2fs after attempt %d of %d: %s", method, path, wait, attempt, of, why
+        )
 
 
 def retry_delay(

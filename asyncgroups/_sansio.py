@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from ._convert import loads
-from ._retry import Failure, RetryPolicy, parse_retry_after, should_retry
+from ._retry import Failure, RetryPolicy, parse_retry_after, retry_decision
 from .errors import (
     APIError,
     AsyncGroupsError,
@@ -73,7 +73,7 @@ class Rules:
 class Attempt(Generic[T]):
     """One attempt's result: a value, or an error with what to do about it."""
 
-    __slots__ = ("error", "failure", "retry", "retry_after", "value")
+    __slots__ = ("error", "failure", "reason", "retry", "retry_after", "value")
 
     def __init__(
         self,
@@ -82,6 +82,7 @@ class Attempt(Generic[T]):
         failure: int | Failure | None = None,
         retry: bool = False,
         retry_after: float | None = None,
+        reason: str = "",
     ) -> None:
         #: The decoded reply (None without a decoder, or after a failure).
         self.value = value
@@ -95,6 +96,8 @@ class Attempt(Generic[T]):
         self.retry = retry
         #: The server's `Retry-After` in seconds, when it sent one that can be read.
         self.retry_after = retry_after
+        #: Why the policy does (or does not) try again, for the log; "" when it had no say.
+        self.reason = reason
 
     @property
     def may_have_acted(self) -> bool:
@@ -145,7 +148,7 @@ def classify(
     is None). A 2xx body that is not JSON fails like a lost reply (retried for GET and
     DELETE: a proxy's garbled page is usually passing); JSON that `decode` cannot use,
     a body over the cap and an untrusted certificate are never retried. Anything else
-    is retried as the policy says (`should_retry`).
+    is retried as the policy says (`retry_decision`).
     """
     if failure is not None:
         if error is None:
@@ -244,8 +247,8 @@ def _failed(
     error: AsyncGroupsError,
     retry_after: float | None = None,
 ) -> Attempt[Any]:
-    retry = should_retry(rules.retry, method, failure, attempt, retry_after=retry_after)
-    return Attempt(None, error, failure, retry, retry_after)
+    retry, reason = retry_decision(rules.retry, method, failure, attempt, retry_after=retry_after)
+    return Attempt(None, error, failure, retry, retry_after, reason)
 
 
 def _unexpected(

@@ -33,6 +33,7 @@ _ENV = (
     "all_proxy",
     "no_proxy",
     "REQUEST_METHOD",
+    "ASYNCGROUPS_CA_FILE",
     "ASYNCGROUPS_CONCURRENCY",
     "ASYNCGROUPS_RATE_LIMIT",
     "ASYNCGROUPS_SHARED_LIMIT",

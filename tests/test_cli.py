@@ -584,7 +584,7 @@ async def test_bulk_get_lists_failures_on_stderr_and_exits_1(
     assert run.code == 1
     assert run.out == ""
     assert [json.loads(line)["prokey"] for line in output.read_text().splitlines()] == [present]
-    assert f"not found: {MISSING}" in run.err_lines
+    assert not any(line.startswith("not found") for line in run.err_lines)  # only counted
     assert any(line.startswith("failed: not-a-key: ") for line in run.err_lines)
     assert "1 ok, 1 not found, 1 failed" in run.err_lines[-1]
 
@@ -658,7 +658,10 @@ async def test_bulk_get_stops_at_a_refused_api_key(
     )
 
     assert run.code == 1
-    assert "API key was not accepted" in run.err_lines[-1]
+    [cause, summary] = run.err_lines
+    assert cause.startswith("failed: 50 keys: 401 ")
+    assert "API key was not accepted" in cause
+    assert summary.startswith("bulk-get: 0 ok, 50 failed in ")
     assert len(server.requests) < 10
 
 
@@ -898,11 +901,12 @@ async def test_bulk_delete_with_a_damaged_journal_is_refused(
     assert server.requests == []
 
 
-async def test_bulk_delete_stops_at_a_refused_api_key_without_journaling_it(
+async def test_bulk_delete_stops_at_a_refused_api_key_journaling_every_key_failed(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    keys = [server.add_group(f"G{n}") for n in range(50)]
     listing = tmp_path / "keys.txt"
-    listing.write_text("\n".join(server.add_group(f"G{n}") for n in range(50)))
+    listing.write_text("\n".join(keys))
     journal = tmp_path / "journal.jsonl"
 
     run = await cli(
@@ -912,10 +916,15 @@ async def test_bulk_delete_stops_at_a_refused_api_key_without_journaling_it(
     )
 
     assert run.code == 1
-    assert run.out == ""
-    assert run.err_lines[-1].startswith("asyncgroups: error: DELETE /group/")
-    assert "API key was not accepted" in run.err_lines[-1]
-    assert journal.read_text() == ""  # refused keys were not tried: a re-run does them
+    assert run.objects == [{"deleted": 0, "missing": 0, "failed": 50, "skipped": 0}]
+    [cause, _] = run.err_lines
+    assert cause.startswith("failed: 50 keys: 401 ")
+    assert "API key was not accepted" in cause
+    # Every key is journaled failed, so a re-run (with the right key) sends each again.
+    records = journal_lines(journal)
+    assert sorted(r["prokey"] for r in records) == sorted(keys)
+    assert {r["outcome"] for r in records} == {"failed"}
+    assert sum(r["error"].startswith("not tried: 401 ") for r in records) >= 50 - 2 * 2
     # at most the deletes in flight and those finished but not yet reported
     assert len(server.requests) <= 2 * 2
     assert len(server.groups) == 50

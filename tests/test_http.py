@@ -834,6 +834,26 @@ async def test_pipeline_logs_method_path_status_attempt_and_time(
     assert lines[1].endswith(" ms)")
 
 
+async def test_pipeline_logs_each_retry_decision_naming_the_request_and_the_wait(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, _ = _scripted((503, {}), (503, {}), (429, {"Retry-After": "0.05"}))
+    base = await serve(_app(handler))
+    retry = RetryPolicy(backoff_base=0.01, jitter=False)
+    with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
+        async with _client(base, retry=retry) as client:
+            with pytest.raises(ServerError):
+                await client.groups.create(NewGroup("Team"))
+            await client.groups.get(KEY)
+    decisions = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert decisions == [
+        "no retry POST /group: POST is not retried after status 503: it may have acted",
+        f"retry GET /group/{KEY} in 0.01s after attempt 1 of 3: status 503 is retryable",
+        f"retry GET /group/{KEY} in 0.05s after attempt 2 of 3: 429 means the server did not act",
+    ]
+    assert not [r for r in caplog.records if API_KEY in r.getMessage()]
+
+
 # Proxies ----------------------------------------------------------------------------
 
 

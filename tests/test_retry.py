@@ -5,6 +5,10 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import attrs
 import pytest
@@ -16,12 +20,15 @@ from asyncgroups._retry import (
     DEFAULT_RETRY_STATUSES,
     Failure,
     backoff,
+    log_decision,
     parse_retry_after,
+    retry_decision,
     retry_delay,
     should_retry,
 )
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 POLICY = RetryPolicy()
 
 # RetryPolicy ------------------------------------------------------------------------
@@ -160,16 +167,72 @@ def test_should_not_retry_a_429_the_policy_leaves_out(method: str) -> None:
     assert not should_retry(RetryPolicy(retry_statuses={503}), method, 429, 1)
 
 
-def test_should_retry_logs_one_debug_line_with_the_reason(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("policy", "method", "failure", "attempt", "retry_after", "expected"),
+    [
+        (None, "GET", 503, 1, None, (False, "retries are off")),
+        (POLICY, "GET", 503, 3, None, (False, "attempt 3 of 3 was the last")),
+        (POLICY, "GET", 503, 1, None, (True, "status 503 is retryable")),
+        (POLICY, "GET", 404, 1, None, (False, "status 404 is not retryable")),
+        (
+            POLICY,
+            "GET",
+            Failure.TIMEOUT,
+            1,
+            None,
+            (True, "a timeout failure on an idempotent request"),
+        ),
+        (
+            POLICY,
+            "POST",
+            503,
+            1,
+            None,
+            (False, "POST is not retried after status 503: it may have acted"),
+        ),
+        (
+            POLICY,
+            "GET",
+            429,
+            1,
+            120.0,
+            (False, "Retry-After 120s is over max_retry_after 60s"),
+        ),
+    ],
+)
+def test_retry_decision_says_why(
+    policy: RetryPolicy | None,
+    method: str,
+    failure: int | Failure,
+    attempt: int,
+    retry_after: float | None,
+    expected: tuple[bool, str],
 ) -> None:
+    assert retry_decision(policy, method, failure, attempt, retry_after=retry_after) == expected
+
+
+def test_log_decision_names_the_request_and_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
-        should_retry(POLICY, "POST", 503, 1)
-        should_retry(POLICY, "GET", Failure.TIMEOUT, 1)
+        log_decision("GET", f"/group/{KEY}", "status 503 is retryable", wait=0.25, attempt=1, of=3)
+        log_decision("POST", "/group", "POST is not retried after status 503: it may have acted")
     assert [r.getMessage() for r in caplog.records] == [
-        "no retry POST: POST is not retried after status 503: it may have acted",
-        "retry GET: a timeout failure on an idempotent request",
+        f"retry GET /group/{KEY} in 0.25s after attempt 1 of 3: status 503 is retryable",
+        "no retry POST /group: POST is not retried after status 503: it may have acted",
     ]
+
+
+def test_readme_logging_snippet_shows_the_lines_when_pasted() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Logging\n", 1)[1]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[:1]
+    script = snippet + (
+        "from asyncgroups._retry import log_decision\n"
+        "log_decision('GET', '/group/k', 'status 503 is retryable', wait=0.5, attempt=1, of=3)\n"
+    )
+    run = subprocess.run(  # noqa: S603 - this interpreter, the README's own snippet
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "DEBUG asyncgroups: retry GET /group/k in 0.50s after attempt 1 of 3" in run.stderr
 
 
 # parse_retry_after ------------------------------------------------------------------

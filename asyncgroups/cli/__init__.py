@@ -2,7 +2,8 @@
 
 stdout carries JSON Lines only; messages, prompts and progress go to stderr. Exit 0
 when everything succeeded, 1 when anything failed, 2 on usage errors (nothing was
-sent), 130 on Ctrl-C, 141 when stdout's reader went away. Every error the user can fix
+sent), 130 on Ctrl-C, 143 on SIGTERM (handled as Ctrl-C is), 141 when stdout's reader
+went away. Every error the user can fix
 is one line on stderr, never a traceback. The command uses only the public API of
 asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`), plus the two
 private helpers the package shares on purpose: `_filelock` (the journal's lock, the
@@ -16,13 +17,16 @@ import importlib
 import itertools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Final, TextIO
 
 from .. import AsyncGroupsError
 from ._args import parse
-from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, USAGE, CommandError
+from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, TERMINATED, USAGE, CommandError
 from ._io import printable
 from ._settings import ENV, Settings
 
@@ -65,12 +69,30 @@ class _PrintableFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
+def _not_said_again(record: logging.LogRecord) -> bool:
+    """False for the shared limit's "Redis cannot be reached" warning.
+
+    The command stops at that `LimiterUnavailableError` (it has no fallback rate), and
+    its error line says the same: the warning would say it twice and promise a retry
+    the command never makes. `-v` keeps it.
+    """
+    if record.levelno != logging.WARNING:
+        return True
+    try:
+        from ..contrib.redis import OUTAGE_RECORD
+    except ImportError:  # without redis-py no limiter logged it
+        return True
+    return not getattr(record, OUTAGE_RECORD, False)
+
+
 @contextlib.contextmanager
 def _logging(verbose: int) -> Iterator[None]:
     """Library logs on stderr: warnings by default; -v every request and retry decision."""
     logger = logging.getLogger("asyncgroups")
     handler = _StderrHandler()
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    if verbose == 0:
+        handler.addFilter(_not_said_again)
     level = logging.DEBUG if verbose > 0 else logging.WARNING
     previous = logger.level
     logger.addHandler(handler)
@@ -80,6 +102,44 @@ def _logging(verbose: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+class _Termination:
+    """SIGTERM handled as Ctrl-C: remembered, then passed to whatever handles SIGINT now.
+
+    Inside `asyncio.run` that is asyncio's own handler, which cancels the main task so
+    that every `finally` runs (the journal is synced, the sync state closed) before
+    `KeyboardInterrupt` reaches `main`; outside it, the interrupt is raised at once. A
+    container stop then ends a run as Ctrl-C does, with its resume hint, instead of
+    killing it silently.
+    """
+
+    __slots__ = ("received",)
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        interrupt = signal.getsignal(signal.SIGINT)
+        if callable(interrupt):
+            interrupt(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job): interrupt all the same
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[_Termination]:
+    """Handle SIGTERM as Ctrl-C while the command runs (only the main thread can)."""
+    termination = _Termination()
+    if threading.current_thread() is not threading.main_thread():
+        yield termination
+        return
+    previous = signal.signal(signal.SIGTERM, termination)
+    try:
+        yield termination
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(message: str) -> None:
@@ -105,6 +165,19 @@ def _exit_code(code: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: `sys.argv[1:]`) and return its exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    with _sigterm_as_interrupt() as termination:
+        try:
+            return _run(arguments)
+        except KeyboardInterrupt:
+            if termination.received:
+                _error("terminated (SIGTERM)")
+                return TERMINATED
+            _error("interrupted")
+            return INTERRUPTED
+
+
+def _run(arguments: list[str]) -> int:
+    """Parse and run one command; every error but an interrupt becomes its exit code."""
     try:
         try:
             args = parse(arguments)
@@ -121,9 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _error(describe(err))
         return FAILED
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE

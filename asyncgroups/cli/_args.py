@@ -175,6 +175,13 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         help=f"seconds per attempt (default: ${ENV['timeout']} or {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="verify the API's TLS certificate against the CA certificates in this PEM "
+        f"file instead of the system's (a private or corporate CA; default: "
+        f"${ENV['ca_file']})",
+    )
+    parser.add_argument(
         "--allow-insecure-http",
         action="store_true",
         help="allow a plain http:// --base-url to a host that is not loopback (sends the "
@@ -236,6 +243,18 @@ def _add_bulk_get(command: Command) -> None:
     _input_option(bulk_get)
     bulk_get.add_argument(
         "-o", "--output", metavar="FILE", help="write the groups here (default: stdout)"
+    )
+    bulk_get.add_argument(
+        "--failed",
+        metavar="FILE",
+        help='list each failed key here, one JSON line {"prokey", "error"} (stderr only '
+        "counts them by cause); the file reads back as --input to try them again",
+    )
+    bulk_get.add_argument(
+        "--missing",
+        metavar="FILE",
+        help='list each key not found here, one JSON line {"prokey"} (stderr only counts '
+        "them)",
     )
 
 

@@ -1,9 +1,11 @@
 """bulk-get and bulk-delete: many keys from a file or stdin, streamed, every key accounted for.
 
 The runners (`read_many`, `delete_journaled`) are separate from the commands; the demo
-drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. A
-refused API key stops a run at once (every further request would be refused too)
-instead of listing the same failure for each key.
+drives `delete_journaled`, the very code of `bulk-delete`, to prove its journal. When
+the API cannot serve (a refused key, a closed port, a shared limit out of reach) the
+client stops sending and fails the keys not yet tried at once; every key still ends in
+the journal or the `--failed` file, and stderr says each cause once with its count
+(`_causes`), however many keys there were.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
 from .. import (
+    AsyncGroupsError,
     Group,
     GroupsClient,
     NotFoundError,
@@ -23,25 +26,27 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._common import KeyOutcome, cannot_print, confirm_delete, describe, fatal, shown_key
+from ._causes import Causes, record_text
+from ._common import KeyOutcome, confirm_delete
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
+    JsonLines,
     UnprintableError,
     count_keys,
     is_terminal,
     open_keys,
     open_output,
-    refuse_same_file,
+    refuse_same_files,
     say,
 )
 from ._journal import Journal, read_journal
-from ._progress import progress_bar
+from ._progress import Bar, progress_bar
 from ._settings import Settings, make_client
 
 __all__ = ["cmd_bulk_delete", "cmd_bulk_get", "delete_journaled", "read_many"]
 
 #: Called once per key a delete run finishes: the key, how it ended, the error if any.
-DeleteReport = Callable[[str, KeyOutcome, str | None], None]
+DeleteReport = Callable[[str, KeyOutcome, AsyncGroupsError | None], None]
 
 
 async def read_many(
@@ -51,16 +56,11 @@ async def read_many(
     concurrency: int,
     report: Callable[[Outcome[Group]], None],
 ) -> None:
-    """Read every key, calling `report` with each outcome as it completes.
-
-    A refused API key raises `CommandError` and cancels the reads in flight.
-    """
+    """Read every key, calling `report` with each outcome as it completes."""
     async with contextlib.aclosing(
         client.groups.iter_many(keys, concurrency=concurrency)
     ) as outcomes:
         async for outcome in outcomes:
-            if outcome.error is not None and fatal(outcome.error):
-                raise CommandError(describe(outcome.error))
             report(outcome)
 
 
@@ -76,9 +76,10 @@ async def delete_journaled(
 
     A key the journal has as done (or seen earlier in this run) is reported `skipped`
     and not sent. At most `concurrency` deletes are in flight and only as many keys are
-    pulled from `keys`. A delete cancelled midway (Ctrl-C, or a refused API key, which
-    raises `CommandError`) is not journaled: a re-run sends it again, and a 404 then
-    reports it `missing`.
+    pulled from `keys`. A key the client failed without sending it (it had stopped: a
+    refused API key, say) is journaled `failed` with `not tried: <cause>`, so a re-run
+    sends it. A delete cancelled midway (Ctrl-C) is not journaled: a re-run sends it
+    again, and a 404 then reports it `missing`.
     """
     seen: set[str] = set()
 
@@ -104,14 +105,12 @@ async def delete_journaled(
     ) as outcomes:
         async for outcome in outcomes:
             error = outcome.error
-            if error is not None and fatal(error):
-                raise CommandError(describe(error))
             kind: KeyOutcome = (
                 "deleted" if error is None else "missing" if outcome.missing else "failed"
             )
-            detail = describe(error) if kind == "failed" and error is not None else None
+            detail = record_text(outcome.prokey, error) if kind == "failed" and error else None
             journal.record(outcome.prokey, kind, detail)
-            report(outcome.prokey, kind, detail)
+            report(outcome.prokey, kind, error if kind == "failed" else None)
 
 
 def _summary(name: str, counts: dict[str, int], started: float) -> str:
@@ -121,47 +120,104 @@ def _summary(name: str, counts: dict[str, int], started: float) -> str:
     return f"{name}: {', '.join(parts)} in {time.monotonic() - started:.1f} s"
 
 
+def _get_report(
+    out: JsonLines,
+    failed: JsonLines | None,
+    missing: JsonLines | None,
+    bar: Bar,
+    causes: Causes,
+) -> Callable[[Outcome[Group]], None]:
+    """What bulk-get does with each outcome: the group to `out`, a missing key to
+    `missing`, a failed one to `failed` and counted under its cause; never a line each."""
+
+    def report(outcome: Outcome[Group]) -> None:
+        key = outcome.prokey
+        error: BaseException | None = outcome.error
+        if error is None:
+            try:
+                out.write(outcome.value)
+            except UnprintableError as err:
+                error = CommandError(f"the group cannot be printed: {err}")
+            else:
+                bar.advance("ok")
+                return
+        if isinstance(error, NotFoundError):
+            if missing is not None:
+                missing.write({"prokey": key})
+            bar.advance("missing")
+            return
+        text = causes.add(key, error)
+        if failed is not None:
+            failed.write({"prokey": key, "error": text})
+        bar.advance("failed")
+
+    return report
+
+
+@contextlib.contextmanager
+def _key_file(path: str | None) -> Iterator[JsonLines | None]:
+    """The JSON Lines file `--failed` or `--missing` names (None: none), flushed per line."""
+    if path is None:
+        yield None
+        return
+    with open_output(path, flush_each=True) as lines:
+        yield lines
+
+
+def _where(args: argparse.Namespace, counts: dict[KeyOutcome, int]) -> str:
+    """Where the keys that are only counted on stderr are listed (or how to list them)."""
+    parts = []
+    if counts["missing"]:
+        parts.append(
+            f"keys not found are in {args.missing}"
+            if args.missing
+            else "pass --missing FILE to list the keys not found"
+        )
+    if counts["failed"]:
+        parts.append(
+            f"failed keys are in {args.failed}"
+            if args.failed
+            else "pass --failed FILE to list the failed keys"
+        )
+    return "".join(f"; {part}" for part in parts)
+
+
+def _say_causes(causes: Causes) -> None:
+    for line in causes.lines():
+        say(line)
+
+
 def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
-    """`bulk-get --input FILE|-`: groups as JSON Lines as they arrive; failures on stderr."""
-    refuse_same_file(args.input, args.output)
+    """`bulk-get --input FILE|-`: groups as JSON Lines as they arrive; failed and missing
+    keys counted on stderr, listed in `--failed` / `--missing`."""
+    refuse_same_files(
+        args.input, {"--output": args.output, "--failed": args.failed, "--missing": args.missing}
+    )
     client = make_client(settings)
     total = count_keys(args.input) if is_terminal(sys.stderr) else None
     started = time.monotonic()
-    with progress_bar("bulk-get", total) as bar:
+    causes = Causes()
+    try:
+        with progress_bar("bulk-get", total) as bar:
 
-        async def run() -> None:
-            async with client, open_keys(args.input) as keys:
-                with open_output(args.output) as out:
+            async def run() -> None:
+                async with client, open_keys(args.input) as keys:
+                    with (
+                        open_output(args.output) as out,
+                        _key_file(args.failed) as failed,
+                        _key_file(args.missing) as missing,
+                    ):
+                        report = _get_report(out, failed, missing, bar, causes)
+                        await read_many(
+                            client, keys, concurrency=settings.concurrency, report=report
+                        )
 
-                    def report(outcome: Outcome[Group]) -> None:
-                        error = outcome.error
-                        if error is None and outcome.value is not None:
-                            try:
-                                out.write(outcome.value)
-                            except UnprintableError as err:
-                                bar.log(cannot_print(outcome.prokey, err))
-                                bar.advance("failed")
-                            else:
-                                bar.advance("ok")
-                        elif isinstance(error, NotFoundError):
-                            bar.log(f"not found: {outcome.prokey}")
-                            bar.advance("missing")
-                        else:
-                            key = shown_key(outcome.prokey)
-                            bar.log(f"failed: {key}: {describe(error or Exception())}")
-                            bar.advance("failed")
-
-                    await read_many(client, keys, concurrency=settings.concurrency, report=report)
-
-        asyncio.run(run())
+            asyncio.run(run())
+    finally:  # Ctrl-C too: say what failed so far
+        _say_causes(causes)
     counts = bar.counts
-    say(
-        _summary(
-            "bulk-get",
-            {"ok": counts["ok"], "not found": counts["missing"], "failed": counts["failed"]},
-            started,
-        )
-    )
+    said = {"ok": counts["ok"], "not found": counts["missing"], "failed": counts["failed"]}
+    say(_summary("bulk-get", said, started) + _where(args, counts))
     return OK if not counts["missing"] and not counts["failed"] else FAILED
 
 
@@ -209,6 +265,7 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
         resumed = f" ({len(state.done):,} already done per the journal)" if state.done else ""
         confirm_delete(f"{listed} listed in {args.input}{resumed}", yes=False)
     started = time.monotonic()
+    causes = Causes()
     try:
         with Journal.open(args.journal) as journal:
             if journal.torn:
@@ -220,9 +277,9 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
                 say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
             with progress_bar("bulk-delete", total) as bar:
 
-                def report(key: str, kind: KeyOutcome, error: str | None) -> None:
-                    if kind == "failed":
-                        bar.log(f"failed: {shown_key(key)}: {error}")
+                def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
+                    if error is not None:
+                        causes.add(key, error)
                     bar.advance(kind)
 
                 async def run() -> None:
@@ -234,6 +291,7 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
                 asyncio.run(run())
     except KeyboardInterrupt:
         # Said once the bar is gone and the journal is synced to disk, so it is true.
+        _say_causes(causes)
         say(
             f"bulk-delete: interrupted; {args.journal} keeps every delete that finished: run "
             "the same command again to resume (keys already done are skipped, not sent again)"
@@ -246,7 +304,13 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
         "failed": counts["failed"],
         "skipped": counts["skipped"],
     }
-    say(_summary("bulk-delete", dict(summary), started))
+    _say_causes(causes)
+    retry = (
+        f"; {args.journal} lists the failed keys: run the same command again to retry them"
+        if counts["failed"]
+        else ""
+    )
+    say(_summary("bulk-delete", dict(summary), started) + retry)
     with open_output(None) as out:
         out.write(summary)
     return FAILED if counts["failed"] else OK

@@ -7,13 +7,13 @@ command.
 
 from __future__ import annotations
 
+import ssl
 import sys
 from typing import Final, Literal
 
 from .. import (
-    AsyncGroupsError,
     AuthenticationError,
-    LimiterUnavailableError,
+    ConnectError,
     ValidationError,
     validate_prokey,
 )
@@ -29,7 +29,6 @@ __all__ = [
     "confirm",
     "confirm_delete",
     "describe",
-    "fatal",
     "shown_key",
 ]
 
@@ -55,13 +54,10 @@ def describe(error: BaseException) -> str:
             f"{text} (the API key was not accepted: it may be wrong or expired; check "
             f"--api-key / ${ENV['api_key']})"
         )
+    untrusted = isinstance(error.__cause__, ssl.SSLCertVerificationError)
+    if isinstance(error, ConnectError) and untrusted:
+        return f"{text} (a private CA? pass --ca-file or set ${ENV['ca_file']})"
     return text
-
-
-def fatal(error: AsyncGroupsError) -> bool:
-    """True for a failure every further request would repeat: the API key was refused,
-    or the shared rate limit (`--shared-limit`) cannot be reached."""
-    return isinstance(error, AuthenticationError | LimiterUnavailableError)
 
 
 def cannot_print(key: str, error: UnprintableError) -> str:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from .. import GroupsClient
+from .. import AsyncGroupsError, GroupsClient
 from ..testing import FakeGroupsServer
 from ..testing.scenario import (
     SCENARIO_RETRY,
@@ -70,7 +70,7 @@ async def bulk_delete_interrupted(scenario: Scenario) -> Finding:
         progress_bar("bulk-delete", len(scenario.created)) as bar,
     ):
 
-        def report(key: str, kind: KeyOutcome, error: str | None) -> None:
+        def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
             bar.advance(kind)
             if bar.counts["ok"] + bar.counts["missing"] + bar.counts["failed"] >= threshold:
                 reached.set()
@@ -111,10 +111,10 @@ async def bulk_delete_resumed(scenario: Scenario) -> Finding:
         progress_bar("bulk-delete", len(created)) as bar,
     ):
 
-        def report(key: str, kind: KeyOutcome, error: str | None) -> None:
+        def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
             outcomes[key] = kind
-            if kind == "failed":
-                bar.log(f"failed: {key}: {error}")
+            if error is not None:
+                bar.log(f"failed: {key}: {describe(error)}")
             bar.advance(kind)
 
         await delete_journaled(

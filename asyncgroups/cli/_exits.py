@@ -14,6 +14,7 @@ __all__ = [
     "FAILED",
     "INTERRUPTED",
     "OK",
+    "TERMINATED",
     "USAGE",
     "CommandError",
     "UsageError",
@@ -27,6 +28,9 @@ FAILED: Final = 1
 USAGE: Final = 2
 #: Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED: Final = 130
+#: SIGTERM (128 + 15), as a shell reports it: a container stop, `kill`, systemd. The run
+#: ends as it does on Ctrl-C (same cleanup, same resume hint); only the code differs.
+TERMINATED: Final = 143
 #: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell reports it.
 BROKEN_PIPE: Final = 141
 

@@ -208,18 +208,47 @@ def open_output(path: str | None, *, flush_each: bool = False) -> Iterator[JsonL
         yield JsonLines(stream, flush_each=flush_each)
 
 
-def refuse_same_file(input_path: str, output_path: str | None) -> None:
-    """A `UsageError` when the output would overwrite the input before it is read."""
-    if input_path == "-" or output_path is None or output_path == "-":
-        return
+def _same_file(first: str, second: str) -> bool:
+    """True when two paths name one file: the same path, or links to one existing file."""
+    if os.path.abspath(first) == os.path.abspath(second):
+        return True
     try:
-        same = os.path.samefile(input_path, output_path)
+        return os.path.samefile(first, second)
     except OSError:  # one of them does not exist (yet): not the same file
-        return
-    if same:
-        raise UsageError(
-            f"--output {output_path} is the --input file: writing it would destroy the keys"
-        )
+        return False
+
+
+def _is_device(path: str) -> bool:
+    """True for a path that is not a regular file to write over (`/dev/stderr`, a pipe)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def refuse_same_files(input_path: str, outputs: dict[str, str | None]) -> None:
+    """A `UsageError` when an output would overwrite the input before it is read, or two
+    outputs (`{"--output": path, ...}`, None: not given) would write over each other.
+
+    `-` (stdout) is only for `--output`: the other files would mix into its JSON. Two
+    options may share a device such as `/dev/stderr`, which nothing truncates.
+    """
+    given = {option: path for option, path in outputs.items() if path is not None}
+    for option, path in given.items():
+        if path == "-" and option != "--output":
+            raise UsageError(
+                f"{option} - would mix its lines into the groups on stdout: give a file "
+                "(or /dev/stderr)"
+            )
+        if input_path != "-" and path != "-" and _same_file(input_path, path):
+            raise UsageError(
+                f"{option} {path} is the --input file: writing it would destroy the keys"
+            )
+    files = [(option, path) for option, path in given.items() if path != "-"]
+    for n, (option, path) in enumerate(files):
+        for other, other_path in files[n + 1 :]:
+            if _same_file(path, other_path) and not _is_device(path):
+                raise UsageError(f"{option} and {other} both name {path}: give each its own file")
 
 
 def key_of_line(line: str) -> str | None:

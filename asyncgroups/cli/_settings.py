@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -25,6 +26,7 @@ __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "ENV", "Settings", "make_cl
 ENV: Final = {
     "api_key": API_KEY_ENV,
     "base_url": BASE_URL_ENV,
+    "ca_file": "ASYNCGROUPS_CA_FILE",
     "concurrency": "ASYNCGROUPS_CONCURRENCY",
     "rate_limit": "ASYNCGROUPS_RATE_LIMIT",
     "shared_limit": "ASYNCGROUPS_SHARED_LIMIT",
@@ -51,6 +53,7 @@ class Settings:
         "rate_limit",
         "rate_limit_given",
         "shared_limit",
+        "ssl_context",
         "timeout",
         "verbose",
     )
@@ -77,6 +80,8 @@ class Settings:
         self.shared_limit: str | None = _shared_limit(args, self.rate_limit)
         self.verbose: int = args.verbose
         self.allow_insecure_http: bool = args.allow_insecure_http
+        #: A context trusting only the CAs of `--ca-file`, or None: the system's store.
+        self.ssl_context: ssl.SSLContext | None = _trust(args)
 
 
 def _setting(
@@ -130,6 +135,31 @@ def _shared_limit(args: argparse.Namespace, rate_limit: float | None) -> str | N
     return url
 
 
+def _trust(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """A verifying context that trusts the CA certificates of `--ca-file` (or its
+    variable) and nothing else, or None when neither is given.
+
+    The file replaces the system's trust store rather than extending it, so exactly the
+    CAs it names are trusted. A file that cannot be read or holds no certificate is a
+    `UsageError`, before anything is sent.
+    """
+    path: str | None = getattr(args, "ca_file", None)
+    source = "--ca-file"
+    if path is None:
+        path = os.environ.get(ENV["ca_file"], "").strip() or None
+        source = f"${ENV['ca_file']}"
+    if path is None:
+        return None
+    if not path.strip():
+        raise UsageError(f"{source} is empty")
+    try:
+        return ssl.create_default_context(cafile=path)
+    except OSError as err:
+        if isinstance(err, ssl.SSLError):  # read, but not one certificate in it
+            raise UsageError(f"{source} {path}: holds no CA certificate in PEM form") from None
+        raise UsageError(f"{source} {path}: cannot read it: {err.strerror or err}") from None
+
+
 class _SharedLimitClient(GroupsClient):
     """A client paced by a `RedisLimiter` made for it alone, closed when it closes.
 
@@ -162,6 +192,7 @@ def make_client(settings: Settings) -> GroupsClient:
         "max_connections": settings.concurrency,
         "retry": RetryPolicy(),
         "allow_insecure_http": settings.allow_insecure_http,
+        "ssl_context": settings.ssl_context,
     }
     try:
         if settings.shared_limit is not None:

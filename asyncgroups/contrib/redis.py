@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_RETRY_INTERVAL",
     "DEFAULT_TIMEOUT",
     "MIN_RATE",
+    "OUTAGE_RECORD",
     "RedisLimiter",
     "check_redis_url",
     "redact_url",
@@ -79,6 +80,10 @@ DEFAULT_RETRY_INTERVAL: Final = 1.0
 #: The lowest shared rate (requests a second): with one slot a second at most reserved
 #: ahead, no limiter can hold the others of its name back by more than about 2 s.
 MIN_RATE: Final = 1.0
+
+#: The attribute set (True) on the one log record that says Redis went away, so a log
+#: filter can tell it apart: `getattr(record, OUTAGE_RECORD, False)`.
+OUTAGE_RECORD: Final = "asyncgroups_limiter_outage"
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
 _MICROS: Final = 1_000_000
@@ -482,14 +487,18 @@ class RedisLimiter:
                 reason,
                 then,
                 self.retry_interval,
+                # Marks the line a caller that stops at the first such error may leave
+                # out, as the command line does: its error line says the same.
+                extra={OUTAGE_RECORD: True},
             )
         self._down_reason = reason
 
     def _unavailable_message(self) -> str:
+        # When Redis is tried again is the warning's to say: a caller that stops at
+        # this error (the command line) would otherwise promise a retry it never makes.
         return (
             f"the shared rate limit {self.name!r} cannot be reached: Redis at "
-            f"{self.location}: {self._down_reason}; no request was sent to the API "
-            f"(Redis is tried again every {self.retry_interval:g}s)"
+            f"{self.location}: {self._down_reason}; no request was sent to the API"
         )
 
     async def _share_pause(self, seconds: float) -> None:

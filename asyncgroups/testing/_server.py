@@ -187,6 +187,13 @@ class FakeGroupsServer:
         self._ca.configure_trust(context)
         return context
 
+    def ca_pem(self) -> bytes:
+        """This server's test CA certificate as PEM (needs `tls=True`), for a tool that
+        takes a CA file, such as `asyncgroups --ca-file`."""
+        if self._ca is None:
+            raise RuntimeError("ca_pem() needs FakeGroupsServer(tls=True)")
+        return self._ca.cert_pem.bytes()
+
     def _server_ssl(self) -> ssl.SSLContext | None:
         if self._ca is None:
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -213,3 +214,30 @@ async def test_two_command_processes_together_keep_to_the_shared_rate(
     second = [r.received_at for r in server.requests if r.path.rsplit("/", 1)[1] not in first_keys]
     overlap = min(max(first), max(second)) - max(min(first), min(second))
     assert overlap > 0.5
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("command", [["list"], ["bulk-get", "--input", "KEYS"]])
+async def test_shared_limit_unreachable_is_said_once_without_a_retry_promise(
+    server: FakeGroupsServer, tmp_path: Path, command: list[str]
+) -> None:
+    listing = _keys_file(server, tmp_path, 20, "keys")
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    argv = [str(listing) if arg == "KEYS" else arg for arg in command]
+
+    run = await python_m("--shared-limit", url, "--rate-limit", "100", *argv)
+
+    assert run.code == 1
+    said = [line for line in run.err_lines if "cannot be reached" in line]
+    assert len(said) == 1, run.err
+    assert f"Redis at {url}" in said[0]
+    assert "WARNING" not in run.err
+    assert "tried again" not in run.err
+    assert "Traceback" not in run.err
+    assert server.requests == []
