@@ -15,6 +15,7 @@ __all__ = [
     "INTERRUPTED",
     "OK",
     "USAGE",
+    "WAITING",
     "CommandError",
     "UsageError",
 ]
@@ -25,6 +26,9 @@ OK: Final = 0
 FAILED: Final = 1
 #: The command line, the input or the configuration was wrong; nothing was sent.
 USAGE: Final = 2
+#: Nothing failed, but some work cannot be decided yet: run again after the time the
+#: command said (sysexits.h's EX_TEMPFAIL, "try again later").
+WAITING: Final = 75
 #: Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED: Final = 130
 #: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell reports it.

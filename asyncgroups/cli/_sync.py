@@ -40,7 +40,7 @@ from ..sync import (
     result_record,
 )
 from ._common import confirm, describe
-from ._exits import FAILED, OK, CommandError, UsageError
+from ._exits import FAILED, OK, WAITING, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import progress_bar
 from ._settings import Settings, make_client
@@ -207,6 +207,9 @@ def _apply(
             if last.outcome is ItemOutcome.FAILED:
                 bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
                 bar.advance("failed")
+            elif last.outcome is ItemOutcome.WAITING:
+                bar.log(f"{last.key}: {last.note}")
+                bar.advance("skipped")
             else:
                 bar.advance("ok")
 
@@ -233,7 +236,9 @@ def _apply(
                 out.write(result_record(result))
         out.write(report_summary(report))
     say(report.summary())
-    return OK if report.ok else FAILED
+    if report.failed:
+        return FAILED
+    return WAITING if report.waiting else OK
 
 
 
@@ -249,6 +254,7 @@ def report_summary(report: SyncReport) -> dict[str, Any]:
         "blocked": report.count(Action.BLOCKED, ItemOutcome.SKIPPED),
         "kept": report.count(Action.KEEP, ItemOutcome.SKIPPED),
         "failed": len(report.failed),
+        "waiting": len(report.waiting),
         "updates_sent": report.updates_sent,
         "estimated_credits": report.estimated_credits,
     }

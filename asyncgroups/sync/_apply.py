@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
-from ._creates import Creates, Made, WriteGate
+from ._creates import Clock, Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
 from ._errors import StalePlanError
@@ -48,14 +48,18 @@ async def apply(
     *,
     concurrency: int | None = None,
     on_progress: SyncProgressCallback | None = None,
+    clock: Clock = time.time,
 ) -> SyncReport:
     """Carry out `plan`, at most `concurrency` items at once (default: the client's cap).
 
     Takes the state's apply lock (`StateLockedError` if another apply holds it) and
     refuses a plan made before the state last changed (`StalePlanError`). Every item
-    ends as done, failed (with its error) or skipped, and the state is written after
-    each one, so cancelling the apply (Ctrl-C) loses nothing: plan and apply again.
-    `on_progress` (plain or async) is called after each item that does work.
+    ends as done, failed (with its error), skipped, or waiting (an earlier create of
+    the key may still land: `SyncReport.decide_after` says when to run again), and the
+    state is written after each one, so cancelling the apply (Ctrl-C) loses nothing:
+    plan and apply again. `on_progress` (plain or async) is called after each item
+    that does work. `clock` (seconds since the epoch) dates the creates that may still
+    land; a test passes one it can move instead of waiting.
     """
     if not isinstance(plan, Plan):
         raise ValidationError(f"plan must be a Plan, not {type(plan).__name__}", field="plan")
@@ -75,7 +79,7 @@ async def apply(
                 f"the state file {state.path} changed after this plan was made (another "
                 "apply ran, or one was interrupted); make a new plan and apply that"
             )
-        return await _Apply(client, plan, state, limit, on_progress).run(snapshot)
+        return await _Apply(client, plan, state, limit, on_progress, clock).run(snapshot)
 
 
 class _Apply:
@@ -88,6 +92,7 @@ class _Apply:
         state: SyncState,
         concurrency: int,
         on_progress: SyncProgressCallback | None,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._plan = plan
@@ -97,7 +102,7 @@ class _Apply:
         #: Holds this apply's updates and deletes while a lookup lists the account.
         self._gate = WriteGate()
         self._creates = Creates(
-            client, state, self._gate, concurrency=concurrency, finish=self._complete
+            client, state, self._gate, concurrency=concurrency, finish=self._complete, clock=clock
         )
         self._results: dict[str, ItemResult] = {}
         self._total = 0
@@ -121,9 +126,12 @@ class _Apply:
                 # An interrupted create of a key no longer desired, found at the start:
                 # the state owns its group now, and the report says which one.
                 settled = self._creates.settled(item.key)
+                waiting = self._creates.waiting(item.key)
                 note = item.reason
                 if settled is not None:
-                    note = "an interrupted apply had created it; it is owned now, and kept"
+                    note = "an earlier apply had created it; it is owned now, and kept"
+                elif waiting is not None:
+                    note = waiting.note()
                 self._results[item.key] = ItemResult(
                     item.key,
                     item.action,

@@ -90,7 +90,7 @@ async def test_sync_interrupted_create_past_page_two_is_settled_by_the_next_appl
 
             report = await apply(client, await plan(client, desired, state), state)
             assert report.ok
-            assert "interrupted apply had already created it" in (report.items[0].note or "")
+            assert "an earlier apply had created it" in (report.items[0].note or "")
             _assert_agreement(server, state, desired)
             state.close()
         assert len(server.groups) == 1_705
