@@ -206,18 +206,23 @@ class _Apply:
     async def _complete(self, item: PlanItem, desired: DesiredGroup, made: Made) -> ItemResult:
         """Send what a create left to patch (if anything), then record the fields."""
         note = made.note
+        sent = False
         if not made.patch.is_empty():
             try:
-                await self._patch(made.prokey, made.patch, reread=made.reread)
+                sent = await self._patch(made.prokey, made.patch, reread=made.reread)
             except AsyncGroupsError as err:
                 extra = "it exists, but setting its other fields failed; the next apply retries"
                 note = f"{note}; {extra}" if note else extra
                 return failed_result(item, err, made.prokey, note)
             self._state.set_fields(item.key, desired.values())
+        if made.kept:
+            action = Action.UPDATE if sent else Action.UNCHANGED
+            return ItemResult(item.key, action, ItemOutcome.DONE, prokey=made.prokey, note=note)
         return done_result(item, made.prokey, note)
 
-    async def _patch(self, prokey: str, patch: GroupPatch, *, reread: bool = False) -> None:
+    async def _patch(self, prokey: str, patch: GroupPatch, *, reread: bool = False) -> bool:
         """Send `patch`; after a reply that may have been lost, re-read and send the rest.
+        Returns whether a PATCH may have been sent (False: nothing differed).
 
         A retried PATCH only sends the fields that still differ (none, when the lost
         one went through), so a lost reply costs a read, not another update.
@@ -226,12 +231,13 @@ class _Apply:
         for attempt in range(1, UPDATE_ATTEMPTS + 1):
             try:
                 async with self._gate.writing():
-                    await self._client.groups.update(prokey, patch, skip_unchanged=skip)
-                return
+                    sent = await self._client.groups.update(prokey, patch, skip_unchanged=skip)
+                return sent or attempt > 1
             except AsyncGroupsError as err:
                 if attempt == UPDATE_ATTEMPTS or not err.may_have_acted:
                     raise
                 skip = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _update(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
         assert item.prokey is not None

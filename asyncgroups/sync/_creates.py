@@ -33,6 +33,12 @@ API takes no client-chosen id.
    listings that both started after it, and both show nothing, drop the row, so that
    the group is then created once. A group that lands meanwhile is found and recorded
    by the next apply's listings, whenever that runs.
+6. A create after drift (the plan's read of a group the state owns answered 404) needs
+   the same evidence that the group is gone: the two listings of step 1 must both not
+   show the owned group. A read can answer 404 for a group that exists (a lagging
+   replica, a misrouted request); when either listing shows it, nothing is created:
+   the group is re-read and patched with what differs, and the item is reported as
+   that update (or as unchanged).
 
 A listing reads every page of the account (`client.groups.list()`), and pages shift
 while groups are deleted (or, where the order follows the last change, updated) between
@@ -136,6 +142,9 @@ class Made:
     note: str | None = None
     #: Read the group first and send only what differs (its fields are not known).
     reread: bool = False
+    #: The group the state already owned (a drift create found it there): the item is
+    #: reported as the update it was, or as unchanged, not as a create.
+    kept: bool = False
 
 
 @attrs.frozen
@@ -210,6 +219,8 @@ class Creates:
         self._unsettled: dict[str, AsyncGroupsError] = {}
         #: Keys whose earlier create may still land (step 5).
         self._waiting: dict[str, Undecided] = {}
+        #: Drift creates whose group the listings still show (step 6): key -> prokey.
+        self._present: dict[str, str] = {}
 
     def settled(self, key: str) -> str | None:
         """The prokey an interrupted create of `key` was found to have made, if any."""
@@ -219,7 +230,7 @@ class Creates:
         """Why an earlier create of `key` cannot be decided in this apply, if it cannot."""
         return self._waiting.get(key)
 
-    # The baseline, and settling interrupted creates (steps 1, 4 and 5) -----------------
+    # The baseline, and settling interrupted creates (steps 1, 4, 5 and 6) ------------
 
     async def prepare(self, snapshot: StateSnapshot, items: Sequence[PlanItem]) -> None:
         """Before any item runs: settle interrupted creates, then store the baseline and
@@ -241,6 +252,11 @@ class Creates:
                 (key, err) for key in snapshot.pending if key not in self._settled
             )
             return
+        self._present = {
+            item.key: item.prokey
+            for item in items
+            if item.drift and item.prokey is not None and item.prokey in seen
+        }
         intents = [
             (item.key, item.desired.name, item.desired.created_values())
             for item in items
@@ -249,6 +265,7 @@ class Creates:
             and item.key not in self._settled
             and item.key not in self._unsettled
             and item.key not in self._waiting  # its row, and when it was sent, stay
+            and item.key not in self._present
         ]
         # Seen in either listing: not new, so never taken for what a create made.
         self._baseline = frozenset(seen)
@@ -326,7 +343,7 @@ class Creates:
         index = await self._new_groups(listing, self._baseline, self._state.owned_prokeys())
         return index.named(name)
 
-    # One create item (steps 2, 3 and 5) ----------------------------------------------
+    # One create item (steps 2, 3, 5 and 6) -------------------------------------------
 
     async def run(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
         """Carry out one create item: settled, refused, or sent under its name's lock."""
@@ -343,6 +360,11 @@ class Creates:
         undecided = self._waiting.get(item.key)
         if undecided is not None:
             return waiting_result(item, undecided.when, undecided.note())
+        present = self._present.get(item.key)
+        if present is not None:
+            note = "a read of it answered 404, but the listings show it: kept, not created again"
+            made = Made(present, desired.full_patch(), note, reread=True, kept=True)
+            return await self._finish(item, desired, made)
         if self._no_creates is not None:
             note = "the account listing a safe create needs could not be read; nothing was sent"
             return failed_result(item, self._no_creates, note=note)

@@ -323,7 +323,8 @@ def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
             prokey=row.prokey,
             desired=d,
             drift=True,
-            reason=f"group {row.prokey} is gone from the account; it is created again",
+            reason=f"group {row.prokey} is gone from the account (its read answered 404); "
+            "apply creates it again unless the account's listings still show it",
         )
     error = live.failed.get(row.prokey, "it was not read")
     return PlanItem(

@@ -289,6 +289,7 @@ async def test_sync_recreates_a_group_deleted_by_hand_as_drift(tmp_path: Path) -
             assert state.rows()["id-1"].prokey != gone
             _assert_agreement(server, state, desired)
         assert len(server.groups) == 3
+        assert sum(1 for m, _, _ in _writes(server) if m == "POST") == 4  # 3, then once
 
 
 @pytest.mark.parametrize(
@@ -671,3 +672,34 @@ async def test_sync_report_names_the_group_of_a_settled_create_no_longer_desired
             assert item.outcome is ItemOutcome.SKIPPED
             assert state.rows()["gone"].prokey == made
             assert item.prokey == made
+
+
+@pytest.mark.parametrize("changed", [False, True])
+async def test_sync_one_transient_404_on_a_refresh_read_recreates_nothing(
+    tmp_path: Path, changed: bool
+) -> None:
+    # A lagging replica answers one read of an owned group 404: the plan sees drift,
+    # but the listings the apply takes show the group, so it is kept, not made twice.
+    desired = _desired(3)
+    async with FakeGroupsServer() as server, _client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            await _sync(client, desired, state)
+            owned = state.rows()["id-1"].prokey
+            if changed:
+                desired[1] = DesiredGroup("id-1", "Group 1", internal_note="changed")
+            server.inject(status=404, method="GET", path=f"/group/{owned}", times=1)
+            the_plan = await plan(client, desired, state)
+            (drift,) = the_plan.creates
+            assert (drift.key, drift.drift, drift.prokey) == ("id-1", True, owned)
+            server.reset_stats()
+            report = await apply(client, the_plan, state)
+            assert report.ok, report.items
+            item = report.items[1]
+            assert item.action is (Action.UPDATE if changed else Action.UNCHANGED)
+            assert item.prokey == owned
+            assert "listings show it" in (item.note or "")
+            assert state.rows()["id-1"].prokey == owned
+            _assert_agreement(server, state, desired)
+            assert (await plan(client, desired, state)).has_changes is False
+        assert [m for m, _, _ in _writes(server)] == (["PATCH"] if changed else [])
+        assert len(server.groups) == 3
