@@ -22,17 +22,18 @@ API takes no client-chosen id.
    group found is recorded; a row that both of the apply's first listings show nothing
    for is dropped, and its key is created anew, unless it may still land (step 5).
 5. A create may still land while the server works on a POST the client stopped
-   waiting for: one that timed out, or one in flight when its apply was interrupted
-   (its row says it was sent, and nothing says how it ended). Until
-   `landing_window(client.timeout)` has passed — `LANDING_TIMEOUTS` times the client's
-   timeout, and at least `LANDING_FLOOR` seconds — counted from the timeout (for an
-   interrupted POST, whose end nobody saw: from the first listing of the next apply
-   that finds it missing), a listing that shows nothing proves nothing. That moment
-   (`decide_after`) is stored with the row. Until it passes the item ends *waiting*:
-   nothing is sent for it, and the report says when it can be decided. Only two
-   listings that both started after it, and both show nothing, drop the row, so that
-   the group is then created once. A group that lands meanwhile is found and recorded
-   by the next apply's listings, whenever that runs.
+   waiting for: one that timed out, or one whose end nobody saw (its row says it was
+   sent, and nothing recorded how it ended: its apply was interrupted, or the lookup
+   after a lost reply failed). Until `landing_window(client.timeout)` has passed —
+   `LANDING_TIMEOUTS` times the client's timeout, and at least `LANDING_FLOOR`
+   seconds — counted from the timeout (for a POST whose end nobody saw: from the first
+   listing of the next apply that finds it missing), a listing that shows nothing
+   proves nothing. That moment (`decide_after`, wall-clock) is stored with the row.
+   Until it passes the item ends *waiting*: nothing is sent for it, and the report
+   says when it can be decided. Only two listings that both started after it, and
+   both show nothing, drop the row, so that the group is then created once. A group
+   that lands meanwhile is found and recorded by the next apply's listings, whenever
+   that runs.
 6. A create after drift (the plan's read of a group the state owns answered 404) needs
    the same evidence that the group is gone: the two listings of step 1 must both not
    show the owned group. A read can answer 404 for a group that exists (a lagging
@@ -180,7 +181,7 @@ class Undecided:
             at = iso_utc(datetime.fromtimestamp(self.timed_out_at, UTC))
             what = f"a create that timed out at {at}"
         else:
-            what = "a create that was in flight when an apply was interrupted"
+            what = "a create that was sent and never answered (an interrupted apply?)"
         return f"waiting: {what} may still land; nothing was sent; decided after {self.shown}"
 
 
@@ -276,7 +277,7 @@ class Creates:
         unless it may still land (step 5)."""
         undecided = Undecided.of(pending)
         if undecided is None and pending.sent_at is not None:
-            # Sent, and its apply was interrupted before learning how it ended.
+            # Sent, and nobody saw how it ended.
             moment = math.ceil(first.wall + landing_window(self._client.timeout))
             undecided = Undecided(moment)
             self._state.mark_undecided(pending.key, _stored(moment))

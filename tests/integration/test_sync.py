@@ -72,7 +72,7 @@ async def _resume(
     again = report.decide_after
     if again is None:
         return report
-    cut_off = "in flight when an apply was interrupted may still land"
+    cut_off = "sent and never answered (an interrupted apply?) may still land"
     assert all(cut_off in (item.note or "") for item in report.waiting), report.waiting
     later = again.timestamp() + 1
     return await apply(client, await plan(client, desired, state), state, clock=lambda: later)

@@ -195,7 +195,7 @@ async def test_sync_create_cut_off_in_flight_waits_then_is_found_not_duplicated(
             resumed = await _sync(client, desired, state, clock)
             assert [i.outcome for i in resumed.items] == [ItemOutcome.WAITING, ItemOutcome.DONE]
             note = resumed.items[0].note or ""
-            assert "in flight when an apply was interrupted may still land" in note
+            assert "sent and never answered (an interrupted apply?) may still land" in note
             assert _post_count(server) == 2  # "b" was never sent: it was created at once
 
             await _landed(server, 2)

@@ -67,6 +67,6 @@ def test_undecided_note_says_what_may_land_and_when_it_is_decided() -> None:
         "nothing was sent; decided after 2027-01-15T08:02:00.000Z"
     )
     assert Undecided(1_800_000_120.0).note() == (
-        "waiting: a create that was in flight when an apply was interrupted may still "
-        "land; nothing was sent; decided after 2027-01-15T08:02:00.000Z"
+        "waiting: a create that was sent and never answered (an interrupted apply?) may "
+        "still land; nothing was sent; decided after 2027-01-15T08:02:00.000Z"
     )
