@@ -6,10 +6,13 @@ how many pages there are, and the service does not promise an order, so the rule
 learn the page size from the first page and trust nothing they cannot check:
 
 - an empty page ends the listing; so does a page shorter than the first one;
-- a page that brings no group not already listed means the server ignores `page`. If
-  the first page was shorter than the documented page size it was the whole account
-  (a server that predates paging) and the listing is complete; otherwise the listing
-  cannot be trusted, and it ends with an error rather than a silently partial result;
+- a page that brings no group not already listed means the server ignores `page`. The
+  first page was then the whole account (a server that predates paging) and the
+  listing is complete when that page was shorter than the documented page size, or
+  longer than it (which proves the server does not page at that size) and page 2
+  lists exactly its groups again. Otherwise (a first page of exactly the page size,
+  or a later page) the listing cannot be trusted, and it ends with an error rather
+  than a silently partial result;
 - a group listed twice (groups shift between pages while others are created or
   deleted) is given once;
 - there are at most `MAX_PAGES` pages, whatever the server says.
@@ -87,7 +90,7 @@ class PageTracker:
         if not items or len(items) < self._first:
             self._next = None
         elif not fresh:
-            if self._first < self._page_size:
+            if self._unpaged(number, items):
                 self._next = None  # the server ignores `page`: page 1 was the account
             else:
                 raise PagingError(
@@ -104,3 +107,12 @@ class PageTracker:
             self._next = number + 1
         return fresh
 
+    def _unpaged(self, number: int, page: list[GroupSummary]) -> bool:
+        """True when page `number`, which brought nothing new, proves that page 1 was
+        the whole account (see the module docstring)."""
+        assert self._first is not None
+        if self._first < self._page_size:
+            return True
+        # Page 1 is everything seen before page 2; the order is not promised.
+        repeat = number == 2 and {summary.prokey for summary in page} == self._seen
+        return self._first > self._page_size and repeat

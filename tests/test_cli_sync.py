@@ -185,6 +185,7 @@ async def test_sync_apply_yes_creates_and_a_second_run_sends_no_write(
             "blocked": 0,
             "kept": 0,
             "failed": 0,
+            "waiting": 0,
             "updates_sent": 0,
             "estimated_credits": 0,
         }
@@ -384,6 +385,29 @@ async def test_sync_failed_item_exits_1_and_says_why(
     assert items[0]["error_type"] == "BadRequestError"
     assert summary["failed"] == 1
     assert summary["created"] == 1
+
+
+async def test_sync_create_that_may_still_land_exits_75_saying_when_to_run_again(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The service makes the group 0.6 s after the POST; the command gives up after 0.2 s.
+    desired = desired_file(tmp_path, *RECORDS[:2])
+    server.inject(method="POST", delay=0.6, times=1)
+    argv = ["sync", "--desired", str(desired), "--state", str(tmp_path / "s.db"), "--apply"]
+
+    run = await cli(capsys, *argv, "-y", "--timeout", "0.2")
+    again = await cli(capsys, *argv, "-y", "--timeout", "0.2")  # a retry loop, at once
+
+    for each in (run, again):
+        assert each.code == 75, each.err
+        waiting = [o for o in each.objects if o.get("outcome") == "waiting"]
+        assert [o["key"] for o in waiting] == ["crm-1"]
+        assert "may still land" in waiting[0]["note"]
+        assert each.objects[-1]["waiting"] == 1
+        assert each.objects[-1]["failed"] == 0
+        assert f"1 waiting (run again after {waiting[0]['decide_after']})" in each.err_lines[-1]
+        assert not any(line.startswith("failed:") for line in each.err_lines)
+    assert [r.body["name"] for r in server.requests if r.method == "POST"] == ["Team A", "Team B"]
 
 
 async def test_sync_apply_refuses_while_another_apply_holds_the_state(

@@ -69,11 +69,52 @@ def test_page_tracker_refuses_a_full_page_that_brings_nothing_new() -> None:
         tracker.take(2, _page(0, PAGE_SIZE))
 
 
-def test_page_tracker_refuses_a_first_page_over_the_page_size_repeated() -> None:
+@pytest.mark.parametrize(
+    ("first", "second", "listed"),
+    [
+        (_page(0, PAGE_SIZE + 1), _page(0, PAGE_SIZE + 1), PAGE_SIZE + 1),
+        (_page(0, 1000), _page(0, 1000), 1000),
+        (_page(0, 5000), _page(0, 5000), 5000),
+        # The service promises no order: the same groups, reordered, are still a repeat.
+        (_page(0, 1000), _page(0, 1000)[::-1], 1000),
+    ],
+)
+def test_page_tracker_takes_a_first_page_over_the_page_size_repeated_as_the_account(
+    first: list[GroupSummary], second: list[GroupSummary], listed: int
+) -> None:
+    # More than 800 at once proves the server does not page at 800; the same groups
+    # again for ?page=2 prove it ignores `page`: page 1 was the whole account.
+    keys, asked = _follow([first, second])
+    assert keys == [f"k{n}" for n in range(listed)]
+    assert asked == 2
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Exactly the page size, repeated: the account may hold more than that page.
+        (_page(0, PAGE_SIZE), _page(0, PAGE_SIZE)),
+        # Longer than the page size, then a page of the same length listing some
+        # groups twice: not a repeat of page 1, so no proof of anything.
+        (_page(0, 1000), _page(0, 999) + _page(0, 1)),
+    ],
+)
+def test_page_tracker_refuses_a_repeat_that_proves_nothing(
+    first: list[GroupSummary], second: list[GroupSummary]
+) -> None:
     tracker = PageTracker()
-    tracker.take(1, _page(0, PAGE_SIZE + 50))
-    with pytest.raises(PagingError):
-        tracker.take(2, _page(0, PAGE_SIZE + 50))
+    tracker.take(1, first)
+    with pytest.raises(PagingError, match=r"ignore \?page="):
+        tracker.take(2, second)
+
+
+def test_page_tracker_refuses_a_later_page_that_brings_nothing_new() -> None:
+    # Pages of 1,000 that did page (page 2 was new), then page 3 repeats page 2.
+    tracker = PageTracker()
+    tracker.take(1, _page(0, 1000))
+    tracker.take(2, _page(1000, 1000))
+    with pytest.raises(PagingError, match="page 3"):
+        tracker.take(3, _page(1000, 1000))
 
 
 def test_page_tracker_takes_a_short_page_repeated_as_an_unpaged_account() -> None:

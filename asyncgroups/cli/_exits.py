@@ -16,6 +16,7 @@ __all__ = [
     "OK",
     "TERMINATED",
     "USAGE",
+    "WAITING",
     "CommandError",
     "UsageError",
 ]
@@ -26,6 +27,9 @@ OK: Final = 0
 FAILED: Final = 1
 #: The command line, the input or the configuration was wrong; nothing was sent.
 USAGE: Final = 2
+#: Nothing failed, but some work cannot be decided yet: run again after the time the
+#: command said (sysexits.h's EX_TEMPFAIL, "try again later").
+WAITING: Final = 75
 #: Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED: Final = 130
 #: SIGTERM (128 + 15), as a shell reports it: a container stop, `kill`, systemd. The run

@@ -44,7 +44,7 @@ from ..sync import (
     result_record,
 )
 from ._common import confirm, describe
-from ._exits import FAILED, OK, CommandError, UsageError
+from ._exits import FAILED, OK, WAITING, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import progress_bar
 from ._settings import Settings, make_client
@@ -246,6 +246,9 @@ def _apply(
                 if not isinstance(last.error, OutOfCreditsError):  # the summary counts those
                     bar.log(f"failed: {last.key}: {describe(last.error or Exception())}")
                 bar.advance("failed")
+            elif last.outcome is ItemOutcome.WAITING:
+                bar.log(f"{last.key}: {last.note}")
+                bar.advance("skipped")
             else:
                 bar.advance("ok")
 
@@ -274,7 +277,9 @@ def _apply(
                 out.write(result_record(result))
         out.write(report_summary(report))
     say(report.summary())
-    return OK if report.ok else FAILED
+    if report.failed:
+        return FAILED
+    return WAITING if report.waiting else OK
 
 
 
@@ -290,6 +295,7 @@ def report_summary(report: SyncReport) -> dict[str, Any]:
         "blocked": report.count(Action.BLOCKED, ItemOutcome.SKIPPED),
         "kept": report.count(Action.KEEP, ItemOutcome.SKIPPED),
         "failed": len(report.failed),
+        "waiting": len(report.waiting),
         "updates_sent": report.updates_sent,
         "estimated_credits": report.estimated_credits,
     }

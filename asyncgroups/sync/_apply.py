@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
-from ._creates import Creates, Made, WriteGate
+from ._creates import Clock, Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError, StalePlanError
@@ -52,6 +52,7 @@ async def apply(
     on_progress: SyncProgressCallback | None = None,
     max_deletes: int | None = None,
     allow_vanished: bool = False,
+    clock: Clock = time.time,
 ) -> SyncReport:
     """Carry out `plan`, at most `concurrency` items at once (default: the client's cap).
 
@@ -61,11 +62,14 @@ async def apply(
     owned group is gone from the account (`VanishedGroupsError`). It takes the
     state's apply lock (`StateLockedError` if another apply holds it) and refuses a
     plan made before the state last changed (`StalePlanError`). Every item ends as
-    done, failed (with its error) or skipped, and the state is written after each one,
-    so cancelling the apply (Ctrl-C) loses nothing: plan and apply again. After the
-    service answers an update 402 (out of event credits) no further PATCH is sent: the
-    updates left fail with `OutOfCreditsError`. `on_progress` (plain or async) is
-    called after each item that does work.
+    done, failed (with its error), skipped, or waiting (an earlier create of the key
+    may still land: `SyncReport.decide_after` says when to run again), and the state is
+    written after each one, so cancelling the apply (Ctrl-C) loses nothing: plan and
+    apply again. After the service answers an update 402 (out of event credits) no
+    further PATCH is sent: the updates left fail with `OutOfCreditsError`.
+    `on_progress` (plain or async) is called after each item that does work. `clock`
+    (seconds since the epoch) dates the creates that may still land; a test passes one
+    it can move instead of waiting.
     """
     if not isinstance(plan, Plan):
         raise ValidationError(f"plan must be a Plan, not {type(plan).__name__}", field="plan")
@@ -90,7 +94,7 @@ async def apply(
                 f"the state file {state.path} changed after this plan was made (another "
                 "apply ran, or one was interrupted); make a new plan and apply that"
             )
-        return await _Apply(client, plan, state, limit, on_progress).run(snapshot)
+        return await _Apply(client, plan, state, limit, on_progress, clock).run(snapshot)
 
 
 def _check_max_deletes(value: object) -> int | None:
@@ -114,6 +118,7 @@ class _Apply:
         state: SyncState,
         concurrency: int,
         on_progress: SyncProgressCallback | None,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._plan = plan
@@ -123,7 +128,7 @@ class _Apply:
         #: Holds this apply's updates and deletes while a lookup lists the account.
         self._gate = WriteGate()
         self._creates = Creates(
-            client, state, self._gate, concurrency=concurrency, finish=self._complete
+            client, state, self._gate, concurrency=concurrency, finish=self._complete, clock=clock
         )
         #: The first update answered `OUT_OF_CREDITS`: no PATCH is sent after it.
         self._no_credits: APIError | None = None
@@ -149,9 +154,12 @@ class _Apply:
                 # An interrupted create of a key no longer desired, found at the start:
                 # the state owns its group now, and the report says which one.
                 settled = self._creates.settled(item.key)
+                waiting = self._creates.waiting(item.key)
                 note = item.reason
                 if settled is not None:
-                    note = "an interrupted apply had created it; it is owned now, and kept"
+                    note = "an earlier apply had created it; it is owned now, and kept"
+                elif waiting is not None:
+                    note = waiting.note()
                 self._results[item.key] = ItemResult(
                     item.key,
                     item.action,
@@ -226,18 +234,23 @@ class _Apply:
     async def _complete(self, item: PlanItem, desired: DesiredGroup, made: Made) -> ItemResult:
         """Send what a create left to patch (if anything), then record the fields."""
         note = made.note
+        sent = False
         if not made.patch.is_empty():
             try:
-                await self._patch(made.prokey, made.patch, reread=made.reread)
+                sent = await self._patch(made.prokey, made.patch, reread=made.reread)
             except AsyncGroupsError as err:
                 extra = "it exists, but setting its other fields failed; the next apply retries"
                 note = f"{note}; {extra}" if note else extra
                 return failed_result(item, err, made.prokey, note)
             self._state.set_fields(item.key, desired.values())
+        if made.kept:
+            action = Action.UPDATE if sent else Action.UNCHANGED
+            return ItemResult(item.key, action, ItemOutcome.DONE, prokey=made.prokey, note=note)
         return done_result(item, made.prokey, note)
 
-    async def _patch(self, prokey: str, patch: GroupPatch, *, reread: bool = False) -> None:
+    async def _patch(self, prokey: str, patch: GroupPatch, *, reread: bool = False) -> bool:
         """Send `patch`; after a reply that may have been lost, re-read and send the rest.
+        Returns whether a PATCH may have been sent (False: nothing differed).
 
         A retried PATCH only sends the fields that still differ (none, when the lost
         one went through), so a lost reply costs a read, not another update. Once an
@@ -249,14 +262,15 @@ class _Apply:
                 async with self._gate.writing():
                     if self._no_credits is not None:
                         raise OutOfCreditsError(self._no_credits)
-                    await self._client.groups.update(prokey, patch, skip_unchanged=skip)
-                return
+                    sent = await self._client.groups.update(prokey, patch, skip_unchanged=skip)
+                return sent or attempt > 1
             except AsyncGroupsError as err:
                 if isinstance(err, APIError) and err.status == OUT_OF_CREDITS:
                     self._no_credits = self._no_credits or err
                 if attempt == UPDATE_ATTEMPTS or not err.may_have_acted:
                     raise
                 skip = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _update(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
         assert item.prokey is not None

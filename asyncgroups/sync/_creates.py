@@ -5,21 +5,41 @@ API takes no client-chosen id.
    stored in the state as a *baseline*, together with a *pending create* row (key,
    name, fields) for every create the apply may send, in one transaction synced to
    disk.
-2. When a POST answers, the group is recorded and its pending row dropped, in one
-   transaction.
+2. Just before each POST, its row notes that it was sent. When a POST answers, the
+   group is recorded and its pending row dropped, in one transaction.
 3. When a POST fails in a way that may still have created the group (connection lost
    after sending, timeout, 5xx, broken reply), the account is listed again and the
    groups that are new since the baseline, owned by no row and named exactly like the
-   create are counted. One: that is the group the create made; it is recorded. None:
-   the account is listed once more, and only when that listing shows none either was
-   nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS` times) — except
-   after a timeout, when the server may still be making the group: the item then fails
-   and its pending row stays. More than one: nothing is guessed; the item fails with
-   `AmbiguousCreateError` and its pending row stays. A POST that provably made nothing
-   (`not err.may_have_acted`: refused with a 4xx, or no connection could be made)
-   drops the pending row.
+   create are counted. One: that is the group the create made; it is recorded. More
+   than one: nothing is guessed; the item fails with `AmbiguousCreateError` and its
+   pending row stays. None, after a timeout: the group may still land (step 5). None
+   otherwise: the account is listed once more, and only when that listing shows none
+   either was nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS`
+   times). A POST that provably made nothing (`not err.may_have_acted`: refused with a
+   4xx, or no connection could be made) drops the pending row.
 4. A pending row left by a crash or Ctrl-C is settled the same way at the start of the
-   next apply, against the baseline it was written with, before anything else.
+   next apply, against the baseline it was written with, before anything else: the
+   group found is recorded; a row that both of the apply's first listings show nothing
+   for is dropped, and its key is created anew, unless it may still land (step 5).
+5. A create may still land while the server works on a POST the client stopped
+   waiting for: one that timed out, or one whose end nobody saw (its row says it was
+   sent, and nothing recorded how it ended: its apply was interrupted, or the lookup
+   after a lost reply failed). Until `landing_window(client.timeout)` has passed —
+   `LANDING_TIMEOUTS` times the client's timeout, and at least `LANDING_FLOOR`
+   seconds — counted from the timeout (for a POST whose end nobody saw: from the first
+   listing of the next apply that finds it missing), a listing that shows nothing
+   proves nothing. That moment (`decide_after`, wall-clock) is stored with the row.
+   Until it passes the item ends *waiting*: nothing is sent for it, and the report
+   says when it can be decided. Only two listings that both started after it, and
+   both show nothing, drop the row, so that the group is then created once. A group
+   that lands meanwhile is found and recorded by the next apply's listings, whenever
+   that runs.
+6. A create after drift (the plan's read of a group the state owns answered 404) needs
+   the same evidence that the group is gone: the two listings of step 1 must both not
+   show the owned group. A read can answer 404 for a group that exists (a lagging
+   replica, a misrouted request); when either listing shows it, nothing is created:
+   the group is re-read and patched with what differs, and the item is reported as
+   that update (or as unchanged).
 
 A listing reads every page of the account (`client.groups.list()`), and pages shift
 while groups are deleted (or, where the order follows the last change, updated) between
@@ -35,8 +55,9 @@ Creates with the same name are sent one at a time, so step 3 never mistakes anot
 key's in-flight create for its own.
 
 This module holds the protocol's logic; the state file only stores its rows
-(`SyncState.new_baseline`, `.baseline`, `.record`, `.forget_pending`). `_apply.py` hands
-each create item to `Creates.run`, and sends every update and delete through the gate.
+(`SyncState.new_baseline`, `.baseline`, `.mark_sent`, `.mark_undecided`, `.record`,
+`.forget_pending`). `_apply.py` hands each create item to `Creates.run`, and sends
+every update and delete through the gate.
 """
 
 from __future__ import annotations
@@ -44,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -53,16 +75,18 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from .. import AsyncGroupsError, GroupPatch, GroupSummary
+from .._timestamp import iso_utc
 from ._decide import Action, PlanItem
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError
 from ._read import list_groups, read_live
-from ._report import ItemResult, failed_result
+from ._report import ItemResult, failed_result, waiting_result
 from ._state import PendingCreate, StateSnapshot, SyncState
 
 if TYPE_CHECKING:
@@ -70,17 +94,43 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREATE_ATTEMPTS",
+    "LANDING_FLOOR",
+    "LANDING_TIMEOUTS",
+    "Clock",
     "Creates",
     "Finish",
     "FreshListing",
     "Listing",
     "Made",
     "NewGroups",
+    "Undecided",
     "WriteGate",
+    "landing_window",
 ]
 
 #: POSTs sent at most for one create (each after checking that the last made nothing).
 CREATE_ATTEMPTS: Final = 3
+#: How many of the client's timeouts a create that timed out may still land in (step 5).
+LANDING_TIMEOUTS: Final = 5
+#: The least time, in seconds, a create that timed out may still land in (step 5).
+LANDING_FLOOR: Final = 120.0
+
+#: Seconds since the epoch, now (`time.time`; a test passes one it can move).
+Clock = Callable[[], float]
+
+
+def landing_window(timeout: float) -> float:
+    """Seconds a create whose POST timed out may still land after the timeout (step 5)."""
+    return max(LANDING_TIMEOUTS * timeout, LANDING_FLOOR)
+
+
+def _stored(moment: float) -> str:
+    """`moment` (epoch seconds) as the state file stores times."""
+    return iso_utc(datetime.fromtimestamp(moment, UTC), utc="+00:00")
+
+
+def _epoch(stored: str) -> float:
+    return datetime.fromisoformat(stored).timestamp()
 
 
 @attrs.frozen
@@ -93,6 +143,46 @@ class Made:
     note: str | None = None
     #: Read the group first and send only what differs (its fields are not known).
     reread: bool = False
+    #: The group the state already owned (a drift create found it there): the item is
+    #: reported as the update it was, or as unchanged, not as a create.
+    kept: bool = False
+
+
+@attrs.frozen
+class Undecided:
+    """A create that may still land (step 5): when it can be decided, and why not now."""
+
+    #: Epoch seconds: a listing started after this can show that it made nothing.
+    decide_after: float
+    #: Epoch seconds its POST timed out at; None for one cut off by an interruption.
+    timed_out_at: float | None = None
+
+    @classmethod
+    def of(cls, pending: PendingCreate) -> Undecided | None:
+        """What `pending`'s row says, if it may still land."""
+        if pending.decide_after is None:
+            return None
+        timed_out = pending.timed_out_at
+        return cls(_epoch(pending.decide_after), _epoch(timed_out) if timed_out else None)
+
+    @property
+    def when(self) -> datetime:
+        """`decide_after` as an aware UTC time."""
+        return datetime.fromtimestamp(self.decide_after, UTC)
+
+    @property
+    def shown(self) -> str:
+        """`decide_after` as a person reads it (ISO 8601, UTC)."""
+        return iso_utc(self.when)
+
+    def note(self) -> str:
+        """The report's line: why nothing was sent, and when an apply can decide."""
+        if self.timed_out_at is not None:
+            at = iso_utc(datetime.fromtimestamp(self.timed_out_at, UTC))
+            what = f"a create that timed out at {at}"
+        else:
+            what = "a create that was sent and never answered (an interrupted apply?)"
+        return f"waiting: {what} may still land; nothing was sent; decided after {self.shown}"
 
 
 #: How the apply completes a create item whose group exists: patch, record, report.
@@ -110,12 +200,14 @@ class Creates:
         *,
         concurrency: int,
         finish: Finish,
+        clock: Clock = time.time,
     ) -> None:
         self._client = client
         self._state = state
         self._concurrency = concurrency
         self._finish = finish
-        self._listing = FreshListing(client, gate)
+        self._clock = clock
+        self._listing = FreshListing(client, gate, clock=clock)
         self._name_locks: dict[str, asyncio.Lock] = {}
         self._baseline: frozenset[str] = frozenset()
         #: Names learnt by reading groups the account lists by id only: prokey -> name.
@@ -126,12 +218,20 @@ class Creates:
         self._settled: dict[str, str] = {}
         #: Keys whose interrupted create could not be settled: key -> why.
         self._unsettled: dict[str, AsyncGroupsError] = {}
+        #: Keys whose earlier create may still land (step 5).
+        self._waiting: dict[str, Undecided] = {}
+        #: Drift creates whose group the listings still show (step 6): key -> prokey.
+        self._present: dict[str, str] = {}
 
     def settled(self, key: str) -> str | None:
         """The prokey an interrupted create of `key` was found to have made, if any."""
         return self._settled.get(key)
 
-    # The baseline, and settling interrupted creates (steps 1 and 4) ------------------
+    def waiting(self, key: str) -> Undecided | None:
+        """Why an earlier create of `key` cannot be decided in this apply, if it cannot."""
+        return self._waiting.get(key)
+
+    # The baseline, and settling interrupted creates (steps 1, 4, 5 and 6) ------------
 
     async def prepare(self, snapshot: StateSnapshot, items: Sequence[PlanItem]) -> None:
         """Before any item runs: settle interrupted creates, then store the baseline and
@@ -139,20 +239,25 @@ class Creates:
         if not snapshot.pending and not any(item.action is Action.CREATE for item in items):
             return
         try:
-            listing = await self._listing.after(-math.inf)
-            unfound = await self._settle_pending(list(snapshot.pending.values()), listing)
-            seen = {summary.prokey for summary in listing.summaries}
+            first = await self._listing.after(-math.inf)
+            unfound = await self._settle_pending(list(snapshot.pending.values()), first)
+            seen = {summary.prokey for summary in first.summaries}
             # The second listing of the baseline (see the module docstring).
-            listing = await self._listing.newer_than(listing)
-            for pending in await self._settle_pending(unfound, listing):
-                self._state.forget_pending(pending.key)
-            seen.update(summary.prokey for summary in listing.summaries)
+            second = await self._listing.newer_than(first)
+            for pending in await self._settle_pending(unfound, second):
+                self._absent(pending, first)
+            seen.update(summary.prokey for summary in second.summaries)
         except AsyncGroupsError as err:
             self._no_creates = err
             self._unsettled.update(
                 (key, err) for key in snapshot.pending if key not in self._settled
             )
             return
+        self._present = {
+            item.key: item.prokey
+            for item in items
+            if item.drift and item.prokey is not None and item.prokey in seen
+        }
         intents = [
             (item.key, item.desired.name, item.desired.created_values())
             for item in items
@@ -160,10 +265,26 @@ class Creates:
             and item.desired is not None
             and item.key not in self._settled
             and item.key not in self._unsettled
+            and item.key not in self._waiting  # its row, and when it was sent, stay
+            and item.key not in self._present
         ]
         # Seen in either listing: not new, so never taken for what a create made.
         self._baseline = frozenset(seen)
         self._state.new_baseline(self._baseline, intents)
+
+    def _absent(self, pending: PendingCreate, first: Listing) -> None:
+        """Two listings, `first` the earlier, show nothing for `pending`: drop its row,
+        unless it may still land (step 5)."""
+        undecided = Undecided.of(pending)
+        if undecided is None and pending.sent_at is not None:
+            # Sent, and nobody saw how it ended.
+            moment = math.ceil(first.wall + landing_window(self._client.timeout))
+            undecided = Undecided(moment)
+            self._state.mark_undecided(pending.key, _stored(moment))
+        if undecided is not None and first.wall < undecided.decide_after:
+            self._waiting[pending.key] = undecided
+        else:
+            self._state.forget_pending(pending.key)
 
     async def _settle_pending(
         self, pendings: list[PendingCreate], listing: Listing
@@ -210,12 +331,12 @@ class Creates:
             concurrency=self._concurrency,
         )
 
-    async def _made_by_lost_create(self, name: str, failed_at: float) -> list[str]:
+    async def _made_by_lost_create(self, name: str, failed_at: float, *, twice: bool) -> list[str]:
         """The new, unowned groups named `name` in a listing taken after `failed_at`;
-        empty only when a second listing shows none either (step 3)."""
+        with `twice`, empty only when a second listing shows none either (step 3)."""
         listing = await self._listing.after(failed_at)
         found = await self._named(listing, name)
-        if not found:
+        if not found and twice:
             found = await self._named(await self._listing.newer_than(listing), name)
         return found
 
@@ -223,13 +344,13 @@ class Creates:
         index = await self._new_groups(listing, self._baseline, self._state.owned_prokeys())
         return index.named(name)
 
-    # One create item (steps 2 and 3) -------------------------------------------------
+    # One create item (steps 2, 3, 5 and 6) -------------------------------------------
 
     async def run(self, item: PlanItem, desired: DesiredGroup) -> ItemResult:
         """Carry out one create item: settled, refused, or sent under its name's lock."""
         settled = self._settled.get(item.key)
         if settled is not None:
-            note = "an interrupted apply had already created it; found it, not created again"
+            note = "an earlier apply had created it (no reply said so); found it, not created again"
             # The desired fields may have changed since that create: send what differs.
             made = Made(settled, desired.full_patch(), note, reread=True)
             return await self._finish(item, desired, made)
@@ -237,6 +358,14 @@ class Creates:
         if error is not None:
             note = "an interrupted create could not be settled; nothing was sent"
             return failed_result(item, error, note=note)
+        undecided = self._waiting.get(item.key)
+        if undecided is not None:
+            return waiting_result(item, undecided.when, undecided.note())
+        present = self._present.get(item.key)
+        if present is not None:
+            note = "a read of it answered 404, but the listings show it: kept, not created again"
+            made = Made(present, desired.full_patch(), note, reread=True, kept=True)
+            return await self._finish(item, desired, made)
         if self._no_creates is not None:
             note = "the account listing a safe create needs could not be read; nothing was sent"
             return failed_result(item, self._no_creates, note=note)
@@ -252,35 +381,13 @@ class Creates:
         last: AsyncGroupsError | None = None
         for _ in range(CREATE_ATTEMPTS):
             # The pending row, on disk since `prepare`, covers a crash from here.
+            self._state.mark_sent(item.key, _stored(self._clock()))
             try:
                 prokey = await self._client.groups.create(new)
             except AsyncGroupsError as err:
-                if not err.may_have_acted:
-                    self._state.forget_pending(item.key)
-                    return failed_result(item, err)
-                try:
-                    found = await self._made_by_lost_create(desired.name, loop.time())
-                except AsyncGroupsError as lookup:
-                    note = (
-                        f"could not check whether the create went through ({lookup}); the "
-                        "next apply checks again before creating anything"
-                    )
-                    return failed_result(item, err, note=note)
-                if len(found) > 1:
-                    return failed_result(item, AmbiguousCreateError(item.key, desired.name, found))
-                if found:
-                    self._state.record(item.key, found[0], fields, "created")
-                    note = f"the reply to the create was lost ({err}); found the group it made"
-                    made = Made(found[0], desired.followup(), note, reread=True)
-                    return await self._finish(item, desired, made)
-                if err.may_still_be_running:
-                    # A POST that timed out may still be running on the server: an empty
-                    # listing now proves nothing, and sending again could make two.
-                    note = (
-                        "the create timed out and the server may still be making the group; "
-                        "it was not sent again: the next apply looks for it before creating"
-                    )
-                    return failed_result(item, err, note=note)
+                result = await self._after_failure(item, desired, err, loop.time())
+                if result is not None:
+                    return result
                 last = err  # provably nothing was made: sending again cannot duplicate
                 continue
             self._state.record(item.key, prokey, fields, "created")
@@ -289,6 +396,45 @@ class Creates:
         assert last is not None
         note = f"{CREATE_ATTEMPTS} attempts failed, and none of them made a group"
         return failed_result(item, last, note=note)
+
+    async def _after_failure(
+        self, item: PlanItem, desired: DesiredGroup, err: AsyncGroupsError, failed_at: float
+    ) -> ItemResult | None:
+        """How the item ends after its POST failed with `err`, or None when that POST
+        provably made nothing and may be sent again (step 3)."""
+        if not err.may_have_acted:
+            self._state.forget_pending(item.key)
+            return failed_result(item, err)
+        undecided = self._timed_out(item.key) if err.may_still_be_running else None
+        try:
+            found = await self._made_by_lost_create(
+                desired.name, failed_at, twice=undecided is None
+            )
+        except AsyncGroupsError as lookup:
+            then = "next apply" if undecided is None else f"first apply after {undecided.shown}"
+            note = (
+                f"could not check whether the create went through ({lookup}); the "
+                f"{then} checks again before creating anything"
+            )
+            return failed_result(item, err, note=note)
+        if len(found) > 1:
+            return failed_result(item, AmbiguousCreateError(item.key, desired.name, found))
+        if found:
+            self._state.record(item.key, found[0], desired.created_values(), "created")
+            note = f"the reply to the create was lost ({err}); found the group it made"
+            made = Made(found[0], desired.followup(), note, reread=True)
+            return await self._finish(item, desired, made)
+        if undecided is not None:
+            # An empty listing proves nothing while the server may still be at it.
+            return waiting_result(item, undecided.when, undecided.note())
+        return None
+
+    def _timed_out(self, key: str) -> Undecided:
+        """Store that `key`'s POST timed out now, and until when it may still land."""
+        now = self._clock()
+        undecided = Undecided(math.ceil(now + landing_window(self._client.timeout)), now)
+        self._state.mark_undecided(key, _stored(undecided.decide_after), _stored(now))
+        return undecided
 
 
 class NewGroups:
@@ -342,14 +488,18 @@ class NewGroups:
 class Listing:
     """One complete listing of the account, numbered in the order they were taken."""
 
-    __slots__ = ("number", "started", "summaries")
+    __slots__ = ("number", "started", "summaries", "wall")
 
-    def __init__(self, summaries: list[GroupSummary], *, number: int, started: float) -> None:
+    def __init__(
+        self, summaries: list[GroupSummary], *, number: int, started: float, wall: float
+    ) -> None:
         self.summaries = summaries
         #: 1 for the first listing an apply took, then 2, …
         self.number = number
-        #: When its first page was asked for (event-loop time).
+        #: When its first page was asked for (event-loop time, to order it in the apply).
         self.started = started
+        #: The same moment by the apply's clock (epoch seconds, comparable across runs).
+        self.wall = wall
 
 
 class WriteGate:
@@ -412,11 +562,12 @@ class FreshListing:
     apply's own writes cannot shift groups between its pages.
     """
 
-    __slots__ = ("_client", "_gate", "_last", "_lock")
+    __slots__ = ("_client", "_clock", "_gate", "_last", "_lock")
 
-    def __init__(self, client: GroupsClient, gate: WriteGate) -> None:
+    def __init__(self, client: GroupsClient, gate: WriteGate, *, clock: Clock = time.time) -> None:
         self._client = client
         self._gate = gate
+        self._clock = clock
         self._lock = asyncio.Lock()
         self._last: Listing | None = None
 
@@ -434,8 +585,8 @@ class FreshListing:
             if last is not None and fresh_enough(last):
                 return last
             async with self._gate.listing():
-                started = asyncio.get_running_loop().time()
+                started, wall = asyncio.get_running_loop().time(), self._clock()
                 summaries = await list_groups(self._client)
             number = last.number + 1 if last is not None else 1
-            self._last = Listing(summaries, number=number, started=started)
+            self._last = Listing(summaries, number=number, started=started, wall=wall)
             return self._last

@@ -11,14 +11,16 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
 from .. import UNSET, AsyncGroupsError, ClientStats, Group, GroupPatch, GroupStatus, ValidationError
+from .._timestamp import iso_utc
 from ._desired import FIELDS, DesiredGroup, plain
 from ._errors import MassDeleteError, SyncError, VanishedGroupsError
-from ._state import StateRow, StateSnapshot
+from ._state import PendingCreate, StateRow, StateSnapshot
 
 __all__ = [
     "DELETES_ALWAYS_ALLOWED",
@@ -323,16 +325,7 @@ def build_plan(
         if row is not None:
             items.append(_owned(d, row, live if refresh else None))
         elif d.key in pending:
-            items.append(
-                PlanItem(
-                    d.key,
-                    Action.CREATE,
-                    desired=d,
-                    resume=True,
-                    reason="an interrupted apply may have created this group; apply "
-                    "looks for what it made before creating anything",
-                )
-            )
+            items.append(_resume(d, pending[d.key]))
         elif adoptable is None:
             items.append(PlanItem(d.key, Action.CREATE, desired=d))
         else:
@@ -382,6 +375,21 @@ def _undesired(
     return items
 
 
+def _resume(d: DesiredGroup, pending: PendingCreate) -> PlanItem:
+    """A create an earlier apply may have made, or may still be making (`_creates.py`)."""
+    reason = (
+        "an interrupted apply may have created this group; apply looks for what it "
+        "made before creating anything"
+    )
+    if pending.decide_after is not None:
+        after = iso_utc(datetime.fromisoformat(pending.decide_after))
+        reason = (
+            "an earlier create of this group timed out or was cut off and may still "
+            f"land; apply looks for it, and creates nothing before {after}"
+        )
+    return PlanItem(d.key, Action.CREATE, desired=d, resume=True, reason=reason)
+
+
 def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
     if live is None:
         return _compare(d, row.prokey, row.fields, None, row, Action.UPDATE)
@@ -395,7 +403,8 @@ def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
             prokey=row.prokey,
             desired=d,
             drift=True,
-            reason=f"group {row.prokey} is gone from the account; it is created again",
+            reason=f"group {row.prokey} is gone from the account (its read answered 404); "
+            "apply creates it again unless the account's listings still show it",
         )
     error = live.failed.get(row.prokey, "it was not read")
     return PlanItem(

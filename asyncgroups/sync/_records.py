@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import UNSET
+from .._timestamp import iso_utc
 from ._decide import Action, PlanItem
 from ._report import ItemResult
 
@@ -43,7 +44,8 @@ def plan_record(item: PlanItem) -> dict[str, Any]:
 
 
 def result_record(result: ItemResult) -> dict[str, Any]:
-    """One apply result as a JSON-able dict: key, action, outcome, prokey, error, note."""
+    """One apply result as a JSON-able dict: key, action, outcome, prokey, error, note,
+    and for a waiting item `decide_after`."""
     record: dict[str, Any] = {
         "key": result.key,
         "action": result.action.value,
@@ -56,4 +58,6 @@ def result_record(result: ItemResult) -> dict[str, Any]:
         record["error_type"] = type(result.error).__name__
     if result.note is not None:
         record["note"] = result.note
+    if result.decide_after is not None:
+        record["decide_after"] = iso_utc(result.decide_after)
     return record

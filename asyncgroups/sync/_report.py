@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from datetime import datetime
 
 import attrs
 
 from .. import AsyncGroupsError
+from .._timestamp import iso_utc
 from ._decide import Action, PlanItem, estimated_credits
 from ._errors import OutOfCreditsError
 
@@ -18,6 +20,7 @@ __all__ = [
     "SyncReport",
     "done_result",
     "failed_result",
+    "waiting_result",
 ]
 
 
@@ -30,6 +33,9 @@ class ItemOutcome(enum.StrEnum):
     FAILED = "failed"
     #: It was not tried on purpose (blocked, or kept without prune); the note says why.
     SKIPPED = "skipped"
+    #: It cannot be decided yet: an earlier create of the key may still land on the
+    #: server. Nothing was sent; an apply after `ItemResult.decide_after` decides it.
+    WAITING = "waiting"
 
 
 @attrs.frozen
@@ -43,11 +49,13 @@ class ItemResult:
     error: AsyncGroupsError | None = None
     #: Why it was skipped, or what was unusual (a lost reply found again, say).
     note: str | None = None
+    #: For a waiting item: from when an apply can decide it (aware, UTC).
+    decide_after: datetime | None = None
 
     @property
     def ok(self) -> bool:
-        """True unless the item failed."""
-        return self.outcome is not ItemOutcome.FAILED
+        """True when the item is done or skipped: it neither failed nor waits."""
+        return self.outcome in (ItemOutcome.DONE, ItemOutcome.SKIPPED)
 
 
 def done_result(item: PlanItem, prokey: str | None, note: str | None = None) -> ItemResult:
@@ -64,6 +72,13 @@ def failed_result(
     """`item` failed with `error` (and its group's prokey, when it has one)."""
     return ItemResult(
         item.key, item.action, ItemOutcome.FAILED, prokey=prokey, error=error, note=note
+    )
+
+
+def waiting_result(item: PlanItem, decide_after: datetime, note: str) -> ItemResult:
+    """`item` waiting: nothing was sent, and an apply after `decide_after` decides it."""
+    return ItemResult(
+        item.key, item.action, ItemOutcome.WAITING, note=note, decide_after=decide_after
     )
 
 
@@ -84,10 +99,11 @@ class SyncProgress:
 class SyncReport:
     """What an apply did, item by item, in plan order.
 
-    Every plan item appears once, as done, failed or skipped. After the apply the state
-    file owns every group an item names by `prokey` (done creates and adoptions, and
-    failed ones whose group exists but whose follow-up patch failed; a kept key whose
-    interrupted create was found), plus those it held before, minus the done deletes.
+    Every plan item appears once, as done, failed, skipped or waiting. After the apply
+    the state file owns every group an item names by `prokey` (done creates and
+    adoptions, and failed ones whose group exists but whose follow-up patch failed; a
+    kept key whose interrupted create was found), plus those it held before, minus the
+    done deletes.
     """
 
     items: tuple[ItemResult, ...]
@@ -100,8 +116,18 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        """True when no item failed (skipped items are not failures)."""
+        """True when every item is done or skipped: none failed, none is waiting."""
         return all(item.ok for item in self.items)
+
+    @property
+    def waiting(self) -> tuple[ItemResult, ...]:
+        return self._with(ItemOutcome.WAITING)
+
+    @property
+    def decide_after(self) -> datetime | None:
+        """When an apply can decide every waiting item (None when none waits): run
+        again after it."""
+        return max((i.decide_after for i in self.waiting if i.decide_after), default=None)
 
     @property
     def failed(self) -> tuple[ItemResult, ...]:
@@ -155,6 +181,9 @@ class SyncReport:
             parts[-1] += (
                 f"; {not_sent} update(s) not sent: the account ran out of event credits (402)"
             )
+        again = self.decide_after
+        if again is not None:
+            parts.append(f"{len(self.waiting)} waiting (run again after {iso_utc(again)})")
         credits = self.estimated_credits
         return (
             f"sync: {', '.join(parts)}; {self.updates_sent} update(s) sent, estimated "

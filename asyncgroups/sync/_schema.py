@@ -1,9 +1,9 @@
 """The state file's format: its SQLite schema, and opening a file safely. No sync logic.
 
 `open_database()` connects, refuses a database that is not a state file (another
-application's, or one of a newer schema), switches it to WAL mode, and creates the
-schema in a new file. The schema is spelled here only; `_state.py` reads and writes
-its rows.
+application's, or one of a newer schema), switches it to WAL mode, creates the schema
+in a new file and upgrades the file of an earlier version (`_STEPS`). The schema is
+spelled here only; `_state.py` reads and writes its rows.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from ._errors import StateFileError
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "now", "open_database", "read_meta"]
 
-#: The version of the schema below; a file with a newer one is refused, not guessed at.
-SCHEMA_VERSION: Final = 1
+#: The version a new file starts at: `_SCHEMA` below, before any of `_STEPS`.
+_FIRST_VERSION: Final = 1
 #: `PRAGMA application_id` of a state file ("AGS1"), so an unrelated database is refused.
 APPLICATION_ID: Final = 0x41475331
 
@@ -48,6 +48,23 @@ CREATE TABLE IF NOT EXISTS baselines (
     PRIMARY KEY (baseline, prokey)
 ) WITHOUT ROWID;
 """
+
+#: The upgrades of the schema, in order: step n takes a file from version n to n + 1.
+#: A new file gets `_SCHEMA` and then every step, so each column is spelled once. A
+#: file of an earlier version is upgraded when it is opened (the earlier asyncgroups
+#: then refuses it, as it refuses any newer schema).
+_STEPS: Final[tuple[str, ...]] = (
+    # 1 -> 2: when a create's POST was sent, when it timed out, and from when an
+    # account listing can prove that it made nothing (`_creates.py`).
+    """
+    ALTER TABLE pending_creates ADD COLUMN sent_at TEXT;
+    ALTER TABLE pending_creates ADD COLUMN timed_out_at TEXT;
+    ALTER TABLE pending_creates ADD COLUMN decide_after TEXT;
+    """,
+)
+
+#: The version of the schema with every step; a file with a newer one is refused.
+SCHEMA_VERSION: Final = _FIRST_VERSION + len(_STEPS)
 
 
 def now() -> str:
@@ -101,16 +118,42 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
         db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
             _create_schema(db, path)
-        version = read_meta(db, "schema_version")
-        if version is None or not version.isdigit():
-            raise StateFileError(f"{path}: the state file has no schema version")
-        if int(version) > SCHEMA_VERSION:
-            raise StateFileError(
-                f"{path} was written by a newer asyncgroups (schema {version}, this "
-                f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
-            )
+        if _version(db, path) < SCHEMA_VERSION:
+            _upgrade(db, path)
     except sqlite3.DatabaseError as err:
         raise StateFileError(f"{path} is not a usable state file: {err}") from err
+
+
+def _version(db: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version; a missing or newer one is a `StateFileError`."""
+    version = read_meta(db, "schema_version")
+    if version is None or not version.isdigit():
+        raise StateFileError(f"{path}: the state file has no schema version")
+    if int(version) > SCHEMA_VERSION:
+        raise StateFileError(
+            f"{path} was written by a newer asyncgroups (schema {version}, this "
+            f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
+        )
+    return int(version)
+
+
+def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Run the steps the file lacks, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have upgraded it while this one waited for the write lock.
+        for step in _STEPS[_version(db, path) - _FIRST_VERSION :]:
+            for statement in step.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute(
+            "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _identify(db: sqlite3.Connection) -> tuple[int, int]:
@@ -132,7 +175,7 @@ def _create_schema(db: sqlite3.Connection, path: Path) -> None:
             db.executemany(
                 "INSERT INTO meta (name, value) VALUES (?, ?)",
                 [
-                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("schema_version", str(_FIRST_VERSION)),  # then `_upgrade`
                     ("state_id", str(uuid.uuid4())),
                     ("generation", "0"),
                     ("created_at", now()),

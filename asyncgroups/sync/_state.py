@@ -60,6 +60,13 @@ class PendingCreate:
     fields: Mapping[str, Any]
     baseline: int
     started_at: str
+    #: When its POST was last handed to the client; None: it was never sent.
+    sent_at: str | None = None
+    #: When that POST timed out (it may still be running on the server), if it did.
+    timed_out_at: str | None = None
+    #: Until when it may still land: only a listing started after this can show that
+    #: it made nothing (`_creates.py`). None: not known to be still running.
+    decide_after: str | None = None
 
 
 @attrs.frozen
@@ -257,10 +264,13 @@ class SyncState:
 
     def _pending(self) -> dict[str, PendingCreate]:
         db = self._check_open()
-        query = "SELECT key, name, fields, baseline, started_at FROM pending_creates ORDER BY rowid"
+        query = (
+            "SELECT key, name, fields, baseline, started_at, sent_at, timed_out_at,"
+            " decide_after FROM pending_creates ORDER BY rowid"
+        )
         return {
-            key: PendingCreate(key, name, _fields(fields), baseline, started)
-            for key, name, fields, baseline, started in db.execute(query)
+            key: PendingCreate(key, name, _fields(fields), baseline, started, *outcome)
+            for key, name, fields, baseline, started, *outcome in db.execute(query)
         }
 
     def _meta(self, name: str) -> str | None:
@@ -306,6 +316,22 @@ class SyncState:
         """Drop `key`'s create intent: it is known that the create made nothing."""
         with self._write() as db:
             db.execute("DELETE FROM pending_creates WHERE key = ?", (key,))
+
+    def mark_sent(self, key: str, at: str) -> None:
+        """Note that `key`'s create is being sent (at `at`): if nothing learns how it
+        ended, it may still be running on the server when the next apply looks."""
+        with self._write() as db:
+            db.execute("UPDATE pending_creates SET sent_at = ? WHERE key = ?", (at, key))
+
+    def mark_undecided(self, key: str, decide_after: str, timed_out_at: str | None = None) -> None:
+        """Note that `key`'s create may still land until `decide_after` (its POST timed
+        out at `timed_out_at`, or was cut off when an apply was interrupted)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE pending_creates SET timed_out_at = coalesce(?, timed_out_at),"
+                " decide_after = ? WHERE key = ?",
+                (timed_out_at, decide_after, key),
+            )
 
     def record(self, key: str, prokey: str, fields: Mapping[str, Any], origin: Origin) -> None:
         """Own `prokey` under `key` with `fields` applied (replacing any earlier row).

@@ -50,10 +50,10 @@ def check_sync(
 
     Every item the report calls done is in the state under the same prokey (a done
     delete is gone from it); every group the state owns exists on the server (with
-    `desired`: holding exactly the desired fields, and every item that did not fail is
-    owned); no group exists twice and only a failed create may stay pending; the
-    `foreign` groups (prokeys the sync must leave alone) are still there. Names are
-    unique among the groups that are not `foreign`.
+    `desired`: holding exactly the desired fields, and every item that neither failed
+    nor waits is owned); no group exists twice and only a failed or waiting create may
+    stay pending; the `foreign` groups (prokeys the sync must leave alone) are still
+    there. Names are unique among the groups that are not `foreign`.
     """
     rows = state.rows()
     held = server.groups
@@ -65,7 +65,8 @@ def check_sync(
         for item in report.items
         if item.outcome is ItemOutcome.DONE
     )
-    failed_creates = {r.key for r in report.failed if r.action is Action.CREATE}
+    unfinished = (*report.failed, *report.waiting)
+    failed_creates = {r.key for r in unfinished if r.action is Action.CREATE}
     names = collections.Counter(held[p]["name"] for p in held if p not in foreign)
     return [
         Check(
@@ -92,7 +93,7 @@ def _owned_check(
     if desired is None:
         return Check("every group the state owns exists on the server", set(owned) <= set(held))
     wanted = {d.key: d for d in desired}
-    finished = set(wanted) - {r.key for r in report.failed}
+    finished = set(wanted) - {r.key for r in (*report.failed, *report.waiting)}
     return Check(
         "every group the state owns exists, with exactly the desired fields",
         all(

@@ -67,8 +67,9 @@ async def test_iter_list_streams_page_by_page_each_group_once(server: FakeGroups
 
 
 async def test_list_against_a_server_that_ignores_page_fails_fast() -> None:
+    # Exactly 800 at once, then the same again: the account may hold more than 800.
     async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
-        _fill(server, 900)
+        _fill(server, 800)
         started = time.monotonic()
         with pytest.raises(UnexpectedResponseError, match=r"ignore \?page="):
             await client.groups.list()
@@ -80,6 +81,15 @@ async def test_list_of_a_small_unpaged_account_is_complete() -> None:
     async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
         keys = _fill(server, 30)
         assert [s.prokey for s in await client.groups.list()] == keys
+
+
+async def test_list_of_an_unpaged_account_over_the_page_size_is_complete() -> None:
+    # A server from before paging answers all 1,000 groups, for ?page=2 as well: more
+    # than 800 at once proves it does not page at 800, so page 1 was the account.
+    async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
+        keys = _fill(server, 1_000)
+        assert [s.prokey for s in await client.groups.list()] == keys
+    assert _pages_asked(server) == [None, "2"]
 
 
 async def test_list_retries_a_page_that_fails_and_still_returns_everything(

@@ -1,21 +1,35 @@
-"""Sync's creates over real sockets: a POST carries the managed fields and nothing else."""
+"""Sync's creates over real sockets: what a POST carries, and creates that may still land."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from asyncgroups import GroupsClient, NewGroup, RetryPolicy
-from asyncgroups.sync import Action, DesiredGroup, SyncState, apply, plan
+from asyncgroups.sync import (
+    Action,
+    DesiredGroup,
+    ItemOutcome,
+    SyncReport,
+    SyncState,
+    apply,
+    plan,
+)
+from asyncgroups.sync._creates import LANDING_FLOOR
 from asyncgroups.testing import FakeGroupsServer
 
 NO_WAIT = RetryPolicy(backoff_base=0.0, backoff_max=0.0, jitter=False)
 CAL = "https://example.com/team.ics"
 
 
-def _client(server: FakeGroupsServer) -> GroupsClient:
-    return GroupsClient(server.api_key, base_url=server.url, retry=NO_WAIT, rate_limit=None)
+def _client(server: FakeGroupsServer, **kwargs: Any) -> GroupsClient:
+    return GroupsClient(
+        server.api_key, base_url=server.url, retry=NO_WAIT, rate_limit=None, **kwargs
+    )
 
 
 def _posts(server: FakeGroupsServer) -> dict[str, dict[str, Any]]:
@@ -128,3 +142,129 @@ async def test_sync_keeps_a_create_answered_with_an_odd_status_and_finds_its_gro
     assert first.ok, [str(r) for r in first.failed]
     assert again.creates == ()
     assert owned == set(server.groups)
+
+
+class MovedClock:
+    """The apply's wall clock, moved by the test instead of waiting (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _post_count(server: FakeGroupsServer) -> int:
+    return sum(1 for r in server.requests if r.method == "POST")
+
+
+async def _sync(
+    client: GroupsClient, desired: list[DesiredGroup], state: SyncState, clock: MovedClock
+) -> SyncReport:
+    return await apply(client, await plan(client, desired, state), state, clock=clock)
+
+
+async def _landed(server: FakeGroupsServer, count: int) -> None:
+    """Wait until the server holds `count` groups (a slow create finishing)."""
+    for _ in range(200):
+        if len(server.groups) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the server still holds {len(server.groups)} group(s)")
+
+
+async def test_sync_timed_out_create_waits_then_its_late_group_is_found_not_duplicated(
+    tmp_path: Path,
+) -> None:
+    # The service makes the group 0.5 s after the POST; the client gives up after 0.1 s.
+    desired = [DesiredGroup("a", "Slow")]
+    clock = MovedClock()
+    async with FakeGroupsServer() as server, _client(server, timeout=0.1) as client:
+        server.inject(method="POST", delay=0.5)
+        with SyncState(tmp_path / "sync.db") as state:
+            first = await _sync(client, desired, state, clock)
+            (item,) = first.items
+            decide_after = datetime.fromtimestamp(clock.now + LANDING_FLOOR, UTC)
+            assert (item.outcome, item.decide_after) == (ItemOutcome.WAITING, decide_after)
+            assert "timed out at 2027-01-15T08:00:00.000Z may still land" in (item.note or "")
+            assert "decided after 2027-01-15T08:02:00.000Z" in (item.note or "")
+            assert not first.ok
+            assert not first.failed
+            assert "1 waiting (run again after 2027-01-15T08:02:00.000Z)" in first.summary()
+            # A retry loop runs again at once: the group has not landed yet, and an
+            # empty listing proves nothing, so nothing is sent.
+            again = await _sync(client, desired, state, clock)
+            assert again.items[0].outcome is ItemOutcome.WAITING
+            assert again.decide_after == decide_after
+            assert _post_count(server) == 1
+            assert list(state.pending()) == ["a"]
+
+            await _landed(server, 1)
+            clock.now += LANDING_FLOOR
+            found = await _sync(client, desired, state, clock)
+            assert found.ok, found.items
+            assert "found it, not created again" in (found.items[0].note or "")
+        assert _post_count(server) == 1
+        assert [g["name"] for g in server.groups.values()] == ["Slow"]
+
+
+async def test_sync_timed_out_create_that_never_landed_is_created_once_after_the_window(
+    tmp_path: Path,
+) -> None:
+    # The POST times out and the server drops it without acting: nothing ever lands.
+    desired = [DesiredGroup("a", "Lost"), DesiredGroup("b", "Fine")]
+    clock = MovedClock()
+    async with FakeGroupsServer() as server, _client(server, timeout=0.1) as client:
+        server.inject(method="POST", delay=0.2, reset=True)
+        with SyncState(tmp_path / "sync.db") as state:
+            first = await _sync(client, desired, state, clock)
+            assert [i.outcome for i in first.items] == [ItemOutcome.WAITING, ItemOutcome.DONE]
+            timed_out = clock.now
+            # Still inside the window: nothing is sent for "a", whatever the listing shows.
+            clock.now = timed_out + LANDING_FLOOR - 1
+            waiting = await _sync(client, desired, state, clock)
+            assert [i.outcome for i in waiting.items] == [ItemOutcome.WAITING, ItemOutcome.DONE]
+            assert _post_count(server) == 2
+            # Listings that start once the window has passed, and show nothing: the
+            # create made nothing, and is sent again, once.
+            clock.now = timed_out + LANDING_FLOOR
+            last = await _sync(client, desired, state, clock)
+            assert last.ok, last.items
+            assert state.pending() == {}
+            assert not (await plan(client, desired, state)).has_changes
+        assert _post_count(server) == 3
+        assert sorted(g["name"] for g in server.groups.values()) == ["Fine", "Lost"]
+
+
+async def test_sync_create_cut_off_in_flight_waits_then_is_found_not_duplicated(
+    tmp_path: Path,
+) -> None:
+    # Ctrl-C (a cancelled apply) while the server is still making the group: nobody
+    # saw the POST end, so the next apply cannot trust a listing that shows nothing.
+    desired = [DesiredGroup("a", "Slow"), DesiredGroup("b", "Never sent")]
+    clock = MovedClock()
+    async with FakeGroupsServer() as server, _client(server) as client:
+        server.inject(method="POST", delay=0.4)
+        with SyncState(tmp_path / "sync.db") as state:
+            the_plan = await plan(client, desired, state)
+            task = asyncio.create_task(apply(client, the_plan, state, concurrency=1, clock=clock))
+            async with asyncio.timeout(5):  # until the POST has reached the server
+                while not any(r.method == "POST" for r in server.requests):
+                    await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert set(state.pending()) == {"a", "b"}
+
+            resumed = await _sync(client, desired, state, clock)
+            assert [i.outcome for i in resumed.items] == [ItemOutcome.WAITING, ItemOutcome.DONE]
+            note = resumed.items[0].note or ""
+            assert "sent and never answered (an interrupted apply?) may still land" in note
+            assert _post_count(server) == 2  # "b" was never sent: it was created at once
+
+            await _landed(server, 2)
+            clock.now += LANDING_FLOOR
+            found = await _sync(client, desired, state, clock)
+            assert found.ok, found.items
+        assert _post_count(server) == 2
+        assert sorted(g["name"] for g in server.groups.values()) == ["Never sent", "Slow"]

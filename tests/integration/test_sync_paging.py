@@ -90,11 +90,31 @@ async def test_sync_interrupted_create_past_page_two_is_settled_by_the_next_appl
 
             report = await apply(client, await plan(client, desired, state), state)
             assert report.ok
-            assert "interrupted apply had already created it" in (report.items[0].note or "")
+            assert "an earlier apply had created it" in (report.items[0].note or "")
             _assert_agreement(server, state, desired)
             state.close()
         assert len(server.groups) == 1_705
         assert sorted(_names(server)[1_700:]) == [f"Group {n}" for n in range(5)]
+
+
+async def test_sync_against_an_unpaged_account_of_1000_groups_finishes(tmp_path: Path) -> None:
+    # A server from before paging: every listing (the baseline's two, the lookup after
+    # a lost reply) gets the whole account for page 1 and again for ?page=2.
+    desired = _desired(5)
+    async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
+        _fill(server, 1_000)
+        with SyncState(tmp_path / "sync.db") as state:
+            the_plan = await plan(client, desired, state, adopt_by_name=True)
+            assert len(the_plan.creates) == 5
+            server.inject(method="POST", lost_reply=True)
+            report = await apply(client, the_plan, state, concurrency=1)
+            assert report.ok, report.failed
+            assert "found the group it made" in (report.items[0].note or "")
+            _assert_agreement(server, state, desired)
+            assert not (await plan(client, desired, state)).has_changes
+        assert len(server.groups) == 1_005
+        listings = [r.query.get("page") for r in server.requests if r.path == LISTING]
+        assert listings == [None, "2"] * 4  # adoption's, the baseline's two, the lookup's
 
 
 async def test_sync_adopt_by_name_finds_a_group_on_page_three(tmp_path: Path) -> None:

@@ -213,6 +213,23 @@ def test_plan_resumes_an_interrupted_create() -> None:
     assert (item.action, item.resume) == (Action.CREATE, True)
 
 
+def test_plan_says_until_when_a_timed_out_create_may_still_land() -> None:
+    pending = PendingCreate(
+        "a",
+        "A",
+        MappingProxyType({"name": "A"}),
+        1,
+        "t",
+        sent_at="2027-01-15T07:59:59.900+00:00",
+        timed_out_at="2027-01-15T08:00:00.000+00:00",
+        decide_after="2027-01-15T08:02:00.000+00:00",
+    )
+    (item,) = build_plan([DesiredGroup("a", "A")], snapshot(pending=[pending]), live=live()).items
+    assert (item.action, item.resume) == (Action.CREATE, True)
+    assert "may still land" in (item.reason or "")
+    assert "creates nothing before 2027-01-15T08:02:00.000Z" in (item.reason or "")
+
+
 def test_plan_adopts_a_single_group_with_the_exact_name() -> None:
     desired = [DesiredGroup("a", "Team", internal_note="synced"), DesiredGroup("b", "New")]
     plan = build_plan(

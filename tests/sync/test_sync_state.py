@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from asyncgroups.sync import StateFileError, StateLockedError, SyncState
+from asyncgroups.sync import StateFileError, StateLockedError, SyncState, _schema
 from asyncgroups.sync._schema import APPLICATION_ID, SCHEMA_VERSION
 
 P1 = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 P2 = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
+T0 = "2027-01-15T08:00:00.000+00:00"
+T2 = "2027-01-15T08:02:00.000+00:00"
 
 
 @contextlib.contextmanager
@@ -175,6 +177,32 @@ def test_state_refuses_a_newer_schema(tmp_path: Path) -> None:
         db.commit()
     with pytest.raises(StateFileError, match="newer asyncgroups"):
         SyncState(path)
+
+
+def test_state_of_schema_1_is_upgraded_on_opening_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with raw(path) as db:  # a file as the first released schema wrote it
+        db.isolation_level = None
+        _schema._create_schema(db, path)
+        db.execute(
+            "INSERT INTO pending_creates (key, name, fields, baseline, started_at)"
+            " VALUES ('a', 'A', '{\"name\": \"A\"}', 1, 't')"
+        )
+        assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == (
+            "1",
+        )
+    with SyncState(path) as state:
+        (pending,) = state.pending().values()
+        assert (pending.key, pending.sent_at, pending.decide_after) == ("a", None, None)
+        with state.locked():
+            state.mark_sent("a", T0)
+            state.mark_undecided("a", T2, T0)
+        pending = state.pending()["a"]
+        assert (pending.sent_at, pending.timed_out_at, pending.decide_after) == (T0, T0, T2)
+    with raw(path) as db:
+        version = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+    SyncState(path).close()  # opening an upgraded file again changes nothing
 
 
 def test_state_close_is_idempotent_and_final(tmp_path: Path) -> None:
