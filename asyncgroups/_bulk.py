@@ -31,6 +31,7 @@ from .errors import (
     BulkError,
     LimiterUnavailableError,
     NotFoundError,
+    RateLimitError,
     RequestTimeout,
     TransportError,
     ValidationError,
@@ -274,7 +275,10 @@ class Breaker:
     - the `TIMEOUTS_TO_STOP`th (5th) key whose every attempt timed out while no key of
       this call has been answered yet: a server that takes connections and never
       answers. One slow key proves little; five in a row with nothing else back, at
-      three attempts each, are fifteen attempts that all ran out.
+      three attempts each, are fifteen attempts that all ran out;
+    - a `RateLimitError` that stopped the client (`client_stopped`: a `Retry-After`
+      over `max_retry_after`, or the third 429 in a row, as `Throttle` says), whatever
+      came before: nothing will be sent until the server's moment.
 
     After that, each key not yet tried fails without a request, with the same error
     (`cause`): 5,000 keys against a dead URL cost about a second, not minutes. While
@@ -321,7 +325,9 @@ class Breaker:
         """Take note of how one key ended (None: it succeeded)."""
         if self.cause is not None or isinstance(error, ValidationError):
             return  # tripped already, or nothing was sent
-        if isinstance(error, AuthenticationError | LimiterUnavailableError):
+        if isinstance(error, AuthenticationError | LimiterUnavailableError) or (
+            isinstance(error, RateLimitError) and error.client_stopped
+        ):
             self._trip(error)
         elif isinstance(error, TransportError) and error.never_connected:
             if not self.reached:
@@ -351,6 +357,8 @@ class Breaker:
 
 def _why_stopped(error: AsyncGroupsError) -> str:
     """What a bulk call's stop means, in words, by the error that tripped its breaker."""
+    if isinstance(error, RateLimitError):
+        return "the server's 429 replies stopped this client"
     if isinstance(error, APIError):
         return "the API key was refused"
     if isinstance(error, LimiterUnavailableError):

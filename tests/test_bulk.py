@@ -24,6 +24,7 @@ from asyncgroups import (
     GroupsClient,
     NotFoundError,
     Outcome,
+    RateLimitError,
     RequestTimeout,
     RetryPolicy,
     ServerError,
@@ -157,6 +158,13 @@ def _timeout() -> RequestTimeout:
     return RequestTimeout("GET /group/k: no complete reply within 0.5s (attempt 3)")
 
 
+def _stopped() -> AsyncGroupsError:
+    error = _status(429)
+    assert isinstance(error, RateLimitError)
+    error.client_stopped = True
+    return error
+
+
 @pytest.mark.parametrize(
     ("seen", "trips_on"),
     [
@@ -175,6 +183,9 @@ def _timeout() -> RequestTimeout:
         ([_timeout() for _ in range(TIMEOUTS_TO_STOP - 1)], None),
         ([None, *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),  # passing trouble
         ([_status(404), *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),
+        # The server's 429s stopped the client: nothing will be sent for a while.
+        ([None, _status(429), _stopped()], 2),
+        ([_status(429), _status(429), _status(429)], None),  # each waited out, or passing
     ],
 )
 def test_breaker_trips_only_when_the_api_cannot_be_reached_at_all(
@@ -290,6 +301,58 @@ async def test_bulk_call_against_a_server_that_never_answers_stops_after_a_few_t
     shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
     assert errors.count(shared) >= 400 - 8
     assert any("stopped sending" in note for note in shared.__notes__)
+
+
+def _always_429(retry_after: str) -> tuple[Handler, list[str]]:
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.json_response(
+            {"message": "Too Many Requests"}, status=429, headers={"Retry-After": retry_after}
+        )
+
+    return handler, seen
+
+
+@pytest.mark.parametrize("op", _OPS)
+@pytest.mark.parametrize("retry_after", ["0.01", "120"], ids=["429-forever", "over-the-cap"])
+async def test_bulk_call_that_the_server_keeps_refusing_stops_sending(
+    serve: Serve, op: str, retry_after: str
+) -> None:
+    handler, seen = _always_429(retry_after)
+    base = await serve(_app(handler))
+    keys = _keys(1000)
+    retry = RetryPolicy(backoff_base=0.01)
+    async with _client(base, retry=retry, max_connections=8) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys
+    errors = [o.error for o in outcomes]
+    assert all(isinstance(e, RateLimitError) for e in errors)
+    # A wave of eight at most per 429 counted: three in a row, or one over the cap.
+    assert len(seen) <= (3 if retry_after == "0.01" else 1) * 8
+    shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
+    assert isinstance(shared, RateLimitError)
+    assert shared.client_stopped
+    assert errors.count(shared) >= 1000 - 8
+
+
+async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) -> None:
+    seen = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal seen
+        seen += 1
+        if seen % 3:  # two 429s, then a group: over and over
+            return web.json_response({}, status=429, headers={"Retry-After": "0.001"})
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    keys = _keys(20)
+    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+        result = await client.groups.get_many(keys, concurrency=1)
+    assert list(result.ok) == keys
+    assert seen == 3 * 20
 
 
 async def test_bulk_call_one_key_at_a_time_against_a_server_that_never_answers() -> None:
