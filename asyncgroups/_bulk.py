@@ -20,7 +20,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
@@ -31,13 +31,21 @@ from .errors import (
     BulkError,
     LimiterUnavailableError,
     NotFoundError,
+    RateLimitError,
     RequestTimeout,
     TransportError,
     ValidationError,
 )
 from .models import validate_prokey
 
-__all__ = ["BulkProgress", "BulkResult", "Keys", "Outcome", "ProgressCallback"]
+__all__ = [
+    "TIMEOUTS_TO_STOP",
+    "BulkProgress",
+    "BulkResult",
+    "Keys",
+    "Outcome",
+    "ProgressCallback",
+]
 
 T = TypeVar("T")
 
@@ -249,21 +257,38 @@ class _KeySource:
 _SKIPS_PER_YIELD = 256
 
 
-class Breaker:
-    """Notices when a bulk call cannot reach the API at all, so it stops sending.
+#: Keys whose every attempt timed out, none of the call's answered yet, that stop it.
+TIMEOUTS_TO_STOP: Final = 5
 
-    Three outcomes trip it: a 401 (the key is refused: every further request would be
-    refused too), a shared limiter that cannot reach its store (`LimiterUnavailableError`:
-    nothing may be sent without it, and trying 20,000 keys against a dead Redis would
-    only fail them slowly), and a key whose every attempt failed to connect while no key
-    of this call has reached the server yet (a dead base URL, DNS or the network down). After
-    that, each key not yet tried fails without a request, with the same error (`cause`):
-    5,000 keys against a dead URL cost about a second, not minutes. Once a reply has
-    come back, later connect failures are passing trouble and the call carries on.
-    Pure bookkeeping: it never does I/O.
+
+class Breaker:
+    """Notices when a bulk call cannot be served at all, so it stops sending.
+
+    These outcomes trip it:
+
+    - a 401: the key is refused, and every further request would be refused too;
+    - a shared limiter that cannot reach its store (`LimiterUnavailableError`): nothing
+      may be sent without it, and trying 20,000 keys against a dead Redis would only
+      fail them slowly;
+    - a key whose every attempt failed to connect while no key of this call has reached
+      the server yet (a dead base URL, DNS or the network down);
+    - the `TIMEOUTS_TO_STOP`th (5th) key whose every attempt timed out while no key of
+      this call has been answered yet: a server that takes connections and never
+      answers. One slow key proves little; five in a row with nothing else back, at
+      three attempts each, are fifteen attempts that all ran out;
+    - a `RateLimitError` that stopped the client (`client_stopped`: a `Retry-After`
+      over `max_retry_after`, or the third 429 in a row, as `Throttle` says), whatever
+      came before: nothing will be sent until the server's moment.
+
+    After that, each key not yet tried fails without a request, with the same error
+    (`cause`): 5,000 keys against a dead URL cost about a second, not minutes. While
+    keys have timed out and nothing has come back, no new key is sent until the keys
+    in flight tell which it is (`wait_while_in_doubt`), so the call ends with its
+    first wave. Once a reply has come back, later connect failures and timeouts are
+    passing trouble and the call carries on. Bookkeeping only: it never does I/O.
     """
 
-    __slots__ = ("cause", "reached", "skipped")
+    __slots__ = ("_news", "cause", "in_flight", "reached", "skipped", "timeouts")
 
     def __init__(self) -> None:
         #: The error every key not yet tried fails with, once tripped.
@@ -272,18 +297,48 @@ class Breaker:
         self.reached = False
         #: Keys failed with `cause` without a request.
         self.skipped = 0
+        #: Keys whose attempts all timed out before anything was reached.
+        self.timeouts = 0
+        #: Keys sent and not ended yet.
+        self.in_flight = 0
+        self._news: asyncio.Event | None = None  # set when a key in flight ends
+
+    async def wait_while_in_doubt(self) -> None:
+        """While keys have timed out and nothing has come back, wait for those in flight.
+
+        A key sent now would most likely run out of time too; the keys already out
+        decide first: an answer clears the doubt, the fifth timeout trips the breaker.
+        """
+        while self.timeouts and not self.reached and self.cause is None and self.in_flight:
+            if self._news is None:
+                self._news = asyncio.Event()
+            await self._news.wait()
+
+    def landed(self) -> None:
+        """One key that was sent has ended (observed or not): wake whoever waits."""
+        self.in_flight -= 1
+        if self._news is not None:
+            self._news.set()
+            self._news = None
 
     def observe(self, error: AsyncGroupsError | None) -> None:
         """Take note of how one key ended (None: it succeeded)."""
         if self.cause is not None or isinstance(error, ValidationError):
             return  # tripped already, or nothing was sent
-        if isinstance(error, AuthenticationError | LimiterUnavailableError):
+        if isinstance(error, AuthenticationError | LimiterUnavailableError) or (
+            isinstance(error, RateLimitError) and error.client_stopped
+        ):
             self._trip(error)
         elif isinstance(error, TransportError) and error.never_connected:
             if not self.reached:
                 self._trip(error)
-        elif not isinstance(error, RequestTimeout):
-            # A timeout may have been spent connecting: it proves nothing either way.
+        elif isinstance(error, RequestTimeout):
+            # A timeout may have been spent connecting: alone it proves nothing either way.
+            if not self.reached:
+                self.timeouts += 1
+                if self.timeouts >= TIMEOUTS_TO_STOP:
+                    self._trip(error)
+        else:
             self.reached = True
 
     def skip(self) -> AsyncGroupsError | None:
@@ -294,17 +349,23 @@ class Breaker:
 
     def _trip(self, error: AsyncGroupsError) -> None:
         self.cause = error
-        why = (
-            "the API key was refused"
-            if isinstance(error, APIError)
-            else "the shared rate limit could not be reached"
-            if isinstance(error, LimiterUnavailableError)
-            else "the API could not be reached"
-        )
         error.add_note(
-            f"asyncgroups: {why}, so this bulk call stopped sending; every key it had "
-            "not tried yet failed with this same error"
+            f"asyncgroups: {_why_stopped(error)}, so this bulk call stopped sending; every "
+            "key it had not tried yet failed with this same error"
         )
+
+
+def _why_stopped(error: AsyncGroupsError) -> str:
+    """What a bulk call's stop means, in words, by the error that tripped its breaker."""
+    if isinstance(error, RateLimitError):
+        return "the server's 429 replies stopped this client"
+    if isinstance(error, APIError):
+        return "the API key was refused"
+    if isinstance(error, LimiterUnavailableError):
+        return "the shared rate limit could not be reached"
+    if isinstance(error, RequestTimeout) and not error.never_connected:
+        return f"none of {TIMEOUTS_TO_STOP} keys got an answer within the timeout"
+    return "the API could not be reached"
 
 
 def key_name(key: object) -> str:
@@ -325,15 +386,20 @@ async def run_one(key: object, op: Callable[[str], Awaitable[T]], breaker: Break
         valid = validate_prokey(key)
     except ValidationError as err:
         return Outcome(name, error=err)
+    await breaker.wait_while_in_doubt()
     if (cause := breaker.skip()) is not None:
         if breaker.skipped % _SKIPS_PER_YIELD == 0:
             await asyncio.sleep(0)  # draining a long input must not starve the loop
         return Outcome(name, error=cause)
+    breaker.in_flight += 1
     try:
-        outcome: Outcome[T] = Outcome(name, value=await op(valid))
-    except AsyncGroupsError as err:
-        outcome = Outcome(name, error=err)
-    breaker.observe(outcome.error)
+        try:
+            outcome: Outcome[T] = Outcome(name, value=await op(valid))
+        except AsyncGroupsError as err:
+            outcome = Outcome(name, error=err)
+        breaker.observe(outcome.error)
+    finally:
+        breaker.landed()
     return outcome
 
 

@@ -35,14 +35,15 @@ from ._config import (
 from ._deadline import Deadlines
 from ._limiter import CappedLimiter, ClientLimiter, Limiter
 from ._mask import SecretMasker, url_secrets, without_request_head
-from ._retry import Failure, RetryPolicy, log_decision, retry_delay
-from ._sansio import Attempt, Rules, classify, os_reason, settle
+from ._retry import Failure, RetryPolicy, Throttle, log_decision, retry_delay
+from ._sansio import Attempt, Rules, classify, os_reason, settle, stopped_error
 from ._stats import ClientStats
 from .errors import (
     ClientStateError,
     ConnectError,
     ConnectTimeout,
     LimiterUnavailableError,
+    RateLimitError,
     RequestTimeout,
     TransportError,
     ValidationError,
@@ -194,6 +195,8 @@ class Pipeline:
         )
         #: What this client sent; only the pipeline writes it.
         self.stats = stats
+        #: What the server's 429s told this client: cool down, or stop sending.
+        self.throttle = Throttle()
         self._session = session
         self._owns_session = session is None
         # No rounding up of aiohttp's timers to whole seconds: the connect limit must
@@ -353,7 +356,7 @@ class Pipeline:
                 result: Attempt[T] = await self._attempt(
                     loop, session, method, path, url, data, headers, attempt, decode
                 )
-            except LimiterUnavailableError as err:
+            except (LimiterUnavailableError, RateLimitError) as err:
                 # This attempt was never sent; what the earlier ones did still counts.
                 raise settle(
                     err,
@@ -362,11 +365,11 @@ class Pipeline:
                     earlier_connected=connected,
                 ) from None
             if result.error is None:
+                self.throttle.note(None)
                 if method == "PATCH":
                     self.stats.updates_sent += 1
                 return result.value
-            await self._wait_before_retry(result, method, path, attempt)
-            if not result.retry:
+            if not await self._back_off(loop, result, method, path, attempt):
                 error = settle(
                     result.error,
                     earlier_lost=lost,
@@ -396,6 +399,9 @@ class Pipeline:
         deadlines = self._deadlines
         assert deadlines is not None  # bound with the loop by _check_usable
         limiter = self.limiter
+        throttle = self.throttle
+        if throttle.stopped_until > -math.inf:
+            self._refuse_while_stopped(loop, method, path)
         if self._reporting is not None:
             await self._reporting.acquire(reporting=True)
         else:
@@ -404,6 +410,8 @@ class Pipeline:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = loop.time() if debug else 0.0
         try:
+            if throttle.stopped_until > -math.inf:  # the client stopped while this waited
+                self._refuse_while_stopped(loop, method, path)
             self.stats.requests += 1
             if attempt > 1:
                 self.stats.retries += 1
@@ -441,37 +449,77 @@ class Pipeline:
             return URL(self.base_url + path)
         return self._base.with_path(self._base_path + path, encoded=True)
 
-    async def _wait_before_retry(
-        self, result: Attempt[Any], method: str, path: str, attempt: int
+    def _refuse_while_stopped(
+        self, loop: asyncio.AbstractEventLoop, method: str, path: str
     ) -> None:
-        """Log the retry decision; back off before the next attempt; after a 429, pause
-        the whole client too.
+        """Raise the `RateLimitError` of an unsent request while the client is stopped."""
+        throttle = self.throttle
+        left = throttle.stopped_for(loop.time())
+        if left > 0:
+            raise stopped_error(self._rules, method, path, left=left, reason=throttle.reason)
 
-        A 429 pauses every new request of the client whether or not this call tries
-        again, and for at least the backoff even when Retry-After says "now" or is
-        past. A wait longer than `max_retry_after` is not taken: that call raises.
+    async def _back_off(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        result: Attempt[Any],
+        method: str,
+        path: str,
+        attempt: int,
+    ) -> bool:
+        """Log the retry decision and wait before the next attempt; False when there is none.
+
+        A 429 goes to the `Throttle` first, whether or not this call tries again: it
+        pauses the whole client (the limiter's cool-down), or stops it, and then this
+        call ends too.
         """
         failure = result.failure
-        if not result.retry and failure != 429:
-            if failure is not None:
-                log_decision(method, path, result.reason)
-            return
+        if failure != 429:
+            self.throttle.note(failure)
+            if not result.retry:
+                if failure is not None:
+                    log_decision(method, path, result.reason)
+                return False
         policy = self.retry if self.retry is not None else _DEFAULT_RETRY
-        retry_after = result.retry_after
-        delay = retry_delay(policy, attempt, retry_after=retry_after, rand=self._rand)
-        longest = policy.max_retry_after
-        # A Retry-After over the cap is not waited for: that call raises at once.
-        if failure == 429 and (retry_after is None or retry_after <= longest) and (
-            0 < delay <= longest
-        ):
-            self.stats.cool_downs += 1
-            self.limiter.cool_down(delay)
+        delay = retry_delay(policy, attempt, retry_after=result.retry_after, rand=self._rand)
+        if failure == 429 and not self._cool_down(loop, result, delay, policy):
+            log_decision(method, path, "the client stopped sending after this 429")
+            return False
         wait = delay if result.retry else None
         log_decision(
             method, path, result.reason, wait=wait, attempt=attempt, of=policy.max_attempts
         )
         if result.retry and delay > 0:
             await asyncio.sleep(delay)
+        return result.retry
+
+    def _cool_down(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        result: Attempt[Any],
+        delay: float,
+        policy: RetryPolicy,
+    ) -> bool:
+        """Pause the client after a 429, as the `Throttle` says; False when it stopped."""
+        throttle = self.throttle
+        stops = throttle.stops
+        now = loop.time()
+        wait = throttle.met_429(now, delay, result.retry_after, longest=policy.max_retry_after)
+        if wait is None:
+            error = result.error
+            assert isinstance(error, RateLimitError)  # a 429 is always one
+            error.client_stopped = True
+            if throttle.stops > stops:  # this 429 began the stop
+                self.stats.cool_downs += 1
+                error.add_note(
+                    f"asyncgroups: this client sends nothing for the next "
+                    f"{throttle.stopped_for(now):.1f}s ({throttle.reason}); every request "
+                    "until then fails at once with a RateLimitError"
+                )
+            return False
+        if wait > 0:
+            self.stats.cool_downs += 1
+            self.limiter.cool_down(wait)
+        return True
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
         """The reply's body, or None as soon as it is larger than the size cap."""

@@ -31,9 +31,10 @@ class Limiter(Protocol):
 
     The pipeline calls `acquire()` before each attempt, outside the attempt's timeout
     (waiting here never counts against `timeout`), then sends, then calls `release()`
-    exactly once, whatever the outcome; a 429 calls `cool_down(seconds)`. An `acquire`
-    that raises (an `AsyncGroupsError` such as `LimiterUnavailableError`) fails the call
-    with that error: nothing is sent and `release` is not called. `release` and
+    exactly once, whatever the outcome; a 429 calls `cool_down(seconds)`, unless it
+    stops the client instead (`asyncgroups._retry.Throttle`). An `acquire` that raises
+    (an `AsyncGroupsError` such as `LimiterUnavailableError`) fails the call with that
+    error: nothing is sent and `release` is not called. `release` and
     `cool_down` are plain functions called on the event loop: they must not block or
     raise (a backend that must tell a server schedules that as a task).
     """

@@ -12,15 +12,17 @@ import enum
 import logging
 import math
 from collections.abc import Callable, Set
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from .errors import ValidationError
 
 __all__ = [
+    "STOP_AFTER_429S",
     "Failure",
     "RetryPolicy",
+    "Throttle",
     "backoff",
     "log_decision",
     "parse_retry_after",
@@ -121,7 +123,8 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = attrs.field(
         default=DEFAULT_RETRY_STATUSES, converter=_as_statuses
     )
-    #: A `Retry-After` longer than this is not waited for: the call raises at once.
+    #: A `Retry-After` longer than this is not waited for: the call raises at once, and
+    #: the client sends nothing until that moment (`Throttle`).
     max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
 
 
@@ -262,6 +265,85 @@ def retry_delay(
     if retry_after is not None:
         wait = max(wait, min(retry_after, policy.max_retry_after))
     return wait
+
+
+#: 429s in a row, nothing served between them, that stop the client: the cool-downs of
+#: the first two are waited out, the third is not.
+STOP_AFTER_429S: Final = 3
+
+
+class Throttle:
+    """How one client answers the server's 429s: a cool-down, or a stop.
+
+    A 429 pauses the whole client for the wait `retry_delay` chose (a cool-down), and
+    then traffic resumes. Two cases stop the client instead, until the moment the server
+    named: a `Retry-After` over `max_retry_after` (not waited for), and the third 429
+    in a row with no request served between (`STOP_AFTER_429S`: waiting once more would
+    only meet a fourth; a success or any other 4xx starts the count again, a 5xx or a
+    lost connection does not). While stopped the client sends nothing: every request
+    fails at once with a `RateLimitError` (`client_stopped`), and a bulk call stops. A
+    429 read during a cool-down or a stop was sent before it began and belongs to it:
+    it is not counted again. Pure: the loop's clock is passed in.
+    """
+
+    __slots__ = ("cooling_until", "in_a_row", "reason", "stopped_until", "stops")
+
+    def __init__(self) -> None:
+        #: When the latest cool-down ends (loop time).
+        self.cooling_until = -math.inf
+        #: When the current stop ends (loop time); -inf when there is none.
+        self.stopped_until = -math.inf
+        #: 429s counted since something was last served.
+        self.in_a_row = 0
+        #: Why the client stopped, for the errors of the requests it refuses.
+        self.reason = ""
+        #: Stops begun so far.
+        self.stops = 0
+
+    def note(self, failure: int | Failure | None) -> None:
+        """Take note of an attempt that did not end in a 429 (None: it succeeded)."""
+        if failure is None or (isinstance(failure, int) and failure < 500):
+            self.in_a_row = 0
+
+    def met_429(
+        self, now: float, delay: float, retry_after: float | None, *, longest: float
+    ) -> float | None:
+        """Take note of a 429 read at `now`: the cool-down to take, or None: stopped.
+
+        `delay` is the wait the retry policy chose, `retry_after` the server's own, and
+        `longest` the policy's `max_retry_after`. 0 means no cool-down: no wait, or one
+        longer than `longest` (a long backoff).
+        """
+        if now < self.stopped_until:
+            if retry_after is not None:
+                self.stopped_until = max(self.stopped_until, now + retry_after)
+            return None
+        if now >= self.cooling_until:
+            self.in_a_row += 1
+        if retry_after is not None and retry_after > longest:
+            why = f"Retry-After {retry_after:g}s is over max_retry_after {longest:g}s"
+            self._stop(now + retry_after, why)
+            return None
+        if self.in_a_row >= STOP_AFTER_429S:
+            self._stop(now + delay, f"{self.in_a_row} replies in a row were 429")
+            return None
+        if not 0 < delay <= longest:
+            return 0.0
+        self.cooling_until = max(self.cooling_until, now + delay)
+        return delay
+
+    def stopped_for(self, now: float) -> float:
+        """Seconds the client stays stopped from `now` (0 when it is not)."""
+        left = self.stopped_until - now
+        if left > 0:
+            return left
+        self.stopped_until = -math.inf  # over: the pipeline stops asking the clock
+        return 0.0
+
+    def _stop(self, until: float, why: str) -> None:
+        self.stopped_until = until
+        self.reason = why
+        self.stops += 1
 
 
 def _name(failure: int | Failure) -> str:

@@ -27,12 +27,21 @@ from .errors import (
     APIError,
     AsyncGroupsError,
     ConnectError,
+    RateLimitError,
     TransportError,
     UnexpectedResponseError,
     make_status_error,
 )
 
-__all__ = ["LOST_REPLY", "Attempt", "Rules", "classify", "os_reason", "settle"]
+__all__ = [
+    "LOST_REPLY",
+    "Attempt",
+    "Rules",
+    "classify",
+    "os_reason",
+    "settle",
+    "stopped_error",
+]
 
 T = TypeVar("T")
 
@@ -212,6 +221,26 @@ def _is_page(body: bytes) -> bool:
     except Exception:
         return True
     return False
+
+
+def stopped_error(
+    rules: Rules, method: str, path: str, *, left: float, reason: str
+) -> RateLimitError:
+    """The error of a request the client does not send: the server's 429s stopped it.
+
+    `left` is how long the stop lasts still, in seconds (the error's `retry_after`);
+    `reason` says why the client stopped (`Throttle.reason`).
+    """
+    error = RateLimitError(
+        f"not sent: this client sends nothing for {left:.1f}s more ({reason})",
+        status=429,
+        method=method,
+        url=rules.base_url + path,
+        path=path,
+        retry_after=left,
+    )
+    error.client_stopped = True
+    return error
 
 
 def settle(

@@ -21,7 +21,7 @@ class ClientStats:
     retries: int = 0
     #: Successful PATCHes.
     updates_sent: int = 0
-    #: 429 replies that paused the whole client.
+    #: 429 replies that paused the whole client, or stopped it (`Throttle`).
     cool_downs: int = 0
 
     @property

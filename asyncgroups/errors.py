@@ -229,6 +229,12 @@ class ConflictError(APIError):
 class RateLimitError(APIError):
     """Too many requests (429); `retry_after` is the server's wait in seconds, if given."""
 
+    #: True when the server's 429s have stopped the client (the rule is `Throttle`'s, in
+    #: `asyncgroups._retry`): until `retry_after` seconds from when this was raised,
+    #: every request of the client fails at once with such an error, unsent. A bulk call
+    #: that meets one stops sending.
+    client_stopped: bool = False
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)

@@ -138,3 +138,27 @@ class PeakInFlight:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+
+class FakeClock:
+    """Replace the running loop's clock; `advance` moves it and lets due timers fire."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        monkeypatch.setattr(asyncio.get_running_loop(), "time", lambda: self.now)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        await settle()
+
+
+async def settle() -> None:
+    """Let every ready callback run (timers due on the fake clock included)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The running loop's clock, frozen until the test moves it (`await clock.advance(s)`)."""
+    return FakeClock(monkeypatch)

@@ -8,6 +8,7 @@ use no rate limit and no backoff, so nothing sleeps for long.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +24,7 @@ from asyncgroups import (
     GroupsClient,
     NotFoundError,
     Outcome,
+    RateLimitError,
     RequestTimeout,
     RetryPolicy,
     ServerError,
@@ -30,7 +32,7 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups._bulk import Breaker
+from asyncgroups._bulk import TIMEOUTS_TO_STOP, Breaker
 from asyncgroups.errors import make_status_error
 from asyncgroups.testing import FakeGroupsServer
 
@@ -152,6 +154,17 @@ def _status(status: int) -> AsyncGroupsError:
     return make_status_error(status, method="GET", url="https://h/v1/group/k", body=b"")
 
 
+def _timeout() -> RequestTimeout:
+    return RequestTimeout("GET /group/k: no complete reply within 0.5s (attempt 3)")
+
+
+def _stopped() -> AsyncGroupsError:
+    error = _status(429)
+    assert isinstance(error, RateLimitError)
+    error.client_stopped = True
+    return error
+
+
 @pytest.mark.parametrize(
     ("seen", "trips_on"),
     [
@@ -165,6 +178,14 @@ def _status(status: int) -> AsyncGroupsError:
         ([_status(503), _connect_failure()], None),
         ([TransportError("connection lost"), _connect_failure()], None),
         ([_connect_failure(never_connected=False)], None),  # connected on an earlier try
+        # Keys whose every attempt timed out, nothing answered: the fifth stops the call.
+        ([_timeout() for _ in range(TIMEOUTS_TO_STOP)], TIMEOUTS_TO_STOP - 1),
+        ([_timeout() for _ in range(TIMEOUTS_TO_STOP - 1)], None),
+        ([None, *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),  # passing trouble
+        ([_status(404), *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),
+        # The server's 429s stopped the client: nothing will be sent for a while.
+        ([None, _status(429), _stopped()], 2),
+        ([_status(429), _status(429), _status(429)], None),  # each waited out, or passing
     ],
 )
 def test_breaker_trips_only_when_the_api_cannot_be_reached_at_all(
@@ -249,6 +270,116 @@ async def test_bulk_call_against_a_host_that_never_answers_stops_after_one_wave(
     assert len(result.failed) == 1000
     assert all(isinstance(e, RequestTimeout) for e in result.failed.values())
     assert client.stats.requests <= 3 * 8
+
+
+@contextlib.asynccontextmanager
+async def _black_hole() -> AsyncIterator[str]:
+    """A server that takes every connection, reads what comes, and never answers."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize("op", _OPS)
+async def test_bulk_call_against_a_server_that_never_answers_stops_after_a_few_timeouts(
+    op: str,
+) -> None:
+    keys = _keys(400)
+    async with _black_hole() as base, _client(base, timeout=0.05, max_connections=8) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys  # every key once, none lost
+    errors = [o.error for o in outcomes]
+    assert all(isinstance(e, RequestTimeout) for e in errors)
+    # The first wave alone was sent (three attempts each); the rest share one cause.
+    assert client.stats.requests <= 3 * 8
+    shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
+    assert errors.count(shared) >= 400 - 8
+    assert any("stopped sending" in note for note in shared.__notes__)
+
+
+def _always_429(retry_after: str) -> tuple[Handler, list[str]]:
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.json_response(
+            {"message": "Too Many Requests"}, status=429, headers={"Retry-After": retry_after}
+        )
+
+    return handler, seen
+
+
+@pytest.mark.parametrize("op", _OPS)
+@pytest.mark.parametrize("retry_after", ["0.01", "120"], ids=["429-forever", "over-the-cap"])
+async def test_bulk_call_that_the_server_keeps_refusing_stops_sending(
+    serve: Serve, op: str, retry_after: str
+) -> None:
+    handler, seen = _always_429(retry_after)
+    base = await serve(_app(handler))
+    keys = _keys(1000)
+    retry = RetryPolicy(backoff_base=0.01)
+    async with _client(base, retry=retry, max_connections=8) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys
+    errors = [o.error for o in outcomes]
+    assert all(isinstance(e, RateLimitError) for e in errors)
+    # A wave of eight at most per 429 counted: three in a row, or one over the cap.
+    assert len(seen) <= (3 if retry_after == "0.01" else 1) * 8
+    shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
+    assert isinstance(shared, RateLimitError)
+    assert shared.client_stopped
+    assert errors.count(shared) >= 1000 - 8
+
+
+async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) -> None:
+    seen = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal seen
+        seen += 1
+        if seen % 3:  # two 429s, then a group: over and over
+            return web.json_response({}, status=429, headers={"Retry-After": "0.001"})
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    keys = _keys(20)
+    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+        result = await client.groups.get_many(keys, concurrency=1)
+    assert list(result.ok) == keys
+    assert seen == 3 * 20
+
+
+async def test_bulk_call_one_key_at_a_time_against_a_server_that_never_answers() -> None:
+    keys = _keys(40)
+    async with _black_hole() as base, _client(base, timeout=0.05) as client:
+        result = await client.groups.get_many(keys, concurrency=1)
+    assert list(result.failed) == keys
+    assert client.stats.requests == 3 * TIMEOUTS_TO_STOP  # five keys, three attempts each
+
+
+async def test_bulk_call_whose_first_keys_time_out_among_answers_tries_every_key(
+    serve: Serve,
+) -> None:
+    keys = _keys(20)
+    slow = set(keys[:2])
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.rsplit("/", 1)[-1] in slow:
+            await asyncio.sleep(1)
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base, timeout=0.05) as client:
+        result = await client.groups.get_many(keys, concurrency=4)
+    assert list(result.ok) == keys[2:]
+    assert list(result.failed) == keys[:2]
+    assert all(isinstance(e, RequestTimeout) for e in result.failed.values())
 
 
 @pytest.mark.parametrize("op", _OPS)

@@ -46,7 +46,7 @@ from asyncgroups._mask import SecretMasker
 from asyncgroups._sansio import os_reason as _os_reason
 
 if TYPE_CHECKING:
-    from conftest import MockAPI, Serve
+    from conftest import FakeClock, MockAPI, Serve
 
 API_KEY = "sk_live_0123456789abcdef"
 KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
@@ -644,6 +644,83 @@ async def test_pipeline_429_pauses_the_client_even_when_the_call_gives_up(
         await client.groups.get(OTHER)
     assert loop.time() - started >= 0.18
     assert client.stats.cool_downs == 1
+
+
+# A stop: the client sends nothing until the server's moment ---------------------------
+
+
+async def _refused(client: GroupsClient, key: str) -> RateLimitError:
+    with pytest.raises(RateLimitError) as info:
+        await client.groups.get(key)
+    return info.value
+
+
+async def test_pipeline_after_a_retry_after_over_the_cap_sends_nothing_until_that_moment(
+    serve: Serve, clock: FakeClock
+) -> None:
+    handler, hits = _scripted((429, {"Retry-After": "120"}))
+    base = await serve(_app(handler))
+    async with _client(base, retry=RetryPolicy(max_retry_after=60)) as client:
+        first = await _refused(client, KEY)
+        assert (first.retry_after, first.client_stopped) == (120.0, True)
+        await clock.advance(20)
+        later = [await _refused(client, OTHER) for _ in range(5)]
+        assert len(hits) == 1  # none of them was sent
+        for err in later:
+            assert err.client_stopped
+            assert err.retry_after == 100.0
+            assert not err.may_have_acted
+            assert f"GET /group/{OTHER}: 429 not sent" in str(err)
+            assert "Retry-After 120s is over max_retry_after 60s" in str(err)
+        await clock.advance(100)  # the server's moment: requests flow again
+        assert (await client.groups.get(OTHER)).prokey == OTHER
+    assert len(hits) == 2
+    assert client.stats.requests == 2
+
+
+async def test_pipeline_stop_refuses_requests_already_waiting_for_a_slot(serve: Serve) -> None:
+    handler, hits = _scripted((429, {"Retry-After": "120"}))
+    base = await serve(_app(handler))
+    async with _client(base, max_connections=1) as client:
+        calls = [client.groups.get(KEY) for _ in range(10)]  # nine wait for the one slot
+        errors = await asyncio.gather(*calls, return_exceptions=True)
+    assert len(hits) == 1
+    assert all(isinstance(e, RateLimitError) and e.client_stopped for e in errors)
+
+
+async def test_pipeline_third_429_in_a_row_stops_the_client_instead_of_a_cool_down(
+    serve: Serve,
+) -> None:
+    handler, hits = _scripted(
+        (429, {"Retry-After": "0.01"}), (429, {"Retry-After": "0.01"}), (429, {"Retry-After": "30"})
+    )
+    base = await serve(_app(handler))
+    async with _client(base, retry=RetryPolicy(max_attempts=5, backoff_base=0)) as client:
+        third = await _refused(client, KEY)  # two cool-downs waited out, then a stop
+        assert third.client_stopped
+        assert len(hits) == 3
+        later = await _refused(client, OTHER)
+        assert client.limiter.paused_for() == 0  # type: ignore[attr-defined]
+    assert len(hits) == 3
+    assert later.client_stopped
+    assert "3 replies in a row were 429" in str(later)
+    assert client.stats.cool_downs == 3  # two cool-downs and the stop
+
+
+async def test_pipeline_success_between_429s_keeps_the_client_going(serve: Serve) -> None:
+    hits = Hits()
+
+    async def handler(request: web.Request) -> web.Response:
+        hits(request)
+        if len(hits) % 3:  # two 429s, then a group: over and over
+            return web.json_response({}, status=429, headers={"Retry-After": "0.01"})
+        return web.json_response(GROUP)
+
+    base = await serve(_app(handler))
+    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+        for _ in range(3):
+            await client.groups.get(KEY)
+    assert len(hits) == 9
 
 
 # The in-flight cap and the pool ------------------------------------------------------

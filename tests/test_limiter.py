@@ -6,34 +6,16 @@ import asyncio
 import itertools
 import math
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 import pytest
+from conftest import settle
 
 from asyncgroups import ClientLimiter, Limiter
 from asyncgroups._limiter import SPACING_MARGIN, CappedLimiter
 
-
-class FakeClock:
-    """Replace the running loop's clock; `advance` moves it and lets due timers fire."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = 1000.0
-        monkeypatch.setattr(asyncio.get_running_loop(), "time", lambda: self.now)
-
-    async def advance(self, seconds: float) -> None:
-        self.now += seconds
-        await settle()
-
-
-async def settle() -> None:
-    """Let every ready callback run (timers due on the fake clock included)."""
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-async def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    return FakeClock(monkeypatch)
+if TYPE_CHECKING:
+    from conftest import FakeClock
 
 
 def _start(aw: Awaitable[None]) -> asyncio.Task[None]:

@@ -19,6 +19,7 @@ from asyncgroups import RetryPolicy, ValidationError
 from asyncgroups._retry import (
     DEFAULT_RETRY_STATUSES,
     Failure,
+    Throttle,
     backoff,
     log_decision,
     parse_retry_after,
@@ -333,3 +334,102 @@ def test_retry_delay_is_the_longer_of_backoff_and_retry_after(
 ) -> None:
     policy = RetryPolicy(backoff_base=1.0, jitter=False, max_retry_after=10.0)
     assert retry_delay(policy, attempt, retry_after=retry_after, rand=lambda: 0.5) == expected
+
+
+# Throttle: a cool-down, or a stop -----------------------------------------------------
+
+#: One step of a throttle's life: a 429 read at `now` (the policy's delay, the server's
+#: Retry-After) and the cool-down expected (None: the client stops instead), or another
+#: outcome of an attempt (a status, a `Failure`, None for a success).
+Step = tuple[float, float, float | None, float | None] | tuple[int | Failure | None]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # Two cool-downs are waited out; the third 429 in a row stops the client.
+        [(0.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0), (2.0, 1.0, 1.0, None)],
+        # A success in between starts the count again; so does any 4xx (the server served).
+        [
+            (0.0, 1.0, None, 1.0),
+            (1.0, 1.0, None, 1.0),
+            (None,),
+            (2.0, 1.0, None, 1.0),
+            (3.0, 1.0, None, 1.0),
+            (404,),
+            (4.0, 1.0, None, 1.0),
+            (5.0, 1.0, None, 1.0),
+            (6.0, 1.0, None, None),
+        ],
+        # A 5xx or a lost connection is not a success: the count goes on.
+        [
+            (0.0, 1.0, None, 1.0),
+            (503,),
+            (Failure.TIMEOUT,),
+            (1.0, 1.0, None, 1.0),
+            (2.0, 1.0, None, None),
+        ],
+        # 429s read during a cool-down belong to it (requests sent before it began).
+        [
+            (0.0, 1.0, None, 1.0),
+            (0.5, 1.0, None, 1.0),
+            (0.9, 1.0, None, 1.0),
+            (2.0, 1.0, None, 1.0),
+            (3.0, 1.0, None, None),
+        ],
+        # A Retry-After over max_retry_after (60 s here) stops the client at once.
+        [(0.0, 60.0, 120.0, None)],
+        # Without any wait (no backoff, no Retry-After) the third still stops the call.
+        [(0.0, 0.0, None, 0.0), (0.0, 0.0, None, 0.0), (0.0, 0.0, None, None)],
+        # A wait over max_retry_after (a long backoff) is not a cool-down either.
+        [(0.0, 61.0, None, 0.0)],
+    ],
+    ids=[
+        "third-stops",
+        "success-resets",
+        "5xx-does-not-reset",
+        "during-a-cool-down",
+        "over-the-cap",
+        "no-wait",
+        "long-backoff",
+    ],
+)
+def test_throttle_cools_down_then_stops_after_429s_in_a_row(steps: list[Step]) -> None:
+    throttle = Throttle()
+    for step in steps:
+        if len(step) == 1:
+            throttle.note(step[0])
+            continue
+        now, delay, retry_after, expected = step
+        assert throttle.met_429(now, delay, retry_after, longest=60.0) == expected, step
+
+
+def test_throttle_stop_lasts_until_the_servers_moment() -> None:
+    throttle = Throttle()
+    assert throttle.met_429(10.0, 60.0, 120.0, longest=60.0) is None
+    assert throttle.stopped_for(10.0) == 120.0
+    assert throttle.stopped_for(129.0) == 1.0
+    assert throttle.stopped_for(130.0) == 0.0
+    assert "Retry-After 120s is over max_retry_after 60s" in throttle.reason
+    assert throttle.stops == 1
+
+
+def test_throttle_429_read_during_a_stop_belongs_to_it() -> None:
+    throttle = Throttle()
+    assert throttle.met_429(0.0, 60.0, 120.0, longest=60.0) is None
+    assert throttle.met_429(1.0, 1.0, 1.0, longest=60.0) is None  # sent before the stop
+    assert throttle.met_429(2.0, 60.0, 300.0, longest=60.0) is None  # a later moment wins
+    assert throttle.stopped_for(2.0) == 300.0
+    assert throttle.stops == 1
+
+
+def test_throttle_stops_again_at_the_next_429_until_something_is_served() -> None:
+    throttle = Throttle()
+    for now in (0.0, 1.0, 2.0):
+        throttle.met_429(now, 1.0, 1.0, longest=60.0)
+    assert throttle.stopped_for(2.5) == 0.5
+    assert "3 replies in a row were 429" in throttle.reason
+    assert throttle.met_429(3.0, 1.0, 1.0, longest=60.0) is None  # the stop is over: a 4th
+    assert throttle.stops == 2
+    throttle.note(None)
+    assert throttle.met_429(5.0, 1.0, 1.0, longest=60.0) == 1.0

@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from integration.support import local_client, steady_clock
 
-from asyncgroups import ClientStateError, GroupsClient, LimiterUnavailableError
+from asyncgroups import ClientStateError, GroupsClient, LimiterUnavailableError, RateLimitError
 from asyncgroups.contrib.redis import RedisLimiter
 from asyncgroups.testing import FakeGroupsServer
 
@@ -108,6 +108,31 @@ async def test_a_429_met_by_one_client_pauses_every_client_of_the_name(
         assert after, "traffic resumes after the pause"
         # ...evenly spaced again, not in a burst of everything that waited.
         assert _most_in_one_second(after) <= rate * 1.1
+
+
+async def test_a_stop_is_each_clients_own_and_sends_nothing_until_the_moment(
+    redis_server: RedisServer,
+) -> None:
+    name = _name()
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(f"g{n}") for n in range(200)]
+        server.inject(status=429, retry_after=120, times=len(keys))  # over max_retry_after
+        async with (
+            _shared_client(server, redis_server.url, name, rate=50.0) as first,
+            _shared_client(server, redis_server.url, name, rate=50.0) as second,
+        ):
+            result = await first.groups.get_many(keys, concurrency=8)
+            sent_by_first = len(server.requests)
+            # Not shared through Redis: the other client meets the 429 once, itself.
+            for _ in range(3):
+                with pytest.raises(RateLimitError) as info:
+                    await second.groups.get(keys[0])
+                assert info.value.client_stopped
+        assert len(server.requests) == sent_by_first + 1
+
+    assert len(result.failed) == 200
+    assert all(isinstance(e, RateLimitError) for e in result.failed.values())
+    assert sent_by_first <= 8  # the first wave at most: the client stopped at the first reply
 
 
 async def test_another_name_is_not_held_by_the_first(redis_server: RedisServer) -> None:

@@ -38,6 +38,10 @@ API_KEY = "soak-key"
 KEYS = 820
 #: The client's timeout in the apply processes: slow creates wait longer than this.
 TIMEOUT = 0.4
+#: `sync --apply`'s exit status while a create waits out its landing window.
+WAITING = 75
+#: Longer than the landing window (at least 120 s after the last cut-off create).
+SETTLE_SECONDS = 300
 CHAOS_FAULTS = Faults(error_rate=0.02, reset_rate=0.01, lost_reply_rate=0.03, jitter=0.01)
 
 
@@ -135,15 +139,23 @@ async def _chaos_round(
 
 
 async def _settle(server: FakeGroupsServer, paths: dict[str, Path]) -> int:
-    """Applies without faults until one exits 0; returns how many it took."""
+    """Applies without faults until one exits 0; returns how many it took.
+
+    A create that timed out or was cut off may still land, so it is decided only once
+    its landing window has passed (exit 75 until then): the loop runs again until it is.
+    """
     server.faults = Faults()
-    for attempt in range(1, 40):
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + SETTLE_SECONDS
+    attempts = 0
+    while loop.time() < give_up:
+        attempts += 1
         process = await _start_apply(server, paths["desired"], paths["state"])
         code, err = await _end(process, kill_after=None)
         if code == 0:
-            return attempt
-        # A timed-out create waits out its safe interval before it is decided.
-        await asyncio.sleep(TIMEOUT * 2)
+            return attempts
+        assert code == WAITING or attempts < 5, f"exit {code}:\n{err}"
+        await asyncio.sleep(5)
     raise AssertionError(f"sync never settled; last stderr:\n{err}")
 
 
