@@ -19,7 +19,6 @@ from .. import AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
-from ._errors import StalePlanError
 from ._report import (
     ItemOutcome,
     ItemResult,
@@ -52,7 +51,8 @@ async def apply(
     """Carry out `plan`, at most `concurrency` items at once (default: the client's cap).
 
     Takes the state's apply lock (`StateLockedError` if another apply holds it) and
-    refuses a plan made before the state last changed (`StalePlanError`). Every item
+    refuses a plan made before the state last changed (`StalePlanError`) or a client of
+    another account than the state's (`StateAccountError`), before any request. Every item
     ends as done, failed (with its error) or skipped, and the state is written after
     each one, so cancelling the apply (Ctrl-C) loses nothing: plan and apply again.
     `on_progress` (plain or async) is called after each item that does work.
@@ -64,17 +64,9 @@ async def apply(
             f"state must be a SyncState, not {type(state).__name__}", field="state"
         )
     limit = check_concurrency(concurrency, client.max_connections)
-    with state.applying():
-        snapshot = state.snapshot()
-        if snapshot.state_id != plan.state_id:
-            raise StalePlanError(
-                f"this plan was made for another state file than {state.path}; make a new plan"
-            )
-        if snapshot.generation != plan.state_generation:
-            raise StalePlanError(
-                f"the state file {state.path} changed after this plan was made (another "
-                "apply ran, or one was interrupted); make a new plan and apply that"
-            )
+    with state.applying(
+        state_id=plan.state_id, generation=plan.state_generation, base_url=client.base_url
+    ) as snapshot:
         return await _Apply(client, plan, state, limit, on_progress).run(snapshot)
 
 

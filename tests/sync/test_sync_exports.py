@@ -34,6 +34,7 @@ PUBLIC = {
     "PlanItem",
     "Problem",
     "StalePlanError",
+    "StateAccountError",
     "StateFileError",
     "StateLockedError",
     "StateRow",
