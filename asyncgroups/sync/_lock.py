@@ -38,7 +38,7 @@ class _File:
 
 _GUARD = threading.Lock()
 #: The open database files of this process, by (device, inode).
-_FILES: dict[tuple[int, int], _File] = {}
+_FILES: dict[tuple[int, int | str], _File] = {}
 
 
 def _forget_after_fork() -> None:
@@ -61,7 +61,8 @@ class ApplyLock:
 
     def __init__(self, path: Path) -> None:
         info = os.stat(path)  # follows symlinks: the file itself
-        self._key = (info.st_dev, info.st_ino)
+        # A file system without inode numbers (0) falls back to the file's real path.
+        self._key = (info.st_dev, info.st_ino or os.path.realpath(path))
         self._path = path
         self._pid = os.getpid()
         self._held = False
