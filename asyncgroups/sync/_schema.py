@@ -9,9 +9,9 @@ the apply lock. The schema is spelled here only; `_state.py` reads and writes it
 
 A state file is one file: a rollback journal (`journal_mode=DELETE`), not WAL, so each
 commit is in the database file itself before it returns, and a copy of that file alone
-(a CI cache, a backup) holds everything committed. `synchronous=FULL` keeps the file
-whole through a power cut; the writes that must also outlive one sync the journal's
-removal too (`SYNC_DURABLE`), so a power cut cannot roll them back.
+(a CI cache, a backup) holds everything committed. Every commit is synced to disk
+(`SYNC_WRITE`), so the file stays whole through a power cut; the writes a power cut
+must not undo (a create's note) also sync the journal's removal (`SYNC_DURABLE`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
     "APPLICATION_ID",
     "SCHEMA_VERSION",
     "SYNC_DURABLE",
-    "SYNC_NORMAL",
+    "SYNC_WRITE",
     "now",
     "open_database",
     "read_meta",
@@ -45,7 +45,7 @@ _MIGRATIONS: Final[Mapping[int, Sequence[str]]] = {1: ()}
 #: Seconds a connection waits for another one's transaction to end before giving up.
 BUSY_TIMEOUT: Final = 10.0
 #: `PRAGMA synchronous` of every write, and of the writes a power cut must not undo.
-SYNC_NORMAL: Final = "FULL"
+SYNC_WRITE: Final = "FULL"
 SYNC_DURABLE: Final = "EXTRA"
 #: `PRAGMA application_id` of a state file ("AGS1"), so an unrelated database is refused.
 APPLICATION_ID: Final = 0x41475331
@@ -152,7 +152,7 @@ class _Found(NamedTuple):
 
 def _prepare(db: sqlite3.Connection, path: Path) -> None:
     try:
-        db.execute(f"PRAGMA synchronous={SYNC_NORMAL}")
+        db.execute(f"PRAGMA synchronous={SYNC_WRITE}")
         found = _identify(db)
         if not found.tables:
             _create_schema(db)

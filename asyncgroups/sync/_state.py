@@ -31,7 +31,7 @@ import attrs
 from .. import ValidationError
 from ._errors import StalePlanError, StateAccountError, StateFileError, StateLockedError
 from ._lock import ApplyLock
-from ._schema import SYNC_DURABLE, SYNC_NORMAL, now, open_database, read_meta, upgrade
+from ._schema import SYNC_DURABLE, SYNC_WRITE, now, open_database, read_meta, upgrade
 
 __all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState", "account_url"]
 
@@ -448,7 +448,7 @@ class SyncState:
         finally:
             if durable:
                 with contextlib.suppress(sqlite3.Error):
-                    db.execute(f"PRAGMA synchronous={SYNC_NORMAL}")
+                    db.execute(f"PRAGMA synchronous={SYNC_WRITE}")
 
     def _set_meta(self, name: str, value: str | None) -> None:
         """Set (or, with None, remove) a `meta` value that is no part of the state."""
