@@ -4,11 +4,13 @@ The bulk-delete journal and the sync state file each refuse a second run on the 
 file. Both take the lock here, so both behave alike on every platform: `fcntl.flock`
 on POSIX, `msvcrt.locking` of one byte on Windows. The operating system drops the
 lock when its process ends, however it ends, so a crash never leaves one behind.
+`flock` and SQLite's own (POSIX record) locks never meet, so the state's database file
+itself can carry the lock.
 
 Windows locks are mandatory: a locked byte cannot be read through another handle,
-even by the same process. The byte locked there lies far past any data (as SQLite
-keeps its lock bytes out of its data), so the journal is still read while it is held,
-and a second apply can still read who holds the state's lock.
+even by the same process. The byte locked there lies far past any data (and past
+SQLite's own lock bytes, at 1 GiB), so the journal and the state's database are still
+read and written while it is held.
 """
 
 from __future__ import annotations

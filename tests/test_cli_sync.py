@@ -538,3 +538,68 @@ async def test_demo_ends_with_a_sync_round_whose_checks_hold(
     ]
     assert all(steps[name]["proof"] for name in sync_steps)
     assert "the re-run found nothing to do: no write sent, no credit spent" in run.err
+
+
+async def test_sync_apply_refuses_while_another_apply_holds_the_state_through_a_link(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = tmp_path / "jobs" / "groups.sync.db"
+    state.parent.mkdir()
+    SyncState(state).close()
+    hard = tmp_path / "groups.sync.db"
+    os.link(state, hard)
+    with SyncState(state) as other, other.locked():
+        run = await cli(
+            capsys, "sync", "--desired", str(desired), "--state", str(hard), "--apply", "-y"
+        )
+
+    assert run.code == 1
+    [line] = run.err_lines
+    assert f"the state file {hard} is in use by another apply (pid {os.getpid()} on " in line
+    assert writes(server) == []
+
+
+async def test_sync_state_of_another_account_is_one_line_exit_2_and_nothing_is_sent(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desired = desired_file(tmp_path, *RECORDS)
+    state = str(tmp_path / "s.db")
+    applied = await cli(
+        capsys, "sync", "--desired", str(desired), "--state", state, "--apply", "-y"
+    )
+    assert applied.code == 0, applied.err
+    async with FakeGroupsServer(api_key=server.api_key) as staging:
+        monkeypatch.setenv("ASYNCGROUPS_BASE_URL", staging.url)
+        for mode in ("--plan", "--apply"):
+            run = await cli(capsys, "sync", "--desired", str(desired), "--state", state, mode, "-y")
+            assert run.code == 2
+            assert run.err_lines == [
+                f"asyncgroups: error: the state file {state} belongs to the account at "
+                f"{server.url}, not {staging.url}: give --state a new file for that account "
+                "(one state file per account), or rebind this one if the account itself "
+                f"moved to {staging.url} (--rebind-state, with --apply)"
+            ]
+        assert staging.requests == []
+
+        plan_only = await cli(
+            capsys, "sync", "--desired", str(desired), "--state", state, "--rebind-state"
+        )
+        assert plan_only.code == 2
+        assert "goes with --apply" in plan_only.err
+
+        moved = await cli(
+            capsys,
+            *("sync", "--desired", str(desired), "--state", state),
+            *("--apply", "-y", "--rebind-state"),
+        )
+        assert moved.code == 0, moved.err
+        assert moved.err_lines[0] == (
+            f"sync: {state} now belongs to the account at {staging.url} (was {server.url})"
+        )
+        assert len(staging.groups) == 3  # an empty account: the state's groups made there
+    with SyncState(state) as again:
+        assert again.base_url == staging.url

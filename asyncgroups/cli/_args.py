@@ -353,6 +353,12 @@ def _add_sync(command: Command) -> None:
     )
     mode.add_argument("--apply", action="store_true", help="make the changes")
     sync.add_argument("-y", "--yes", action="store_true", help="apply without asking")
+    sync.add_argument(
+        "--rebind-state",
+        action="store_true",
+        help="with --apply: the account moved to this base URL; bind the state file to it "
+        "(for another account, give --state a new file instead)",
+    )
 
 
 def _add_demo(command: Command) -> None:

@@ -30,6 +30,7 @@ from ..sync import (
     MassDeleteError,
     OutOfCreditsError,
     Plan,
+    StateAccountError,
     StateFileError,
     StateLockedError,
     SyncError,
@@ -97,6 +98,7 @@ def _open_state(path: str) -> SyncState:
 async def _plan(
     client: GroupsClient, desired: list[DesiredGroup], state: SyncState, args: argparse.Namespace
 ) -> Plan:
+    state.check_account(client.base_url)  # before any request: the wrong account is one line
     async with client:
         await _prove_access(client)
         return await plan(
@@ -150,22 +152,36 @@ def _show_blocked(the_plan: Plan) -> None:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """`sync --desired FILE|- --state FILE [--prune] [--max-deletes N] [--allow-vanished]
-    [--adopt-by-name] [--plan|--apply] [--yes]`."""
+    [--adopt-by-name] [--plan|--apply] [--yes] [--rebind-state]`."""
     desired = _read_desired(args.desired)
     if args.apply and not args.yes and args.desired == "-":
         raise UsageError(
             "refusing to apply without --yes: the desired groups come from stdin, so there "
             "is no terminal to ask on"
         )
+    if args.rebind_state and not args.apply:
+        raise UsageError("--rebind-state rewrites the state file, so it goes with --apply")
     make_client(settings)  # a missing API key or a bad URL is reported before anything else
-    if not args.apply:
-        return _show_plan(args, settings, desired)
-    with _open_state(args.state) as state:
-        try:
-            with state.locked():
-                return _apply(args, settings, desired, state)
-        except StateLockedError as err:
-            raise CommandError(str(err)) from None
+    try:
+        if not args.apply:
+            return _show_plan(args, settings, desired)
+        with _open_state(args.state) as state:
+            try:
+                with state.locked():
+                    if args.rebind_state:
+                        _rebind(state, make_client(settings).base_url)
+                    return _apply(args, settings, desired, state)
+            except StateLockedError as err:
+                raise CommandError(str(err)) from None
+    except StateAccountError as err:
+        raise UsageError(f"{err} (--rebind-state, with --apply)") from None
+
+
+def _rebind(state: SyncState, base_url: str) -> None:
+    """Bind the state to the account at `base_url`, saying so (the user asked for it)."""
+    before = state.rebind(base_url)
+    if before != state.base_url:
+        say(f"sync: {state.path} now belongs to the account at {state.base_url} (was {before})")
 
 
 def _show_plan(args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup]) -> int:

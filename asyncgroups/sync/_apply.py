@@ -19,7 +19,7 @@ from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_co
 from ._creates import Clock, Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
 from ._desired import DesiredGroup
-from ._errors import OutOfCreditsError, StalePlanError
+from ._errors import OutOfCreditsError
 from ._report import (
     ItemOutcome,
     ItemResult,
@@ -61,8 +61,9 @@ async def apply(
     none for an empty desired set) and, unless `allow_vanished`, one in which every
     owned group is gone from the account (`VanishedGroupsError`). It takes the
     state's apply lock (`StateLockedError` if another apply holds it) and refuses a
-    plan made before the state last changed (`StalePlanError`). Every item ends as
-    done, failed (with its error), skipped, or waiting (an earlier create of the key
+    plan made before the state last changed (`StalePlanError`) or a client of another
+    account than the state's (`StateAccountError`), before any request. Every item ends
+    as done, failed (with its error), skipped, or waiting (an earlier create of the key
     may still land: `SyncReport.decide_after` says when to run again), and the state is
     written after each one, so cancelling the apply (Ctrl-C) loses nothing: plan and
     apply again. After the service answers an update 402 (out of event credits) no
@@ -83,17 +84,9 @@ async def apply(
     )
     if refusal is not None:
         raise refusal
-    with state.applying():
-        snapshot = state.snapshot()
-        if snapshot.state_id != plan.state_id:
-            raise StalePlanError(
-                f"this plan was made for another state file than {state.path}; make a new plan"
-            )
-        if snapshot.generation != plan.state_generation:
-            raise StalePlanError(
-                f"the state file {state.path} changed after this plan was made (another "
-                "apply ran, or one was interrupted); make a new plan and apply that"
-            )
+    with state.applying(
+        state_id=plan.state_id, generation=plan.state_generation, base_url=client.base_url
+    ) as snapshot:
         return await _Apply(client, plan, state, limit, on_progress, clock).run(snapshot)
 
 

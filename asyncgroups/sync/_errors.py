@@ -6,6 +6,7 @@ AsyncGroupsError
 │   └── DesiredStateError      the desired records are invalid (line and field named)
 └── SyncError                  the sync itself cannot go on
     ├── StateFileError         the state file is not usable (not ours, newer schema, …)
+    │   └── StateAccountError  it belongs to another account (base URL) than the client's
     ├── StateLockedError       another apply holds the state file
     ├── StalePlanError         the state changed since the plan was made
     ├── AmbiguousCreateError   an interrupted create may have made one of several groups
@@ -34,6 +35,7 @@ __all__ = [
     "OutOfCreditsError",
     "Problem",
     "StalePlanError",
+    "StateAccountError",
     "StateFileError",
     "StateLockedError",
     "SyncError",
@@ -85,6 +87,24 @@ class SyncError(AsyncGroupsError):
 
 class StateFileError(SyncError):
     """The state file cannot be used: not a sync state, a newer schema, or unreadable."""
+
+
+class StateAccountError(StateFileError):
+    """The state file belongs to the account at another base URL than the client's.
+
+    Raised before any request that writes: one state file keeps one account's groups,
+    and used with another it would create them all again there. `.state_url` is the URL
+    the state is bound to, `.client_url` the client's (neither ever carries a key).
+    """
+
+    def __init__(self, path: str, state_url: str, client_url: str) -> None:
+        self.state_url = state_url
+        self.client_url = client_url
+        super().__init__(
+            f"the state file {path} belongs to the account at {state_url}, not "
+            f"{client_url}: give --state a new file for that account (one state file per "
+            f"account), or rebind this one if the account itself moved to {client_url}"
+        )
 
 
 class StateLockedError(SyncError):

@@ -1,69 +1,128 @@
-"""The apply lock: an exclusive, non-blocking OS file lock on `<state>.lock`.
+"""The apply lock: an exclusive, non-blocking OS lock on the state's database file itself.
 
-The operating system drops the lock when its process exits, however it exits, so a
-crash never leaves a stale lock behind; the file only records who holds it (pid, host,
-since when), for the message a second apply gets.
+The lock is taken on the database file (`_filelock`: `flock` on POSIX), not on a file
+beside the path as typed, so it is one lock however the file is reached: through a
+symlink, a hard link or a bind mount. The operating system drops it when its process
+ends, however it ends, so a crash never leaves a stale lock behind.
+
+A process opens one descriptor per database file, shared by all its `SyncState`s of
+that file, and closes it after the last of them: closing any descriptor of a file
+drops every POSIX lock the process holds on it, and SQLite's own locks are POSIX locks.
+Inside the process the lock has one holder at a time, as between processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import socket
+import threading
 from pathlib import Path
 from typing import IO
 
 from .._filelock import try_lock, unlock
-from ._errors import StateLockedError
-from ._schema import now
+from ._errors import StateFileError
 
-__all__ = ["LockFile"]
+__all__ = ["ApplyLock"]
 
 
-class LockFile:
-    """An exclusive, non-blocking lock on a sidecar file, released when the process ends."""
+class _File:
+    """This process's descriptor of one database file, and which `ApplyLock` holds it."""
 
-    __slots__ = ("_file", "_path")
+    __slots__ = ("file", "holder", "users")
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._file: IO[str] | None = None
+        self.file: IO[bytes] = open(path, "rb", buffering=0)  # noqa: SIM115 - shared, kept
+        self.users = 0
+        self.holder: ApplyLock | None = None
 
-    def acquire(self, state_path: Path) -> None:
-        file = open(self._path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        try:
-            if not try_lock(file):
-                raise StateLockedError(
-                    f"the state file {state_path} is in use by another apply"
-                    f"{_holder(self._path)}; wait for it to finish. (The lock belongs to "
-                    "that process and ends with it: there is nothing to clean up.)"
+
+_GUARD = threading.Lock()
+#: The open database files of this process, by (device, inode).
+_FILES: dict[tuple[int, int | str], _File] = {}
+
+
+def _forget_after_fork() -> None:
+    """A forked child shares its parent's descriptors, and so the locks taken on them:
+    it closes its copies (the parent's lock stays the parent's) and opens its own."""
+    for shared in _FILES.values():
+        with contextlib.suppress(OSError):
+            shared.file.close()
+    _FILES.clear()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+class ApplyLock:
+    """One `SyncState`'s share in the lock of its database file; `close()` when done."""
+
+    __slots__ = ("_closed", "_held", "_key", "_path", "_pid")
+
+    def __init__(self, path: Path) -> None:
+        info = os.stat(path)  # follows symlinks: the file itself
+        # A file system without inode numbers (0) falls back to the file's real path.
+        self._key = (info.st_dev, info.st_ino or os.path.realpath(path))
+        self._path = path
+        self._pid = os.getpid()
+        self._held = False
+        self._closed = False
+        with _GUARD:
+            shared = _FILES.get(self._key)
+            if shared is None:
+                shared = _FILES[self._key] = _File(path)
+            shared.users += 1
+
+    @property
+    def held(self) -> bool:
+        """True while this share holds the lock (never in a child forked meanwhile)."""
+        return self._held and self._pid == os.getpid()
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process, or another share, holds it.
+
+        An `OSError` (a file system without locks) reaches the caller.
+        """
+        with _GUARD:
+            shared = self._shared()
+            if shared is None:
+                raise StateFileError(
+                    f"the state file {self._path} was opened in another process (this one "
+                    "was forked from it, or the state was closed): open it again here"
                 )
-            file.seek(0)
-            file.truncate()
-            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
-            file.write(json.dumps(holder))
-            file.flush()
-        except BaseException:
-            file.close()
-            raise
-        self._file = file
+            if shared.holder is not None:
+                return shared.holder is self
+            if not try_lock(shared.file):
+                return False
+            shared.holder = self
+            self._held = True
+            return True
 
     def release(self) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.seek(0)
-                file.truncate()
-                file.flush()
-            unlock(file)
-            file.close()
+        """Let go of the lock, if this share holds it."""
+        with _GUARD:
+            shared = self._shared()
+            if shared is not None and shared.holder is self:
+                shared.holder = None
+                with contextlib.suppress(OSError):
+                    unlock(shared.file)
+            self._held = False
 
+    def close(self) -> None:
+        """Release, and close the descriptor if this was its last share."""
+        self.release()
+        with _GUARD:
+            shared = self._shared()
+            if shared is None:
+                return
+            self._closed = True
+            shared.users -= 1
+            if shared.users <= 0:
+                del _FILES[self._key]
+                shared.file.close()
 
-def _holder(path: Path) -> str:
-    """ " (pid 123 on host, since …)", or "" when the holder cannot be read."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
+    def _shared(self) -> _File | None:
+        """This process's descriptor, or None once closed or in a child forked meanwhile."""
+        if self._closed or self._pid != os.getpid():
+            return None
+        return _FILES.get(self._key)

@@ -69,6 +69,7 @@ async def plan(
             f"state must be a SyncState, not {type(state).__name__}", field="state"
         )
     limit = check_concurrency(concurrency, client.max_connections)
+    state.check_account(client.base_url)
     records = await collect_desired(desired)
     snapshot = state.snapshot()
     owned = {row.prokey for row in snapshot.rows.values()}

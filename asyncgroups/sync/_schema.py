@@ -1,9 +1,18 @@
-"""The state file's format: its SQLite schema, and opening a file safely. No sync logic.
+"""The state file's format: its SQLite schema, opening a file, upgrading it. No sync logic.
 
 `open_database()` connects, refuses a database that is not a state file (another
-application's, or one of a newer schema), switches it to WAL mode, creates the schema
-in a new file and upgrades the file of an earlier version (`_STEPS`). The schema is
-spelled here only; `_state.py` reads and writes its rows.
+application's, or one of a newer schema), creates the schema in a new file and adds
+what an older file lacks (`_STEPS`). It only reads, except for those two, which one
+process makes in one transaction that first checks no other made them meanwhile: any
+number of processes may open a file at once, a new one included. `upgrade()` takes an
+older file out of WAL mode; that needs the file alone, so it runs under the apply
+lock. The schema is spelled here only; `_state.py` reads and writes its rows.
+
+A state file is one file: a rollback journal (`journal_mode=DELETE`), not WAL, so each
+commit is in the database file itself before it returns, and a copy of that file alone
+(a CI cache, a backup) holds everything committed. Every commit is synced to disk
+(`SYNC_WRITE`), so the file stays whole through a power cut; the writes a power cut
+must not undo (a create's note) also sync the journal's removal (`SYNC_DURABLE`).
 """
 
 from __future__ import annotations
@@ -11,15 +20,29 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from .._timestamp import iso_utc
-from ._errors import StateFileError
+from ._errors import StateFileError, StateLockedError
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "now", "open_database", "read_meta"]
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "SYNC_DURABLE",
+    "SYNC_WRITE",
+    "now",
+    "open_database",
+    "read_meta",
+    "upgrade",
+]
 
 #: The version a new file starts at: `_SCHEMA` below, before any of `_STEPS`.
 _FIRST_VERSION: Final = 1
+#: Seconds a connection waits for another one's transaction to end before giving up.
+BUSY_TIMEOUT: Final = 10.0
+#: `PRAGMA synchronous` of every write, and of the writes a power cut must not undo.
+SYNC_WRITE: Final = "FULL"
+SYNC_DURABLE: Final = "EXTRA"
 #: `PRAGMA application_id` of a state file ("AGS1"), so an unrelated database is refused.
 APPLICATION_ID: Final = 0x41475331
 
@@ -49,18 +72,19 @@ CREATE TABLE IF NOT EXISTS baselines (
 ) WITHOUT ROWID;
 """
 
-#: The upgrades of the schema, in order: step n takes a file from version n to n + 1.
-#: A new file gets `_SCHEMA` and then every step, so each column is spelled once. A
-#: file of an earlier version is upgraded when it is opened (the earlier asyncgroups
-#: then refuses it, as it refuses any newer schema).
-_STEPS: Final[tuple[str, ...]] = (
+#: The upgrades of the schema, in order: step n takes a file from version n to n + 1,
+#: adding the columns it names (table, column, type) where they are missing. A new
+#: file gets `_SCHEMA` and then every step, so each column is spelled once.
+_STEPS: Final[tuple[tuple[tuple[str, str, str], ...], ...]] = (
     # 1 -> 2: when a create's POST was sent, when it timed out, and from when an
-    # account listing can prove that it made nothing (`_creates.py`).
-    """
-    ALTER TABLE pending_creates ADD COLUMN sent_at TEXT;
-    ALTER TABLE pending_creates ADD COLUMN timed_out_at TEXT;
-    ALTER TABLE pending_creates ADD COLUMN decide_after TEXT;
-    """,
+    # account listing can prove that it made nothing (`_creates.py`). Version 2 is also
+    # a single file (no WAL, `upgrade`), and `meta` may hold `base_url`, the account the
+    # state belongs to, which an asyncgroups that knows only 1 would ignore.
+    (
+        ("pending_creates", "sent_at", "TEXT"),
+        ("pending_creates", "timed_out_at", "TEXT"),
+        ("pending_creates", "decide_after", "TEXT"),
+    ),
 )
 
 #: The version of the schema with every step; a file with a newer one is refused.
@@ -81,7 +105,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     Raises `StateFileError` when it cannot be opened or is not a usable state file.
     """
     try:
-        db = sqlite3.connect(path, isolation_level=None)
+        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
     except sqlite3.Error as err:
         raise StateFileError(f"cannot open the state file {path}: {err}") from err
     try:
@@ -98,54 +122,34 @@ def read_meta(db: sqlite3.Connection, name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _prepare(db: sqlite3.Connection, path: Path) -> None:
+def upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Take the file out of WAL mode, as older versions wrote it. Needs the apply lock.
+
+    Leaving WAL mode needs the only connection to the file: while another process (or
+    another `SyncState`) has it open, this raises `StateLockedError`.
+    """
     try:
-        db.execute("PRAGMA busy_timeout=10000")
-        app_id, tables = _identify(db)
-        if tables and app_id != APPLICATION_ID:
-            raise StateFileError(
-                f"{path} is a SQLite database, but not an asyncgroups sync state "
-                "file; give --state a new file name (it is created on first use)"
-            )
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StateFileError(
-                f"{path}: SQLite could not switch the file to WAL mode (got "
-                f"{mode!r}); keep the state file on a local disk"
-            )
-        # NORMAL: in WAL mode a commit survives the process being killed at any
-        # point; only the intents of creates (`new_baseline`) are synced to disk too.
-        db.execute("PRAGMA synchronous=NORMAL")
-        if not tables:
-            _create_schema(db, path)
-        if _version(db, path) < SCHEMA_VERSION:
-            _upgrade(db, path)
-    except sqlite3.DatabaseError as err:
-        raise StateFileError(f"{path} is not a usable state file: {err}") from err
-
-
-def _version(db: sqlite3.Connection, path: Path) -> int:
-    """The file's schema version; a missing or newer one is a `StateFileError`."""
-    version = read_meta(db, "schema_version")
-    if version is None or not version.isdigit():
-        raise StateFileError(f"{path}: the state file has no schema version")
-    if int(version) > SCHEMA_VERSION:
-        raise StateFileError(
-            f"{path} was written by a newer asyncgroups (schema {version}, this "
-            f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
+        mode = str(db.execute("PRAGMA journal_mode=DELETE").fetchone()[0])
+    except sqlite3.OperationalError:
+        mode = "wal"
+    if mode.lower() != "delete":
+        raise StateLockedError(
+            f"the state file {path} is open elsewhere (another process, or another "
+            "SyncState), and this first apply with this asyncgroups must have it alone to "
+            "make it a single file (it is in WAL mode, as older versions wrote it); run "
+            "again once it is closed"
         )
-    return int(version)
 
 
-def _upgrade(db: sqlite3.Connection, path: Path) -> None:
-    """Run the steps the file lacks, in one transaction."""
+def _add_steps(db: sqlite3.Connection, path: Path) -> None:
+    """Add what the file's version lacks, in one transaction, and record the version."""
     db.execute("BEGIN IMMEDIATE")
     try:
         # Another process may have upgraded it while this one waited for the write lock.
-        for step in _STEPS[_version(db, path) - _FIRST_VERSION :]:
-            for statement in step.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        version = _checked_version(_identity(db).version, path)
+        for step in _STEPS[version - _FIRST_VERSION :]:
+            for table, column, kind in step:
+                _add_column(db, table, column, kind)
         db.execute(
             "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
         )
@@ -156,34 +160,90 @@ def _upgrade(db: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _identify(db: sqlite3.Connection) -> tuple[int, int]:
-    app_id = db.execute("PRAGMA application_id").fetchone()[0]
-    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    return int(app_id), int(tables)
+def _add_column(db: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    if column not in columns:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
-def _create_schema(db: sqlite3.Connection, path: Path) -> None:
+class _Found(NamedTuple):
+    """What a file holds, read in one transaction: another process may be creating it."""
+
+    application_id: int
+    tables: int
+    version: str | None
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    try:
+        db.execute(f"PRAGMA synchronous={SYNC_WRITE}")
+        found = _identify(db)
+        if not found.tables:
+            _create_schema(db)
+            found = _identify(db)
+    except sqlite3.DatabaseError as err:
+        raise StateFileError(f"{path} is not a usable state file: {err}") from err
+    if found.application_id != APPLICATION_ID:
+        raise StateFileError(
+            f"{path} is a SQLite database, but not an asyncgroups sync state "
+            "file; give --state a new file name (it is created on first use)"
+        )
+    try:
+        if _checked_version(found.version, path) < SCHEMA_VERSION:
+            _add_steps(db, path)
+    except sqlite3.DatabaseError as err:
+        raise StateFileError(f"{path} is not a usable state file: {err}") from err
+
+
+def _checked_version(version: str | None, path: Path) -> int:
+    """The file's schema version; a missing or newer one is a `StateFileError`."""
+    if version is None or not version.isdigit():
+        raise StateFileError(f"{path}: the state file has no schema version")
+    if int(version) > SCHEMA_VERSION:
+        raise StateFileError(
+            f"{path} was written by a newer asyncgroups (schema {version}, this "
+            f"one knows {SCHEMA_VERSION}); upgrade asyncgroups to use it"
+        )
+    return int(version)
+
+
+def _identify(db: sqlite3.Connection) -> _Found:
+    db.execute("BEGIN")
+    try:
+        return _identity(db)
+    finally:
+        db.execute("COMMIT")
+
+
+def _identity(db: sqlite3.Connection) -> _Found:
+    app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+    tables = int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    ours = app_id == APPLICATION_ID and tables
+    return _Found(app_id, tables, read_meta(db, "schema_version") if ours else None)
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         # Another process may have created it while this one waited for the write lock.
-        app_id, tables = _identify(db)
-        if not tables:
+        if not _identity(db).tables:
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for step in _STEPS:
+                for table, column, kind in step:
+                    _add_column(db, table, column, kind)
             db.executemany(
                 "INSERT INTO meta (name, value) VALUES (?, ?)",
                 [
-                    ("schema_version", str(_FIRST_VERSION)),  # then `_upgrade`
+                    ("schema_version", str(SCHEMA_VERSION)),
                     ("state_id", str(uuid.uuid4())),
                     ("generation", "0"),
                     ("created_at", now()),
                     ("next_baseline", "1"),
                 ],
             )
-        elif app_id != APPLICATION_ID:
-            raise StateFileError(f"{path} is not an asyncgroups sync state file")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -1,15 +1,16 @@
-"""The sync state file: an embedded SQLite database (stdlib `sqlite3`, WAL mode).
+"""The sync state file: an embedded SQLite database (stdlib `sqlite3`), one file on disk.
 
 It maps each desired `key` to the prokey of its group and the fields last applied, and
 keeps the intent of every create that may be in flight, so an apply that crashes or is
 interrupted loses nothing and the next one creates no duplicate. Every write is one
-short transaction, committed before the next request that depends on it is sent.
+short transaction, synced to disk before the next request that depends on it is sent.
 
-Writes need the apply lock (`SyncState.locked()`): an OS file lock on `<state>.lock`
-(`_lock.py`), dropped with its process, so a crash never leaves a stale lock behind.
-The schema and the checks made on opening a file are in `_schema.py`. This module
-stores the lost-create protocol's rows (baselines, pending creates); the protocol's
-logic is in `_creates.py`.
+Writes need the apply lock (`SyncState.locked()`): an OS lock on the database file
+itself (`_lock.py`), dropped with its process, so a crash never leaves a stale lock
+behind. An apply starts with one transaction that checks the plan is still current and
+the client's account is the state's (`applying`). The file's format, and the checks
+made on opening it, are in `_schema.py`. This module stores the lost-create protocol's
+rows (baselines, pending creates); the protocol's logic is in `_creates.py`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import attrs
 
-from ._errors import StateFileError, StateLockedError
-from ._lock import LockFile
-from ._schema import now, open_database, read_meta
+from .. import ValidationError
+from ._errors import StalePlanError, StateAccountError, StateFileError, StateLockedError
+from ._lock import ApplyLock
+from ._schema import SYNC_DURABLE, SYNC_WRITE, now, open_database, read_meta, upgrade
 
-__all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState"]
+__all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState", "account_url"]
+
+#: The ports a URL may leave out, by scheme.
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 #: How a group came to be owned by the state: made by a sync, or adopted by name.
 Origin = Literal["created", "adopted"]
@@ -89,6 +96,34 @@ def _fields(text: str) -> Mapping[str, Any]:
     return MappingProxyType(value)
 
 
+def account_url(base_url: str) -> str:
+    """The account a base URL names, in one spelling: what a state file is bound to.
+
+    Scheme and host in lower case, the default port and a trailing slash or dot left
+    out. A URL that is not http(s) with a host, or that carries credentials, a query or
+    a fragment (which a client's base URL never does), is a `ValidationError`.
+    """
+    if not isinstance(base_url, str):
+        raise ValidationError("base_url must be a string", field="base_url")
+    try:
+        parts = urllib.parse.urlsplit(base_url.strip())
+        port = parts.port
+    except ValueError as err:
+        raise ValidationError(f"base_url is not a URL: {err}", field="base_url") from err
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise ValidationError("base_url must be an http(s) URL with a host", field="base_url")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValidationError(
+            "base_url must not carry credentials, a query or a fragment", field="base_url"
+        )
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return urllib.parse.urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
 class SyncState:
     """A sync state file, opened (and created with its schema when new).
 
@@ -99,12 +134,17 @@ class SyncState:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._lock: LockFile | None = None
         self._lock_depth = 0
         #: True while an `apply` runs on this object (the lock alone nests, so it
         #: cannot tell a second apply of the same object from the first one).
         self._applying = False
-        self._db: sqlite3.Connection | None = open_database(self._path)
+        db = open_database(self._path)
+        try:
+            self._lock = ApplyLock(self._path)
+        except OSError as err:
+            db.close()
+            raise StateFileError(f"cannot open the state file {self._path}: {err}") from err
+        self._db: sqlite3.Connection | None = db
 
     # Lifecycle ----------------------------------------------------------------------
 
@@ -120,13 +160,14 @@ class SyncState:
 
     def close(self) -> None:
         """Release the lock (if held) and close the database; calling it again does nothing."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-            self._lock_depth = 0
+        if self.holds_lock:
+            self._unlock()
+        self._lock_depth = 0
         db, self._db = self._db, None
         if db is not None:
             db.close()
+        # After the database: the lock's descriptor must outlive SQLite's (`_lock.py`).
+        self._lock.close()
 
     def __enter__(self) -> Self:
         return self
@@ -148,7 +189,7 @@ class SyncState:
     @property
     def holds_lock(self) -> bool:
         """True while this object holds the apply lock."""
-        return self._lock is not None
+        return not self.closed and self._lock.held
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[Self]:
@@ -156,29 +197,66 @@ class SyncState:
 
         Raises `StateLockedError` at once (it does not wait) when another process or
         another `SyncState` holds it, naming the holder's pid, host and start time.
+        The lock is the database file's, however it is reached (a symlink, a hard
+        link). Taking it first makes a file of an older asyncgroups current.
         """
-        self._check_open()
-        if self._lock is None:
-            lock = LockFile(Path(f"{self._path}.lock"))
-            lock.acquire(self._path)
-            self._lock = lock
+        db = self._check_open()
+        if self._lock_depth == 0:
+            self._lock_file(db)
         self._lock_depth += 1
         try:
             yield self
         finally:
             self._lock_depth -= 1
-            if self._lock_depth == 0 and self._lock is not None:
-                self._lock.release()
-                self._lock = None
+            if self._lock_depth == 0:
+                self._unlock()
+
+    def _lock_file(self, db: sqlite3.Connection) -> None:
+        try:
+            taken = self._lock.acquire()
+        except OSError as err:
+            raise StateFileError(f"cannot lock the state file {self._path}: {err}") from err
+        if not taken:
+            raise StateLockedError(
+                f"the state file {self._path} is in use by another apply{self._holder()}; "
+                "wait for it to finish. (The lock belongs to that process and ends with "
+                "it: there is nothing to clean up.)"
+            )
+        try:
+            try:
+                upgrade(db, self._path)
+            except sqlite3.Error as err:
+                raise StateFileError(f"cannot upgrade the state file {self._path}: {err}") from err
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
+            self._set_meta("apply_holder", json.dumps(holder))
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _unlock(self) -> None:
+        with contextlib.suppress(StateFileError):
+            self._set_meta("apply_holder", None)
+        self._lock.release()
+
+    def _holder(self) -> str:
+        """ " (pid 123 on host, since …)", or "" when the holder cannot be read."""
+        try:
+            info = json.loads(self._meta("apply_holder") or "")
+            return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
+        except (sqlite3.Error, StateFileError, ValueError, KeyError, TypeError):
+            return ""
 
     @contextlib.contextmanager
-    def applying(self) -> Iterator[Self]:
-        """Hold the apply lock for one apply; a second apply at once is refused.
+    def applying(self, *, state_id: str, generation: int, base_url: str) -> Iterator[StateSnapshot]:
+        """Hold the apply lock for one apply of a plan; yields the state it starts from.
 
-        The lock nests for one object (so a caller may hold it around its plan and
-        apply), which would let two concurrent applies through the same object (two
-        tasks sharing it) run together and send the same creates twice. This refuses
-        the second with `StateLockedError`, as another process would be refused.
+        One transaction starts the apply: it refuses a plan made for another state file
+        or before the state last changed (`StalePlanError`), and a client of another
+        account (`StateAccountError`; a state not bound yet is bound to the client's),
+        then raises the generation, so a plan is good for one apply. The lock nests for
+        one object (a caller may hold it around plan and apply), so a second apply
+        through the same object at once (two tasks sharing it) is refused here with
+        `StateLockedError`, as another process would be.
         """
         self._check_open()
         if self._applying:
@@ -187,11 +265,73 @@ class SyncState:
                 "process on the same SyncState; wait for it to finish"
             )
         with self.locked():
+            snapshot = self._start(state_id, generation, account_url(base_url))
             self._applying = True
             try:
-                yield self
+                yield snapshot
             finally:
                 self._applying = False
+
+    def _start(self, state_id: str, generation: int, account: str) -> StateSnapshot:
+        with self._write() as db:
+            self._check_account(account)
+            if self.state_id != state_id:
+                raise StalePlanError(
+                    f"this plan was made for another state file than {self._path}; make a "
+                    "new plan"
+                )
+            if self.generation != generation:
+                raise StalePlanError(
+                    f"the state file {self._path} changed after this plan was made (another "
+                    "apply ran, or one was interrupted); make a new plan and apply that"
+                )
+            if self.base_url is None:
+                db.execute("INSERT INTO meta (name, value) VALUES ('base_url', ?)", (account,))
+            rows, pending = self._rows(), self._pending()
+        return StateSnapshot(
+            state_id=state_id,
+            generation=generation + 1,
+            rows=MappingProxyType(rows),
+            pending=MappingProxyType(pending),
+        )
+
+    # The account ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL of the account the state belongs to; None before its first apply."""
+        with self._reading():
+            return self._meta("base_url")
+
+    def check_account(self, base_url: str) -> None:
+        """Refuse (`StateAccountError`) a state bound to another account than `base_url`'s.
+
+        A state bound to none yet passes. `plan` and `apply` check it before any request.
+        """
+        with self._reading():
+            self._check_account(account_url(base_url))
+
+    def _check_account(self, account: str) -> None:
+        bound = self._meta("base_url")
+        if bound is not None and bound != account:
+            raise StateAccountError(str(self._path), bound, account)
+
+    def rebind(self, base_url: str) -> str | None:
+        """Bind the state to the account at `base_url`: the account moved to that URL.
+
+        Needs the apply lock. Returns the URL it was bound to (None if unbound). Plans
+        made before are stale afterwards. Rebinding to another account, not a moved one,
+        would make every group of the state again there: use a new state file instead.
+        """
+        account = account_url(base_url)
+        with self._write() as db:
+            before = self._meta("base_url")
+            db.execute(
+                "INSERT INTO meta (name, value) VALUES ('base_url', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (account,),
+            )
+        return before
 
     # Reading ------------------------------------------------------------------------
 
@@ -284,22 +424,30 @@ class SyncState:
     # Writing (each call is one committed transaction) -------------------------------
 
     @contextlib.contextmanager
-    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; `durable` syncs it (and all before it) to disk on commit."""
+    def _write(
+        self, *, change: bool = True, durable: bool = False
+    ) -> Iterator[sqlite3.Connection]:
+        """One transaction, in the file when it returns; a `change` raises the generation.
+
+        Every commit is synced to disk; a `durable` one also outlives a power cut
+        (`_schema.SYNC_DURABLE`).
+        """
         db = self._check_open()
-        if self._lock is None:
+        if not self.holds_lock:
             raise StateFileError(
                 "writing the state needs its apply lock: use `with state.locked():`"
             )
         try:
             if durable:
-                db.execute("PRAGMA synchronous=FULL")
+                db.execute(f"PRAGMA synchronous={SYNC_DURABLE}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-                db.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation'"
-                )
+                if change:
+                    db.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+                        " WHERE name = 'generation'"
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -310,7 +458,14 @@ class SyncState:
         finally:
             if durable:
                 with contextlib.suppress(sqlite3.Error):
-                    db.execute("PRAGMA synchronous=NORMAL")
+                    db.execute(f"PRAGMA synchronous={SYNC_WRITE}")
+
+    def _set_meta(self, name: str, value: str | None) -> None:
+        """Set (or, with None, remove) a `meta` value that is no part of the state."""
+        with self._write(change=False) as db:
+            db.execute("DELETE FROM meta WHERE name = ?", (name,))
+            if value is not None:
+                db.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     def forget_pending(self, key: str) -> None:
         """Drop `key`'s create intent: it is known that the create made nothing."""
@@ -374,10 +529,10 @@ class SyncState:
         """Store an account listing as a new baseline, with creates about to be sent.
 
         `intents` are `(key, name, fields)` of creates that may be sent from now on;
-        each becomes a pending create tied to this baseline. The transaction is synced
-        to disk before this returns (the one write that must survive a power cut too: a
-        create sent without its intent on disk could be made twice). Baselines no
-        pending create refers to any more are dropped. Returns the baseline's number.
+        each becomes a pending create tied to this baseline. The transaction is in the
+        file and synced to disk before this returns, so that even a power cut cannot
+        undo it: a create sent without its intent on disk could be made twice. Baselines
+        no pending create refers to any more are dropped. Returns the baseline's number.
         """
         with self._write(durable=True) as db:
             (number,) = db.execute(

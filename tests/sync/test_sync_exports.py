@@ -36,6 +36,7 @@ PUBLIC = {
     "PlanItem",
     "Problem",
     "StalePlanError",
+    "StateAccountError",
     "StateFileError",
     "StateLockedError",
     "StateRow",
