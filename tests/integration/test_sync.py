@@ -6,7 +6,6 @@ import asyncio
 import random
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -602,7 +601,6 @@ async def test_sync_reads_desired_records_from_an_async_iterable(tmp_path: Path)
 
 async def test_sync_soak_2000_groups_under_the_demo_faults(tmp_path: Path) -> None:
     desired = _desired(2000)
-    started = time.monotonic()
     async with (
         FakeGroupsServer(faults=DEMO_FAULTS, seed=7) as server,
         _client(server, max_connections=32) as client,
@@ -631,7 +629,6 @@ async def test_sync_soak_2000_groups_under_the_demo_faults(tmp_path: Path) -> No
             _assert_agreement(server, state, changed)
         assert len(server.groups) == 1900
         assert len({g["name"] for g in server.groups.values()}) == 1900
-    assert time.monotonic() - started < 20
 
 
 async def test_sync_second_apply_through_the_same_state_object_is_refused(
