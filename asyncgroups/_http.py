@@ -18,7 +18,7 @@ import math
 import random
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeVar, overload
+from typing import Any, Final, Literal, TypeVar, overload
 
 import aiohttp
 import attrs
@@ -53,6 +53,8 @@ __all__ = ["AIOHTTP_VERSION", "Pipeline", "borrowed_pool_size", "check_borrowed"
 logger = logging.getLogger("asyncgroups")
 
 T = TypeVar("T")
+#: The `ClientStats` counter an attempt adds to, besides `requests`.
+_Kind = Literal["reads", "pages", "writes"]
 
 AIOHTTP_VERSION: Final = aiohttp.__version__
 
@@ -306,6 +308,7 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = ...,
         decode: Callable[[Any], T],
+        page: bool = ...,
     ) -> T: ...
 
     @overload
@@ -316,6 +319,7 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = ...,
         decode: None = ...,
+        page: bool = ...,
     ) -> None: ...
 
     async def send(
@@ -325,12 +329,15 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = None,
         decode: Callable[[Any], T] | None = None,
+        page: bool = False,
     ) -> T | None:
         """Send one request (with retries); decode its 2xx JSON reply with `decode`.
 
         Without `decode` the reply body is not parsed and None is returned. A PATCH
-        that succeeds is counted in `stats.updates_sent`. What each attempt means is
-        `classify`'s to say; the error raised speaks for the whole call (`settle`).
+        that succeeds is counted in `stats.updates_sent`; each attempt is counted as a
+        write, a read of one group, or (`page`) a read of a page of the listing. What
+        each attempt means is `classify`'s to say; the error raised speaks for the whole
+        call (`settle`).
         """
         loop = self._check_usable()
         session = self._session
@@ -342,6 +349,7 @@ class Pipeline:
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             headers = self._write_headers
+        kind: _Kind = "writes" if method != "GET" else "pages" if page else "reads"
         attempt = 0
         # What the earlier attempts of this call did, for the error of the last one.
         lost = running = connected = False
@@ -351,7 +359,7 @@ class Pipeline:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
             try:
                 result: Attempt[T] = await self._attempt(
-                    loop, session, method, path, url, data, headers, attempt, decode
+                    loop, session, method, path, url, data, headers, attempt, decode, kind
                 )
             except LimiterUnavailableError as err:
                 # This attempt was never sent; what the earlier ones did still counts.
@@ -391,8 +399,12 @@ class Pipeline:
         headers: Mapping[str, str] | None,
         attempt: int,
         decode: Callable[[Any], T] | None,
+        kind: _Kind,
     ) -> Attempt[T]:
-        """Send attempt number `attempt` under a limiter slot and the timeout; classify it."""
+        """Send attempt number `attempt` under a limiter slot and the timeout; classify it.
+
+        `kind` names the `ClientStats` counter the attempt adds to besides `requests`.
+        """
         deadlines = self._deadlines
         assert deadlines is not None  # bound with the loop by _check_usable
         limiter = self.limiter
@@ -404,9 +416,11 @@ class Pipeline:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = loop.time() if debug else 0.0
         try:
-            self.stats.requests += 1
+            stats = self.stats
+            stats.requests += 1
+            setattr(stats, kind, getattr(stats, kind) + 1)
             if attempt > 1:
-                self.stats.retries += 1
+                stats.retries += 1
             with deadlines.watch():  # asyncio.timeout(self._timeout), but cheaper
                 async with session.request(
                     method,
