@@ -12,7 +12,10 @@ from asyncgroups import ClientStats
     [
         (ClientStats(), "no requests"),
         (ClientStats(requests=1, pages=1), "1 request (1 page)"),
-        (ClientStats(requests=2_003, reads=2_000, pages=3), "2,003 requests (2,000 reads, 3 pages)"),
+        (
+            ClientStats(requests=2_003, reads=2_000, pages=3),
+            "2,003 requests (2,000 reads, 3 pages)",
+        ),
         (ClientStats(requests=2, reads=1, writes=1), "2 requests (1 read, 1 write)"),
         (
             ClientStats(requests=14, retries=2, reads=1, pages=3, writes=10),

@@ -17,7 +17,7 @@ interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
 from ._apply import SyncProgressCallback, apply
-from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem
+from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -54,6 +54,7 @@ __all__ = [
     "Plan",
     "PlanItem",
     "Problem",
+    "Refresh",
     "StalePlanError",
     "StateFileError",
     "StateLockedError",

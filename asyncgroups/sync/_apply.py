@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Clock, Creates, Made, WriteGate
-from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
+from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError, StalePlanError
 from ._report import (
@@ -194,13 +194,16 @@ class _Apply:
         )
 
     def _settle_unchanged(self, item: PlanItem, snapshot: StateSnapshot) -> None:
-        """Store the fields a live read found already in place, if the state lacks them.
+        """Store the fields the plan's refresh found already in place, if the state
+        lacks them.
 
         An apply interrupted between a PATCH and its state write leaves the group right
-        and the row behind; the refresh read proved the group right, so the row follows.
+        and the row behind; the refresh read proved the group right (with refresh
+        listing: its name, the rest being the row's), so the row follows.
         """
         row = snapshot.rows.get(item.key)
-        if item.desired is not None and row is not None and self._plan.refresh:
+        proved = self._plan.refresh is not Refresh.NONE
+        if item.desired is not None and row is not None and proved:
             values = item.desired.values()
             if dict(row.fields) != values:
                 self._state.set_fields(item.key, values)
