@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Clock, Creates, Made, WriteGate
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
@@ -139,7 +141,8 @@ class _Apply:
 
     async def run(self, snapshot: StateSnapshot) -> SyncReport:
         started = time.monotonic()
-        before = self._client.stats.updates_sent
+        stats = attrs.evolve(self._client.stats)  # a copy: what was sent until now
+        before = stats.updates_sent
         items = self._plan.items
         await self._creates.prepare(snapshot, items)
         work = [item for item in items if item.action in WRITE_ACTIONS]
@@ -191,6 +194,7 @@ class _Apply:
             updates_sent=self._client.stats.updates_sent - before,
             updates_before=before,
             elapsed=time.monotonic() - started,
+            sent=self._client.stats - stats,
         )
 
     def _settle_unchanged(self, item: PlanItem, snapshot: StateSnapshot) -> None:

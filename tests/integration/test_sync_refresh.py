@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncgroups import BulkProgress, GroupPatch, ValidationError
+from asyncgroups import BulkProgress, ClientStats, GroupPatch, ValidationError
 from asyncgroups.sync import (
     Action,
     DesiredGroup,
@@ -263,3 +263,18 @@ async def test_apply_after_a_plan_that_read_nothing_leaves_the_rows_as_they_were
             await apply(client, the_plan, state)
             # nothing was read, so nothing proves what the group holds now
             assert dict(state.rows()["a"].fields) == {"name": "A", "internal_note": "n"}
+
+
+async def test_apply_report_counts_what_the_apply_sent(tmp_path: Path) -> None:
+    desired = _desired(3)
+    async with FakeGroupsServer() as server, local_client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            _own(server, state, desired)
+            await client.groups.delete(state.rows()["id-1"].prokey)
+            the_plan = await plan(client, desired, state, refresh="listing")
+            server.reset_stats()
+            report = await apply(client, the_plan, state)
+    # two listings before the create (2 groups: a page each, and the page that ends it)
+    assert report.sent == ClientStats(requests=5, pages=4, writes=1)
+    assert len(server.requests) == 5
+    assert report.summary().endswith("s: 5 requests (4 pages, 1 write)")
