@@ -18,7 +18,7 @@ import math
 import random
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Literal, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 import aiohttp
 import attrs
@@ -53,8 +53,6 @@ __all__ = ["AIOHTTP_VERSION", "Pipeline", "borrowed_pool_size", "check_borrowed"
 logger = logging.getLogger("asyncgroups")
 
 T = TypeVar("T")
-#: The `ClientStats` counter an attempt adds to, besides `requests`.
-_Kind = Literal["reads", "pages", "writes"]
 
 AIOHTTP_VERSION: Final = aiohttp.__version__
 
@@ -349,7 +347,6 @@ class Pipeline:
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             headers = self._write_headers
-        kind: _Kind = "writes" if method != "GET" else "pages" if page else "reads"
         attempt = 0
         # What the earlier attempts of this call did, for the error of the last one.
         lost = running = connected = False
@@ -359,7 +356,7 @@ class Pipeline:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
             try:
                 result: Attempt[T] = await self._attempt(
-                    loop, session, method, path, url, data, headers, attempt, decode, kind
+                    loop, session, method, path, url, data, headers, attempt, decode, page
                 )
             except LimiterUnavailableError as err:
                 # This attempt was never sent; what the earlier ones did still counts.
@@ -399,11 +396,11 @@ class Pipeline:
         headers: Mapping[str, str] | None,
         attempt: int,
         decode: Callable[[Any], T] | None,
-        kind: _Kind,
+        page: bool,
     ) -> Attempt[T]:
         """Send attempt number `attempt` under a limiter slot and the timeout; classify it.
 
-        `kind` names the `ClientStats` counter the attempt adds to besides `requests`.
+        `page`: the attempt reads a page of the listing (counted apart from other reads).
         """
         deadlines = self._deadlines
         assert deadlines is not None  # bound with the loop by _check_usable
@@ -418,7 +415,12 @@ class Pipeline:
         try:
             stats = self.stats
             stats.requests += 1
-            setattr(stats, kind, getattr(stats, kind) + 1)
+            if method != "GET":
+                stats.writes += 1
+            elif page:
+                stats.pages += 1
+            else:
+                stats.reads += 1
             if attempt > 1:
                 stats.retries += 1
             with deadlines.watch():  # asyncio.timeout(self._timeout), but cheaper
