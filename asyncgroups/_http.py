@@ -309,6 +309,7 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = ...,
         decode: Callable[[Any], T],
+        page: bool = ...,
     ) -> T: ...
 
     @overload
@@ -319,6 +320,7 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = ...,
         decode: None = ...,
+        page: bool = ...,
     ) -> None: ...
 
     async def send(
@@ -328,12 +330,15 @@ class Pipeline:
         *,
         body: Mapping[str, Any] | None = None,
         decode: Callable[[Any], T] | None = None,
+        page: bool = False,
     ) -> T | None:
         """Send one request (with retries); decode its 2xx JSON reply with `decode`.
 
         Without `decode` the reply body is not parsed and None is returned. A PATCH
-        that succeeds is counted in `stats.updates_sent`. What each attempt means is
-        `classify`'s to say; the error raised speaks for the whole call (`settle`).
+        that succeeds is counted in `stats.updates_sent`; each attempt is counted as a
+        write, a read of one group, or (`page`) a read of a page of the listing. What
+        each attempt means is `classify`'s to say; the error raised speaks for the whole
+        call (`settle`).
         """
         loop = self._check_usable()
         session = self._session
@@ -354,7 +359,7 @@ class Pipeline:
                 raise ClientStateError("this GroupsClient was closed while the call was retrying")
             try:
                 result: Attempt[T] = await self._attempt(
-                    loop, session, method, path, url, data, headers, attempt, decode
+                    loop, session, method, path, url, data, headers, attempt, decode, page
                 )
             except (LimiterUnavailableError, RateLimitError) as err:
                 # This attempt was never sent; what the earlier ones did still counts.
@@ -394,8 +399,12 @@ class Pipeline:
         headers: Mapping[str, str] | None,
         attempt: int,
         decode: Callable[[Any], T] | None,
+        page: bool,
     ) -> Attempt[T]:
-        """Send attempt number `attempt` under a limiter slot and the timeout; classify it."""
+        """Send attempt number `attempt` under a limiter slot and the timeout; classify it.
+
+        `page`: the attempt reads a page of the listing (counted apart from other reads).
+        """
         deadlines = self._deadlines
         assert deadlines is not None  # bound with the loop by _check_usable
         limiter = self.limiter
@@ -412,9 +421,16 @@ class Pipeline:
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
                 self._refuse_while_stopped(loop, method, path)
-            self.stats.requests += 1
+            stats = self.stats
+            stats.requests += 1
+            if method != "GET":
+                stats.writes += 1
+            elif page:
+                stats.pages += 1
+            else:
+                stats.reads += 1
             if attempt > 1:
-                self.stats.retries += 1
+                stats.retries += 1
             with deadlines.watch():  # asyncio.timeout(self._timeout), but cheaper
                 async with session.request(
                     method,

@@ -71,7 +71,9 @@ class GroupsResource:
         while (number := pages.next_page) is not None:
             path = page_path(number)
             try:
-                page = await self._pipeline.send("GET", path, decode=decode_summaries)
+                page = await self._pipeline.send(
+                    "GET", path, decode=decode_summaries, page=True
+                )
             except NotFoundError:
                 if number == 1:
                     raise

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _report, _shared_limit, _suite
+from . import _report, _shared_limit, _suite, _sync
 from ._workloads import CLIENTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,9 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=["loopback", "tls", "latency", "streaming", "shared-limit"],
+        choices=["loopback", "tls", "latency", "streaming", "shared-limit", "sync"],
         help="run only this scenario (repeatable; default: all). shared-limit: what "
-        "RedisLimiter adds per request against a local redis-server (skipped without one)",
+        "RedisLimiter adds per request against a local redis-server (skipped without one); "
+        "sync: the requests of sync's runs against the fake, and their time at 80/s",
     )
     parser.add_argument(
         "--client",
@@ -59,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         help="rounds per scenario (default: loopback and tls 7, latency 5, streaming 3; quick 1)",
     )
     parser.add_argument(
-        "--requests", type=int, help="requests per throughput run (default 5000, quick 300)"
+        "--requests",
+        type=int,
+        help="requests per throughput run (default 5000, quick 300); groups of the sync "
+        "scenario (default 10000, quick 300)",
     )
     parser.add_argument(
         "--json",
@@ -100,6 +104,7 @@ def _replot(args: argparse.Namespace) -> int:
     results = json.loads(args.replot.read_text(encoding="utf-8"))
     print(_report.table(results))
     print(_shared_limit.table(results.get("shared_limit")))
+    print(_sync.table(results.get("sync")))
     chart_path = args.chart or RESULTS / "chart.png"
     if not args.no_chart and _report.chart(results, chart_path):
         _say(f"chart: {chart_path}")
@@ -141,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     clients = _available_clients(args.client)
     modes = [m for m in _suite.MODES if args.mode is None or m in args.mode]
     suite = _suite.scenarios(quick=args.quick, requests=args.requests)
-    wanted = args.scenario or [*suite, "shared-limit"]
-    names = [name for name in wanted if name != "shared-limit"]
+    wanted = args.scenario or [*suite, "shared-limit", "sync"]
+    names = [name for name in wanted if name not in ("shared-limit", "sync")]
     settings: dict[str, Any] = {
         "quick": args.quick,
         "rounds": {name: args.rounds or suite[name].default_rounds or rounds for name in names},
@@ -183,14 +188,26 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"  shared-limit FAILED: {err}")
             shared = {"error": str(err)}
             failed = True
+    sync: dict[str, Any] | None = None
+    if "sync" in wanted:
+        _say("sync: the requests of each kind of sync run, against the fake, unpaced")
+        try:
+            sync = _sync.measure(quick=args.quick, groups=args.requests, say=_say)
+        except (RuntimeError, OSError) as err:
+            _say(f"  sync FAILED: {err}")
+            sync = {"error": str(err)}
+            failed = True
     settings["seconds"] = round(time.monotonic() - started, 1)
 
     results = _report.results_document(settings=settings, scenarios=summaries, targets=targets)
     if shared is not None:
         results["shared_limit"] = shared
+    if sync is not None:
+        results["sync"] = sync
     if summaries:
         print(_report.table(results))
     print(_shared_limit.table(results.get("shared_limit")))
+    print(_sync.table(results.get("sync")))
     if args.quick:
         _say("\nquick mode: a smoke run; its figures are too small to mean anything")
     json_path, chart_path = output_paths(args)

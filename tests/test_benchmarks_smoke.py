@@ -150,6 +150,40 @@ def test_benchmarks_quick_run_measures_the_shared_limiter_or_says_why_not(
     assert "shared limit (RedisLimiter, local redis-server)" in table
 
 
+def test_benchmarks_quick_run_counts_what_each_sync_run_sends(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    results, table = quick_run
+    sync = results["sync"]
+    assert (sync["groups"], sync["rate"]) == (100, 80.0)  # --requests 100: 100 groups
+    runs = {(r["run"], r["refresh"]): r for r in sync["runs"]}
+    modes = ("full", "listing", "none")
+    assert list(runs) == [
+        ("first apply", "full"),
+        *[("no-op re-run", m) for m in modes],
+        *[("1% changed", m) for m in modes],
+    ]
+
+    def sent(run: str, refresh: str) -> tuple[int, int, int]:
+        row = runs[(run, refresh)]
+        return row["reads"], row["pages"], row["writes"]
+
+    # two listings of the empty account before the creates, then a POST per group
+    assert sent("first apply", "full") == (0, 2, 100)
+    # 100 groups fit one page: it, and the empty page that ends the listing
+    assert sent("no-op re-run", "full") == (100, 0, 0)
+    assert sent("no-op re-run", "listing") == (0, 2, 0)
+    assert sent("no-op re-run", "none") == (0, 0, 0)
+    assert sent("1% changed", "full") == (100, 0, 1)
+    assert sent("1% changed", "listing") == (0, 2, 1)
+    assert sent("1% changed", "none") == (0, 0, 1)
+    for row in sync["runs"]:
+        assert row["requests"] == row["reads"] + row["pages"] + row["writes"]
+        assert row["seconds_at_80_per_s"] == pytest.approx(row["requests"] / 80)
+        assert row["measured_seconds"] > 0
+    assert "| no-op re-run | listing | 2 | 0 | 2 | 0 | 0.03 s |" in table
+
+
 def test_benchmarks_quick_run_evaluates_every_target(results: dict[str, Any]) -> None:
     targets = results["targets"]
     assert len(targets) == 10
@@ -248,6 +282,7 @@ def test_benchmarks_shared_limit_is_skipped_with_its_reason_without_redis_server
         (["--scenario", "loopback"], "partial.json", None),
         (["--client", "asyncgroups", "--rounds", "3"], "partial.json", None),
         (["--quick"], "quick.json", None),
+        (["--scenario", "sync"], "partial.json", None),
         (["--scenario", "tls", "--json", "/tmp/x.json"], "x.json", None),
     ],
 )

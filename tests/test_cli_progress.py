@@ -90,3 +90,21 @@ def test_logged_lines_are_escaped_with_or_without_rich(
     err = capsys.readouterr().err
     assert "failed: \\x1b]0;pwned\\x07\\x1b[2J" in err
     assert "\x1b]0;" not in err
+
+
+@pytest.mark.parametrize("rich", [True, False])
+def test_a_bar_takes_its_total_once_it_is_known(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, rich: bool
+) -> None:
+    if not rich:
+        for name in ("rich", "rich.console", "rich.progress"):
+            monkeypatch.setitem(sys.modules, name, None)
+
+    with progress_bar("reading groups", None, show=True) as bar:
+        bar.expect(2)
+        bar.advance("ok")
+        bar.advance("missing")
+
+    err = capsys.readouterr().err
+    assert "reading groups" in err
+    assert "2/2" in err

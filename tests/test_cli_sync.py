@@ -68,10 +68,13 @@ async def test_sync_plan_prints_json_lines_and_a_summary_and_changes_nothing(
         ("3", "create"),
     ]
     assert run.objects[2]["fields"] == {"name": "Team C", "status": "draft"}
-    assert run.err_lines == [
+    plan_summary, cost = run.err_lines
+    assert plan_summary == (
         "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged, 0 blocked; "
         "1 update(s), estimated 0 event credits"
-    ]
+    )
+    assert cost.startswith("plan made in ")
+    assert cost.endswith(" s: 1 request (1 page)")
     # an empty state owns nothing to read: the plan only lists the account, to prove it can
     assert {(r.method, r.path) for r in server.requests} == {("GET", "/v1/group/all")}
     assert server.groups == {}

@@ -16,7 +16,7 @@ from ._exits import UsageError
 from ._settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, ENV
 from ._values import host, number, port, positive_float, positive_int, rate, whole_number
 
-__all__ = ["CLEARABLE", "build_parser", "parse"]
+__all__ = ["CLEARABLE", "REFRESH_MODES", "build_parser", "parse"]
 
 #: The fields `update --clear` can set to null, by their option names.
 CLEARABLE: Final = {
@@ -26,6 +26,11 @@ CLEARABLE: Final = {
     "cta": "cta",
     "cta-block": "cta_block",
 }
+
+#: The values of `asyncgroups.sync.Refresh`, the default first: spelt here so that
+#: parsing any command does not load the sync package (a test keeps them equal).
+REFRESH_MODES: Final = ("full", "listing", "none")
+
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: `UsageError` instead of exit(2).
@@ -323,6 +328,14 @@ def _add_sync(command: Command) -> None:
         required=True,
         metavar="FILE",
         help="the sync state (SQLite), created on first use: keep it for the next run",
+    )
+    sync.add_argument(
+        "--refresh",
+        choices=REFRESH_MODES,
+        default=REFRESH_MODES[0],
+        help="what the plan reads to see changes made by hand: full reads each owned group "
+        "it compares (default), listing only the account's listing (one request per 800 "
+        "groups: sees deleted and renamed groups), none nothing",
     )
     sync.add_argument(
         "--prune",

@@ -37,6 +37,9 @@ class Bar(Protocol):
     def log(self, line: str) -> None:
         """Print a line to stderr above the bar (a failure, say), control characters escaped."""
 
+    def expect(self, total: int | None) -> None:
+        """Set how many keys there are in all, once that is known (or grows)."""
+
 
 class _Counts:
     __slots__ = ("counts", "started", "total")
@@ -49,6 +52,9 @@ class _Counts:
     def count(self, kind: KeyOutcome) -> None:
         """Count one finished key; a delete that succeeded counts as `ok`."""
         self.counts["ok" if kind == "deleted" else kind] += 1
+
+    def expect(self, total: int | None) -> None:
+        self.total = total
 
     @property
     def done(self) -> int:
@@ -128,6 +134,10 @@ class _Rich(_Counts):
 
     def log(self, line: str) -> None:
         self._progress.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
+
+    def expect(self, total: int | None) -> None:
+        super().expect(total)
+        self._progress.update(self._task, total=total)
 
 
 def _rich_progress() -> Progress | None:

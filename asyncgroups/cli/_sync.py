@@ -1,11 +1,12 @@
 """sync: make the account match a desired set of groups, from a JSON Lines file or stdin.
 
 `--plan` (the default) first lists the account (a plan must prove the key can read
-it), then prints the plan as JSON Lines and a summary on stderr, and changes nothing.
-`--apply` takes the state file's lock, plans, asks (unless `--yes`), applies with a
-progress bar, and streams one JSON line per item as it ends, then the skipped (blocked,
-kept) items and a summary line. The work is `asyncgroups.sync`'s; this module only
-talks to the user.
+it), then prints the plan as JSON Lines and a summary on stderr, with what the plan cost,
+and changes nothing. `--apply` takes the state file's lock, plans, asks (unless
+`--yes`), applies with a progress bar, and streams one JSON line per item as it ends,
+then the skipped (blocked, kept) items and a summary line, whose time and requests are
+the whole run's. On a terminal the plan's reads show a bar too. The work is
+`asyncgroups.sync`'s; this module only talks to the user.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import collections
 import contextlib
 import sys
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from .. import AsyncGroupsError, GroupsClient
+from .. import AsyncGroupsError, BulkProgress, ClientStats, GroupsClient
 from ..sync import (
     WRITE_ACTIONS,
     Action,
@@ -30,6 +32,7 @@ from ..sync import (
     MassDeleteError,
     OutOfCreditsError,
     Plan,
+    Refresh,
     StateAccountError,
     StateFileError,
     StateLockedError,
@@ -44,10 +47,10 @@ from ..sync import (
     read_desired,
     result_record,
 )
-from ._common import confirm, describe
+from ._common import KeyOutcome, confirm, describe
 from ._exits import FAILED, OK, WAITING, CommandError, UsageError
 from ._io import is_terminal, open_output, say
-from ._progress import progress_bar
+from ._progress import Bar, progress_bar
 from ._settings import Settings, make_client
 
 __all__ = ["cmd_sync", "report_summary"]
@@ -95,15 +98,103 @@ def _open_state(path: str) -> SyncState:
         raise UsageError(str(err)) from None
 
 
+class _Cost:
+    """What the run has cost so far: the seconds it worked (not those a question
+    waited for an answer), and the requests of every client it made."""
+
+    __slots__ = ("_paused", "_started", "sent")
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._paused = 0.0
+        self.sent = ClientStats()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time spent in the block out (a person answering a question)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._paused += time.monotonic() - started
+
+    def add(self, client: GroupsClient) -> None:
+        """Count what `client` sent (once it is done)."""
+        self.sent = self.sent + client.stats
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started - self._paused
+
+    def summary(self) -> str:
+        return f"in {self.elapsed:.1f} s: {self.sent.summary()}"
+
+
+class _ReadBar:
+    """The bar of the plan's reads, drawn from the first group read on: a plan that
+    reads none (refresh listing or none) draws none. Off a terminal, nothing."""
+
+    __slots__ = ("_bar", "_stack")
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._bar: Bar | None = None
+
+    def __call__(self, progress: BulkProgress) -> None:
+        bar = self._bar
+        if bar is None:
+            bar = self._bar = self._stack.enter_context(progress_bar("reading groups"))
+        bar.expect(progress.total)
+        counts: tuple[tuple[KeyOutcome, int], ...] = (
+            ("ok", progress.done - progress.missing - progress.failed),
+            ("missing", progress.missing),
+            ("failed", progress.failed),
+        )
+        for kind, count in counts:
+            for _ in range(count - bar.counts[kind]):
+                bar.advance(kind)
+
+
+def _make_plan(
+    args: argparse.Namespace,
+    settings: Settings,
+    desired: list[DesiredGroup],
+    state: SyncState,
+    cost: _Cost,
+) -> Plan:
+    """Plan with a client of its own, a bar for its reads, and its requests counted."""
+    client = make_client(settings)
+    with contextlib.ExitStack() as bars:
+        the_plan = asyncio.run(_plan(client, desired, state, args, _ReadBar(bars)))
+    cost.add(client)
+    return the_plan
+
+
 async def _plan(
-    client: GroupsClient, desired: list[DesiredGroup], state: SyncState, args: argparse.Namespace
+    client: GroupsClient,
+    desired: list[DesiredGroup],
+    state: SyncState,
+    args: argparse.Namespace,
+    bar: _ReadBar,
 ) -> Plan:
     state.check_account(client.base_url)  # before any request: the wrong account is one line
     async with client:
-        await _prove_access(client)
-        return await plan(
-            client, desired, state, prune=args.prune, adopt_by_name=args.adopt_by_name
-        )
+        if args.refresh != Refresh.LISTING:  # a listing refresh is the proof itself
+            await _prove_access(client)
+        try:
+            return await plan(
+                client,
+                desired,
+                state,
+                prune=args.prune,
+                refresh=args.refresh,
+                adopt_by_name=args.adopt_by_name,
+                on_progress=bar,
+            )
+        except SyncError:
+            raise
+        except AsyncGroupsError as err:
+            raise _unreadable(err) from None
 
 
 async def _prove_access(client: GroupsClient) -> None:
@@ -118,9 +209,11 @@ async def _prove_access(client: GroupsClient) -> None:
         async with contextlib.aclosing(client.groups.iter_list()) as pages:
             await anext(pages, None)
     except AsyncGroupsError as err:
-        raise CommandError(
-            f"cannot read the account, so nothing was planned: {describe(err)}"
-        ) from None
+        raise _unreadable(err) from None
+
+
+def _unreadable(error: AsyncGroupsError) -> CommandError:
+    return CommandError(f"cannot read the account, so nothing was planned: {describe(error)}")
 
 
 def _refusal(the_plan: Plan, args: argparse.Namespace) -> str | None:
@@ -151,8 +244,9 @@ def _show_blocked(the_plan: Plan) -> None:
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
-    """`sync --desired FILE|- --state FILE [--prune] [--max-deletes N] [--allow-vanished]
-    [--adopt-by-name] [--plan|--apply] [--yes] [--rebind-state]`."""
+    """`sync --desired FILE|- --state FILE [--refresh MODE] [--prune] [--max-deletes N]
+    [--allow-vanished] [--adopt-by-name] [--plan|--apply] [--yes] [--rebind-state]`."""
+    cost = _Cost()
     desired = _read_desired(args.desired)
     if args.apply and not args.yes and args.desired == "-":
         raise UsageError(
@@ -164,13 +258,13 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     make_client(settings)  # a missing API key or a bad URL is reported before anything else
     try:
         if not args.apply:
-            return _show_plan(args, settings, desired)
+            return _show_plan(args, settings, desired, cost)
         with _open_state(args.state) as state:
             try:
                 with state.locked():
                     if args.rebind_state:
                         _rebind(state, make_client(settings).base_url)
-                    return _apply(args, settings, desired, state)
+                    return _apply(args, settings, desired, state, cost)
             except StateLockedError as err:
                 raise CommandError(str(err)) from None
     except StateAccountError as err:
@@ -184,7 +278,9 @@ def _rebind(state: SyncState, base_url: str) -> None:
         say(f"sync: {state.path} now belongs to the account at {state.base_url} (was {before})")
 
 
-def _show_plan(args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup]) -> int:
+def _show_plan(
+    args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup], cost: _Cost
+) -> int:
     """Print the plan; change nothing, not even the local disk.
 
     Without a state file yet (a first run), the plan is made against an empty state
@@ -195,12 +291,13 @@ def _show_plan(args: argparse.Namespace, settings: Settings, desired: list[Desir
         if not path.exists():
             path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "empty.db"
         state = stack.enter_context(_open_state(str(path)))
-        the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+        the_plan = _make_plan(args, settings, desired, state, cost)
     with open_output(None) as out:
         for item in the_plan.items:
             out.write(plan_record(item))
     _show_blocked(the_plan)
     say(the_plan.summary())
+    say(f"plan made {cost.summary()}")
     refusal = _refusal(the_plan, args)
     if refusal is not None:
         say(f"--apply would refuse this plan: {refusal}")
@@ -227,7 +324,11 @@ def _question(the_plan: Plan) -> str:
 
 
 def _apply(
-    args: argparse.Namespace, settings: Settings, desired: list[DesiredGroup], state: SyncState
+    args: argparse.Namespace,
+    settings: Settings,
+    desired: list[DesiredGroup],
+    state: SyncState,
+    cost: _Cost,
 ) -> int:
     """Plan under the lock, ask, apply with a bar; the lock is held from plan to end.
 
@@ -235,7 +336,7 @@ def _apply(
     one line, exit 2, before any write: the desired set or the state is suspect, so
     not even its creates and updates are sent.
     """
-    the_plan = asyncio.run(_plan(make_client(settings), desired, state, args))
+    the_plan = _make_plan(args, settings, desired, state, cost)
     refusal = _refusal(the_plan, args)
     if refusal is not None:
         raise UsageError(f"refusing to apply: {refusal}; nothing was sent")
@@ -243,12 +344,13 @@ def _apply(
     say(the_plan.summary())
     if the_plan.has_changes:
         # Asked between two event loops, so Ctrl-C at the question interrupts at once.
-        confirm(
-            _question(the_plan),
-            yes=args.yes,
-            action="apply the plan",
-            nothing="nothing was changed",
-        )
+        with cost.paused():
+            confirm(
+                _question(the_plan),
+                yes=args.yes,
+                action="apply the plan",
+                nothing="nothing was changed",
+            )
     total = sum(1 for item in the_plan.items if item.action in WRITE_ACTIONS)
     # The output opens inside the bar, so a bar on a terminal scrolls the lines above it.
     with progress_bar("sync", total) as bar, open_output(None, flush_each=True) as out:
@@ -268,8 +370,10 @@ def _apply(
             else:
                 bar.advance("ok")
 
+        client = make_client(settings)
+
         async def run() -> SyncReport:
-            async with make_client(settings) as client:
+            async with client:
                 return await apply(
                     client,
                     the_plan,
@@ -288,11 +392,12 @@ def _apply(
                 "command again to resume (nothing is created twice)"
             )
             raise
+        cost.add(client)
         for result in report.items:
             if result.outcome is ItemOutcome.SKIPPED:  # blocked or kept: no work to stream
                 out.write(result_record(result))
         out.write(report_summary(report))
-    say(report.summary())
+    say(report.summary(elapsed=cost.elapsed, sent=cost.sent))
     if report.failed:
         return FAILED
     return WAITING if report.waiting else OK

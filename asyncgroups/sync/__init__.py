@@ -9,7 +9,8 @@ with SyncState("groups.sync.db") as state:
     report = await apply(client, the_plan, state)
 ```
 
-`plan` reads the groups the state owns and decides, per key, to create, update (with
+`plan` reads what it compares of the account (`refresh`: each owned group it compares,
+only the listing's pages, or nothing) and decides, per key, to create, update (with
 the minimal patch), delete (only with `prune`, only owned groups), adopt (by exact name,
 when asked), leave unchanged, or block (with the reason). `apply` carries a plan out
 through the client's limiter, writing the SQLite state file after every item, so an
@@ -17,7 +18,7 @@ interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
 from ._apply import SyncProgressCallback, apply
-from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem
+from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -55,6 +56,7 @@ __all__ = [
     "Plan",
     "PlanItem",
     "Problem",
+    "Refresh",
     "StalePlanError",
     "StateAccountError",
     "StateFileError",

@@ -15,9 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Clock, Creates, Made, WriteGate
-from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem
+from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError
 from ._report import (
@@ -132,7 +134,8 @@ class _Apply:
 
     async def run(self, snapshot: StateSnapshot) -> SyncReport:
         started = time.monotonic()
-        before = self._client.stats.updates_sent
+        stats = attrs.evolve(self._client.stats)  # a copy: what was sent until now
+        before = stats.updates_sent
         items = self._plan.items
         await self._creates.prepare(snapshot, items)
         work = [item for item in items if item.action in WRITE_ACTIONS]
@@ -184,16 +187,20 @@ class _Apply:
             updates_sent=self._client.stats.updates_sent - before,
             updates_before=before,
             elapsed=time.monotonic() - started,
+            sent=self._client.stats - stats,
         )
 
     def _settle_unchanged(self, item: PlanItem, snapshot: StateSnapshot) -> None:
-        """Store the fields a live read found already in place, if the state lacks them.
+        """Store the fields the plan's refresh found already in place, if the state
+        lacks them.
 
         An apply interrupted between a PATCH and its state write leaves the group right
-        and the row behind; the refresh read proved the group right, so the row follows.
+        and the row behind; the refresh read proved the group right (with refresh
+        listing: its name, the rest being the row's), so the row follows.
         """
         row = snapshot.rows.get(item.key)
-        if item.desired is not None and row is not None and self._plan.refresh:
+        proved = self._plan.refresh is not Refresh.NONE
+        if item.desired is not None and row is not None and proved:
             values = item.desired.values()
             if dict(row.fields) != values:
                 self._state.set_fields(item.key, values)

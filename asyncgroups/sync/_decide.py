@@ -2,15 +2,16 @@
 live groups. Pure: `build_plan` does no I/O, so every decision is tested without a server.
 
 Also the two rules plans and reports share: which actions write (`WRITE_ACTIONS`) and
-what updates cost (`estimated_credits`, by the core's own credit rule); and the two
-guards an apply checks before it sends anything (`delete_allowance`, `all_vanished`).
+what updates cost (`estimated_credits`, by the core's own credit rule); the two guards
+an apply checks before it sends anything (`delete_allowance`, `all_vanished`); and
+what each refresh mode looks at (`Refresh`, `looked_for`).
 """
 
 from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -32,10 +33,13 @@ __all__ = [
     "LiveView",
     "Plan",
     "PlanItem",
+    "Refresh",
     "all_vanished",
     "build_plan",
+    "check_refresh",
     "delete_allowance",
     "estimated_credits",
+    "looked_for",
 ]
 
 
@@ -56,6 +60,55 @@ class Action(enum.StrEnum):
     BLOCKED = "blocked"
     #: Owned by the state but no longer desired; left alone because `prune` is off.
     KEEP = "keep"
+
+
+class Refresh(enum.StrEnum):
+    """How much of the account a plan reads to see drift (changes made outside the sync).
+
+    Each mode trusts the state file for what it does not read: the README's "Refresh
+    modes" says what each can miss.
+    """
+
+    #: Read every owned group the plan compares (and, with prune, every owned group):
+    #: drift in any field is seen. One request per group.
+    FULL = "full"
+    #: Read only the pages of the account's listing: a group it lacks is drift (made
+    #: again under the lost-create rules), a name it shows that differs is drift; the
+    #: other fields are those last applied. One request per 800 groups.
+    LISTING = "listing"
+    #: Read nothing: compare with the fields last applied.
+    NONE = "none"
+
+
+def check_refresh(value: object) -> Refresh:
+    """`value` as a `Refresh`: a mode or its name; True is `FULL` and False `NONE`
+    (the flag it once was). Anything else is a `ValidationError`."""
+    if isinstance(value, bool):
+        return Refresh.FULL if value else Refresh.NONE
+    if isinstance(value, str) and value in Refresh.__members__.values():
+        return Refresh(value)
+    raise ValidationError(
+        f"refresh must be 'full', 'listing' or 'none' (or True/False), not {value!r}",
+        field="refresh",
+    )
+
+
+def looked_for(
+    rows: Mapping[str, StateRow], wanted: Collection[str], *, refresh: Refresh, prune: bool
+) -> list[StateRow]:
+    """The owned groups a plan looks for in the account, in state order.
+
+    A full refresh reads the ones it compares with a desired record, and every one
+    when it may prune (a group already gone is then not deleted, only forgotten); the
+    ones it only keeps are not worth a request. One listing shows every group, so it
+    checks them all; refresh none checks none. What the plan finds gone among these
+    is drift, and the vanished-groups guard (`all_vanished`) counts only these.
+    """
+    if refresh is Refresh.NONE:
+        return []
+    if refresh is Refresh.LISTING or prune:
+        return list(rows.values())
+    return [row for key, row in rows.items() if key in wanted]
 
 
 #: The actions that send a write: an apply's work, and what `Plan.has_changes` looks for.
@@ -153,13 +206,17 @@ class PlanItem:
 
 @attrs.frozen
 class LiveView:
-    """What a refresh read of the account found, by prokey."""
+    """What the plan's reads of the account found, by prokey."""
 
     groups: Mapping[str, Group] = attrs.field(factory=dict)
-    #: Prokeys the account answered 404 for.
+    #: Prokeys the account answered 404 for (with refresh listing: the owned groups
+    #: its listing lacked).
     missing: frozenset[str] = frozenset()
     #: Prokeys whose read failed after retries.
     failed: Mapping[str, AsyncGroupsError] = attrs.field(factory=dict)
+    #: With refresh listing: the name the listing showed for each owned group it
+    #: showed (None when it lists ids only).
+    listed: Mapping[str, str | None] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -177,13 +234,16 @@ class Plan:
     #: `client.stats.updates_sent` when the plan was made (credits count from there).
     updates_before: int = 0
     prune: bool = False
-    refresh: bool = True
+    #: What the plan read of the account to see drift.
+    refresh: Refresh = Refresh.FULL
     adopt_by_name: bool = False
     #: How many keys the desired set held.
     desired_count: int = 0
     #: How many groups the state owned when the plan was made.
     owned_count: int = 0
-    #: How many of those the account answered 404 for (0 without `refresh`).
+    #: How many of those the plan looked for in the account (`looked_for`).
+    checked_count: int = 0
+    #: How many of those it found gone: a read answered 404, or the listing lacked them.
     vanished_count: int = 0
 
     def of(self, action: Action) -> tuple[PlanItem, ...]:
@@ -269,12 +329,12 @@ class Plan:
     ) -> SyncError | None:
         """The error `apply` refuses this plan with, before sending anything; or None.
 
-        `VanishedGroupsError` when every owned group is gone (`all_vanished`) unless
-        `allow_vanished`; `MassDeleteError` when the plan deletes more groups than
-        `max_deletes` (default: `delete_allowance`).
+        `VanishedGroupsError` when every owned group the plan looked for is gone
+        (`all_vanished`) unless `allow_vanished`; `MassDeleteError` when the plan
+        deletes more groups than `max_deletes` (default: `delete_allowance`).
         """
-        if not allow_vanished and all_vanished(self.owned_count, self.vanished_count):
-            return VanishedGroupsError(self.owned_count)
+        if not allow_vanished and all_vanished(self.checked_count, self.vanished_count):
+            return VanishedGroupsError(self.owned_count, checked=self.checked_count)
         deletes = len(self.deletes)
         if max_deletes is not None:
             allowed, basis = max_deletes, "by max_deletes"
@@ -295,22 +355,25 @@ def build_plan(
     snapshot: StateSnapshot,
     *,
     live: LiveView | None = None,
-    refresh: bool = True,
+    refresh: Refresh | bool = Refresh.FULL,
     adoptable: Mapping[str, Sequence[str]] | None = None,
     prune: bool = False,
     updates_before: int = 0,
 ) -> Plan:
     """Decide what to do with every desired key and every key the state owns.
 
-    `desired` must hold unique keys (see `check_unique`). `live` holds the groups read
-    from the account: the owned ones when `refresh` is on (each desired group is then
-    compared with the group as it is), and the adoption candidates. With `refresh` off,
-    owned groups are compared with the fields last applied, unread. `adoptable` maps a
-    name to the prokeys of the groups with exactly that name that no row owns; None
-    turns adoption off.
+    `desired` must hold unique keys (see `check_unique`). `live` holds what was read
+    of the account: with refresh full, the owned groups `looked_for` (each desired one
+    is compared with the group as it is); with refresh listing, the names its listing
+    showed and the owned groups it lacked (compared with the fields last applied, the
+    listed name instead of the stored one); and the adoption candidates. With refresh
+    none, owned groups are compared with the fields last applied, unread. `adoptable`
+    maps a name to the prokeys of the groups with exactly that name that no row owns;
+    None turns adoption off.
     """
     if live is None:
         live = LiveView()
+    refresh = check_refresh(refresh)
     rows = snapshot.rows
     pending = snapshot.pending
     items: list[PlanItem] = []
@@ -323,7 +386,7 @@ def build_plan(
     for d in desired:
         row = rows.get(d.key)
         if row is not None:
-            items.append(_owned(d, row, live if refresh else None))
+            items.append(_owned(d, row, live, refresh))
         elif d.key in pending:
             items.append(_resume(d, pending[d.key]))
         elif adoptable is None:
@@ -334,6 +397,7 @@ def build_plan(
             )
 
     items += _undesired(snapshot, wanted, live, prune=prune, refresh=refresh)
+    checked = looked_for(rows, wanted, refresh=refresh, prune=prune)
     return Plan(
         items=tuple(items),
         state_id=snapshot.state_id,
@@ -344,12 +408,13 @@ def build_plan(
         adopt_by_name=adoptable is not None,
         desired_count=len(desired),
         owned_count=len(rows),
-        vanished_count=sum(1 for r in rows.values() if r.prokey in live.missing) if refresh else 0,
+        checked_count=len(checked),
+        vanished_count=sum(1 for r in checked if r.prokey in live.missing),
     )
 
 
 def _undesired(
-    snapshot: StateSnapshot, wanted: set[str], live: LiveView, *, prune: bool, refresh: bool
+    snapshot: StateSnapshot, wanted: set[str], live: LiveView, *, prune: bool, refresh: Refresh
 ) -> list[PlanItem]:
     """Keys the state owns (or was creating) that are no longer desired: keep or delete."""
     items: list[PlanItem] = []
@@ -360,7 +425,7 @@ def _undesired(
         if not prune:
             reason = "not in the desired state; --prune would delete it"
             items.append(PlanItem(key, Action.KEEP, prokey=row.prokey, reason=reason))
-        elif refresh and row.prokey in live.missing:
+        elif refresh is not Refresh.NONE and row.prokey in live.missing:
             reason = "already gone from the account; only the state row is dropped"
             items.append(PlanItem(key, Action.DELETE, prokey=row.prokey, reason=reason))
         else:
@@ -390,22 +455,29 @@ def _resume(d: DesiredGroup, pending: PendingCreate) -> PlanItem:
     return PlanItem(d.key, Action.CREATE, desired=d, resume=True, reason=reason)
 
 
-def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
-    if live is None:
+def _owned(d: DesiredGroup, row: StateRow, live: LiveView, refresh: Refresh) -> PlanItem:
+    if refresh is Refresh.NONE:
         return _compare(d, row.prokey, row.fields, None, row, Action.UPDATE)
-    group = live.groups.get(row.prokey)
-    if group is not None:
-        return _compare(d, row.prokey, _live_fields(group), group, row, Action.UPDATE)
     if row.prokey in live.missing:
+        seen = (
+            "its read answered 404"
+            if refresh is Refresh.FULL
+            else "it is missing from the account's listing"
+        )
         return PlanItem(
             d.key,
             Action.CREATE,
             prokey=row.prokey,
             desired=d,
             drift=True,
-            reason=f"group {row.prokey} is gone from the account (its read answered 404); "
-            "apply creates it again unless the account's listings still show it",
+            reason=f"group {row.prokey} is gone from the account ({seen}); apply creates "
+            "it again unless the account's listings still show it",
         )
+    if refresh is Refresh.LISTING:
+        return _compare(d, row.prokey, _listed_fields(row, live), None, row, Action.UPDATE)
+    group = live.groups.get(row.prokey)
+    if group is not None:
+        return _compare(d, row.prokey, _live_fields(group), group, row, Action.UPDATE)
     error = live.failed.get(row.prokey, "it was not read")
     return PlanItem(
         d.key,
@@ -415,6 +487,12 @@ def _owned(d: DesiredGroup, row: StateRow, live: LiveView | None) -> PlanItem:
         intended=Action.UPDATE,
         reason=f"could not read group {row.prokey}: {error}",
     )
+
+
+def _listed_fields(row: StateRow, live: LiveView) -> Mapping[str, Any]:
+    """The fields last applied to `row`'s group, with the name its listing showed."""
+    name = live.listed.get(row.prokey)
+    return row.fields if name is None else {**row.fields, "name": name}
 
 
 def _adoption(

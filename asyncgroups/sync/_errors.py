@@ -176,17 +176,26 @@ class VanishedGroupsError(_PicklableError):
 
     That is what a state file used with another account's key (or base URL) looks
     like, or an account that was emptied: creating every group again would leave the
-    originals orphaned in their own account. `.owned` is how many were owned (and
-    all answered 404); `apply(..., allow_vanished=True)` creates them again.
+    originals orphaned in their own account. `.owned` is how many were owned, and
+    `.checked` how many of them the plan looked for (all of them gone: a read answered
+    404, or the listing lacked them); `apply(..., allow_vanished=True)` creates them
+    again.
     """
 
-    def __init__(self, owned: int) -> None:
+    def __init__(self, owned: int, *, checked: int | None = None) -> None:
         self.owned = owned
+        self.checked = owned if checked is None else checked
+        which = (
+            f"all {owned} groups this state owns"
+            if self.checked >= owned
+            else f"all {self.checked} of the {owned} groups this state owns that the plan "
+            "looked for"
+        )
         super().__init__(
-            f"all {owned} groups this state owns are gone from the account: is the state "
-            "file meant for another account (API key, base URL), or was the account "
-            "emptied? Nothing was sent; if they were really deleted, apply with "
-            "allow_vanished=True to create them again"
+            f"{which} are gone from the account: is the state file meant for another "
+            "account (API key, base URL), or was the account emptied? Nothing was sent; "
+            "if they were really deleted, apply with allow_vanished=True to create them "
+            "again"
         )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from .. import AsyncGroupsError
+from .. import AsyncGroupsError, ClientStats
 from .._timestamp import iso_utc
 from ._decide import Action, PlanItem, estimated_credits
 from ._errors import OutOfCreditsError
@@ -113,6 +113,8 @@ class SyncReport:
     updates_before: int = 0
     #: Seconds the apply took.
     elapsed: float = 0.0
+    #: What the client sent during the apply (by its other users too, if it has any).
+    sent: ClientStats = attrs.field(factory=ClientStats)
 
     @property
     def ok(self) -> bool:
@@ -159,8 +161,12 @@ class SyncReport:
         """Event credits the updates sent during the apply are estimated to have cost."""
         return estimated_credits(self.updates_before, self.updates_sent)
 
-    def summary(self) -> str:
-        """One line for a person: what was done, what was not, and what it cost."""
+    def summary(self, *, elapsed: float | None = None, sent: ClientStats | None = None) -> str:
+        """One line for a person: what was done, what was not, and what it cost.
+
+        The time and the requests are the apply's (`elapsed`, `sent`) unless given: a
+        caller that planned too passes those of the whole run.
+        """
         done = Counter(i.action for i in self.items if i.outcome is ItemOutcome.DONE)
         parts = [
             f"{done[Action.CREATE]} created",
@@ -185,7 +191,10 @@ class SyncReport:
         if again is not None:
             parts.append(f"{len(self.waiting)} waiting (run again after {iso_utc(again)})")
         credits = self.estimated_credits
+        seconds = self.elapsed if elapsed is None else elapsed
+        requests = (self.sent if sent is None else sent).summary()
         return (
             f"sync: {', '.join(parts)}; {self.updates_sent} update(s) sent, estimated "
-            f"{credits} event credit{'' if credits == 1 else 's'}, in {self.elapsed:.1f}s"
+            f"{credits} event credit{'' if credits == 1 else 's'}, in {seconds:.1f} s: "
+            f"{requests}"
         )

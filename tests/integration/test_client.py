@@ -496,3 +496,21 @@ async def test_closing_the_client_stops_a_call_between_retries(server: FakeGroup
         await client.close()
         with pytest.raises(ClientStateError, match="closed"):
             await call
+
+
+async def test_client_stats_count_reads_pages_and_writes_per_attempt(
+    server: FakeGroupsServer,
+) -> None:
+    key = server.add_group(name="g")
+    server.inject(status=503, method="GET", path=f"/group/{key}")
+    async with _client(server) as client:
+        await client.groups.get(key)  # 503, then 200: two reads
+        await client.groups.list()  # one group: its page, then the empty page that ends it
+        made = await client.groups.create(NewGroup("h"))
+        await client.groups.update(made, GroupPatch(name="i"))
+        await client.groups.delete(made)
+        await client.groups.latest()
+    stats = client.stats
+    assert (stats.reads, stats.pages, stats.writes) == (3, 2, 3)
+    assert stats.requests == stats.reads + stats.pages + stats.writes == len(server.requests)
+    assert stats.retries == 1

@@ -35,6 +35,7 @@ PUBLIC = {
     "Plan",
     "PlanItem",
     "Problem",
+    "Refresh",
     "StalePlanError",
     "StateAccountError",
     "StateFileError",

@@ -14,6 +14,7 @@ from asyncgroups.sync import (
     DesiredGroup,
     MassDeleteError,
     OutOfCreditsError,
+    Refresh,
     StateRow,
     SyncError,
     VanishedGroupsError,
@@ -150,6 +151,35 @@ def test_plan_refusal_when_every_owned_group_vanished(
         assert "allow_vanished=True" in str(error)
     elif refresh:
         assert len([i for i in the_plan.creates if i.drift]) == len(missing)
+
+
+@pytest.mark.parametrize(
+    ("refresh", "vanished", "refused"),
+    [
+        (Refresh.LISTING, 6, True),  # the listing shows none of the owned groups
+        (Refresh.NONE, 0, False),  # nothing looked for: nothing known to be gone
+    ],
+)
+def test_plan_refusal_when_the_listing_shows_no_owned_group(
+    refresh: Refresh, vanished: int, refused: bool
+) -> None:
+    the_plan = build_plan(desired(range(6)), snapshot(6), live=gone(*range(6)), refresh=refresh)
+    assert the_plan.vanished_count == vanished
+    assert isinstance(the_plan.refusal(), VanishedGroupsError) is refused
+
+
+def test_plan_refusal_counts_only_the_owned_groups_the_plan_looked_for() -> None:
+    # Without prune a full refresh reads only the owned groups it compares: 5 of 8. All
+    # 5 gone is what another account looks like, although 3 were not looked for.
+    the_plan = build_plan(desired(range(5)), snapshot(8), live=gone(*range(5)))
+    error = the_plan.refusal()
+    assert isinstance(error, VanishedGroupsError)
+    assert (error.owned, error.checked) == (8, 5)
+    assert str(error).startswith(
+        "all 5 of the 8 groups this state owns that the plan looked for are gone from the "
+        "account"
+    )
+    assert build_plan(desired(range(5)), snapshot(8), live=gone(*range(4))).refusal() is None
 
 
 def test_plan_refusal_names_the_vanished_account_before_the_deletes() -> None:

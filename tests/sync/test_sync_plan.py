@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from asyncgroups import UNSET, Group, GroupPatch, ServerError
-from asyncgroups.sync import Action, Change, DesiredGroup, StateRow, plan_record
-from asyncgroups.sync._decide import LiveView, build_plan
+from asyncgroups import UNSET, Group, GroupPatch, ServerError, ValidationError
+from asyncgroups.sync import Action, Change, DesiredGroup, Refresh, StateRow, plan_record
+from asyncgroups.sync._decide import LiveView, build_plan, check_refresh, looked_for
 from asyncgroups.sync._state import PendingCreate, StateSnapshot
 
 CAL = "https://example.com/team.ics"
@@ -204,7 +204,127 @@ def test_plan_without_refresh_compares_with_the_fields_last_applied() -> None:
     assert first.action is Action.UPDATE
     assert first.changes == (Change("internal_note", UNSET, "n"),)  # never applied: unknown
     assert second.action is Action.UNCHANGED
-    assert not plan.refresh
+    assert plan.refresh is Refresh.NONE
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("full", Refresh.FULL),
+        ("listing", Refresh.LISTING),
+        ("none", Refresh.NONE),
+        (Refresh.LISTING, Refresh.LISTING),
+        (True, Refresh.FULL),  # the refresh flag as it was: read everything compared ...
+        (False, Refresh.NONE),  # ... or nothing
+    ],
+)
+def test_check_refresh_takes_a_mode_name_or_the_old_flag(value: object, mode: Refresh) -> None:
+    assert check_refresh(value) is mode
+
+
+@pytest.mark.parametrize("value", ["Full", "fast", "", None, 1, 0, "True", 2.5])
+def test_check_refresh_refuses_anything_else_naming_the_field(value: object) -> None:
+    expected = "refresh must be 'full', 'listing' or 'none'"
+    with pytest.raises(ValidationError, match=expected) as info:
+        check_refresh(value)
+    assert info.value.field == "refresh"
+
+
+def listed(names: Mapping[int, str | None], missing: Sequence[int] = ()) -> LiveView:
+    """What a listing of the account showed of the owned groups: names, and who lacked."""
+    return LiveView(
+        listed={key(n): name for n, name in names.items()},
+        missing=frozenset(key(n) for n in missing),
+    )
+
+
+@pytest.mark.parametrize(
+    ("shown", "desired_note", "action", "changes"),
+    [
+        ("A", "x", Action.UNCHANGED, ()),
+        # a name changed by hand is seen: the listing shows names
+        ("renamed by hand", "x", Action.UPDATE, (Change("name", "renamed by hand", "A"),)),
+        (None, "x", Action.UNCHANGED, ()),  # a listing of ids only: the state's name stands
+        # other fields are compared with those last applied (the listing has no others)
+        ("A", "y", Action.UPDATE, (Change("internal_note", "x", "y"),)),
+    ],
+)
+def test_plan_from_the_listing_compares_its_name_and_trusts_the_state_for_the_rest(
+    shown: str | None, desired_note: str, action: Action, changes: tuple[Change, ...]
+) -> None:
+    plan = build_plan(
+        [DesiredGroup("a", "A", internal_note=desired_note)],
+        snapshot([row("a", 1, name="A", internal_note="x")]),
+        live=listed({1: shown}),
+        refresh=Refresh.LISTING,
+    )
+    (item,) = plan.items
+    assert (item.action, item.prokey, item.changes) == (action, key(1), changes)
+    assert plan.refresh is Refresh.LISTING
+
+
+def test_plan_from_the_listing_recreates_a_group_it_does_not_show_as_drift() -> None:
+    plan = build_plan(
+        [DesiredGroup("a", "A"), DesiredGroup("b", "B")],
+        snapshot([row("a", 1, name="A"), row("b", 2, name="B")]),
+        live=listed({1: "A"}, missing=[2]),
+        refresh=Refresh.LISTING,
+    )
+    unchanged, drift = plan.items
+    assert unchanged.action is Action.UNCHANGED
+    assert (drift.action, drift.drift, drift.prokey) == (Action.CREATE, True, key(2))
+    assert "missing from the account's listing" in (drift.reason or "")
+    assert (plan.checked_count, plan.vanished_count) == (2, 1)
+
+
+def test_plan_from_the_listing_prunes_a_group_it_does_not_show_as_already_gone() -> None:
+    plan = build_plan(
+        [],
+        snapshot([row("old", 1), row("gone", 2)]),
+        live=listed({1: "Old"}, missing=[2]),
+        refresh=Refresh.LISTING,
+        prune=True,
+    )
+    assert [(i.key, i.action) for i in plan.items] == [
+        ("old", Action.DELETE),
+        ("gone", Action.DELETE),
+    ]
+    assert plan.items[0].reason is None
+    assert "already gone" in (plan.items[1].reason or "")
+
+
+@pytest.mark.parametrize(
+    ("refresh", "prune", "checked"),
+    [
+        # a full refresh reads the owned groups it compares; with prune, every one
+        (Refresh.FULL, False, ["a", "b"]),
+        (Refresh.FULL, True, ["a", "b", "old", "older"]),
+        # one listing shows every group, compared or not
+        (Refresh.LISTING, False, ["a", "b", "old", "older"]),
+        (Refresh.LISTING, True, ["a", "b", "old", "older"]),
+        # nothing is looked for
+        (Refresh.NONE, False, []),
+        (Refresh.NONE, True, []),
+    ],
+)
+def test_plan_looks_for_the_owned_groups_its_refresh_can_check(
+    refresh: Refresh, prune: bool, checked: list[str]
+) -> None:
+    rows = snapshot([row("a", 1), row("b", 2), row("old", 3), row("older", 4)]).rows
+    wanted = {"a", "b", "new"}
+    assert [r.key for r in looked_for(rows, wanted, refresh=refresh, prune=prune)] == checked
+    # every one of them gone: the plan counts those it looked for, and only those
+    everything_gone = LiveView(missing=frozenset(key(n) for n in range(1, 5)))
+    desired = [DesiredGroup(k, k.upper()) for k in sorted(wanted)]
+    plan = build_plan(
+        desired,
+        snapshot([row("a", 1), row("b", 2), row("old", 3), row("older", 4)]),
+        live=everything_gone,
+        refresh=refresh,
+        prune=prune,
+    )
+    assert (plan.owned_count, plan.checked_count) == (4, len(checked))
+    assert plan.vanished_count == len(checked)
 
 
 def test_plan_resumes_an_interrupted_create() -> None:
