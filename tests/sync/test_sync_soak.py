@@ -38,6 +38,8 @@ API_KEY = "soak-key"
 KEYS = 820
 #: The client's timeout in the apply processes: slow creates wait longer than this.
 TIMEOUT = 0.4
+#: Every 5th update costs a credit: enough that the soak never runs out (402).
+CREDITS = 10**9
 #: `sync --apply`'s exit status while a create waits out its landing window.
 WAITING = 75
 #: Longer than the landing window (at least 120 s after the last cut-off create).
@@ -187,7 +189,9 @@ async def test_sync_soak_every_key_exactly_once(tmp_path: Path) -> None:
         "copy": tmp_path / "copy.db",
     }
     seen: collections.Counter[str] = collections.Counter()
-    async with FakeGroupsServer(API_KEY, seed=seed, faults=CHAOS_FAULTS, record=False) as server:
+    async with FakeGroupsServer(
+        API_KEY, seed=seed, faults=CHAOS_FAULTS, record=False, credits=CREDITS
+    ) as server:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         rounds = 0
