@@ -12,7 +12,6 @@ the whole run's. On a terminal the plan's reads show a bar too. The work is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import sys
@@ -52,6 +51,7 @@ from ._exits import FAILED, OK, WAITING, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import Bar, progress_bar
 from ._settings import Settings, make_client
+from ._signals import run_loop
 
 __all__ = ["cmd_sync", "report_summary"]
 
@@ -165,7 +165,7 @@ def _make_plan(
     """Plan with a client of its own, a bar for its reads, and its requests counted."""
     client = make_client(settings)
     with contextlib.ExitStack() as bars:
-        the_plan = asyncio.run(_plan(client, desired, state, args, _ReadBar(bars)))
+        the_plan = run_loop(_plan(client, desired, state, args, _ReadBar(bars)))
     cost.add(client)
     return the_plan
 
@@ -385,7 +385,7 @@ def _apply(
                 )
 
         try:
-            report = asyncio.run(run())
+            report = run_loop(run())
         except KeyboardInterrupt:
             say(
                 f"sync: interrupted; {state.path} keeps every item finished: run the same "
