@@ -23,6 +23,7 @@ import pytest
 from cli_support import cli, fake_api, python_m
 
 from asyncgroups._config import API_KEY_ENV, BASE_URL_ENV
+from asyncgroups.cli import _exits
 from asyncgroups.cli._args import parse
 from asyncgroups.cli._settings import ENV
 from asyncgroups.cli._values import rate as _rate
@@ -1049,6 +1050,55 @@ async def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> No
     version = await cli(capsys, "--version")
     assert version.code == 0
     assert version.out.startswith("asyncgroups ")
+
+
+def _exit_codes() -> set[int]:
+    """Every exit code the command defines."""
+    return {
+        value for name in _exits.__all__ if isinstance(value := getattr(_exits, name), int)
+    }
+
+
+def _readme_section(heading: str) -> str:
+    """The README's text from `heading` to the next heading of any level."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split(f"\n{heading}", 1)[1]
+    return re.split(r"\n#{1,6} ", after, maxsplit=1)[0]
+
+
+async def test_help_lists_every_exit_code_with_what_it_means(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    helped = await cli(capsys, "--help")
+
+    listed = helped.out.split("\nexit codes:\n", 1)[1]
+    meanings = {}
+    for line in listed.splitlines():
+        code, _, meaning = line.strip().partition(" ")
+        if code.isdigit():
+            meanings[int(code)] = meaning.strip()
+    assert set(meanings) == _exit_codes()
+    assert meanings[_exits.WAITING].startswith("sync --apply:")
+    assert "another apply" in listed  # a locked state file is exit 1
+    assert "answered no" in listed  # so is a question declined
+
+
+def test_readme_command_line_lists_every_exit_code() -> None:
+    section = _readme_section("## Command line")
+    codes = section.split("**Exit codes**", 1)[1].split("\n- **", 1)[0]
+    assert {int(code) for code in re.findall(r"`(\d+)`", codes)} == _exit_codes()
+
+
+async def test_readme_sync_section_names_every_option_of_sync_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    helped = await cli(capsys, "sync", "--help")
+
+    own = helped.out.split("\noptions:\n", 1)[1].split("\nglobal options", 1)[0]
+    options = set(re.findall(r"^  (?:-\w, )?(--[\w-]+)", own, re.MULTILINE)) - {"--help"}
+    assert len(options) >= 10
+    section = _readme_section("### sync")
+    assert {option for option in options if f"`{option}" not in section} == set()
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")

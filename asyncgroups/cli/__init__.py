@@ -1,13 +1,13 @@
 """The `asyncgroups` command (also `python -m asyncgroups`).
 
-stdout carries JSON Lines only; messages, prompts and progress go to stderr. Exit 0
-when everything succeeded, 1 when anything failed, 2 on usage errors (nothing was
-sent), 130 on Ctrl-C, 143 on SIGTERM (handled as Ctrl-C is), 141 when stdout's reader
-went away. Every error the user can fix
-is one line on stderr, never a traceback. The command uses only the public API of
-asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`), plus the two
-private helpers the package shares on purpose: `_filelock` (the journal's lock, the
-same as the sync state's) and `_timestamp` (one ISO 8601 spelling).
+stdout carries JSON Lines only; messages, prompts and progress go to stderr. The exit
+codes are `_exits.MEANINGS` (which `--help` lists): 0 when everything succeeded, 1 when
+anything failed, 2 on usage errors, 75 when sync must run again later, 130 on Ctrl-C,
+143 on SIGTERM (handled as Ctrl-C is), 141 when stdout's reader went away. Every error
+the user can fix is one line on stderr, never a traceback. The command uses only the
+public API of asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`),
+plus the two private helpers the package shares on purpose: `_filelock` (the journal's
+lock, the same as the sync state's) and `_timestamp` (one ISO 8601 spelling).
 """
 
 from __future__ import annotations
