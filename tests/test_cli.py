@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import cli, fake_api, python_m
+from cli_support import cli, fake_api, python_m, start_python_m
 
 from asyncgroups._config import API_KEY_ENV, BASE_URL_ENV
 from asyncgroups.cli import _exits
@@ -1008,6 +1008,37 @@ async def test_fake_server_answers_and_stops_on_sigterm() -> None:
     assert process.returncode == 0
     assert f"export ASYNCGROUPS_BASE_URL={started['url']}" in err.decode()
     assert err.decode().splitlines()[-1] == "fake server stopped"
+
+
+@pytest.mark.parametrize(
+    ("variable", "stale"),
+    [
+        ("ASYNCGROUPS_CA_FILE", "removed-ca.pem"),  # a file that is gone
+        ("ASYNCGROUPS_SHARED_LIMIT", "http://127.0.0.1:6379/0"),  # not a Redis URL
+    ],
+)
+async def test_demo_and_fake_server_ignore_a_stale_client_only_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    stale: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, stale)  # for a client of the API, a usage error
+
+    demo = await cli(capsys, "demo", "--groups", "50")
+    process = await start_python_m("fake-server", "--port", "0")
+    assert process.stdout is not None
+    served = await asyncio.wait_for(process.stdout.readline(), 10)
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), 10)
+    refused = await cli(capsys, "--base-url", json.loads(served)["url"], "--api-key", "k", "list")
+
+    assert demo.code == 0, demo.err
+    assert process.returncode == 0, err.decode()
+    assert refused.code == 2
+    assert variable in refused.err
 
 
 async def test_bad_key_in_a_real_process_is_one_line_without_traceback() -> None:
