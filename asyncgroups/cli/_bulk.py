@@ -26,7 +26,7 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._causes import Causes, record_text
+from ._causes import Causes
 from ._common import KeyOutcome, confirm_delete
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
@@ -72,6 +72,7 @@ async def delete_journaled(
     *,
     concurrency: int,
     report: DeleteReport,
+    causes: Causes | None = None,
 ) -> None:
     """Delete every key not done yet, journaling each outcome the moment it is known.
 
@@ -79,9 +80,11 @@ async def delete_journaled(
     and not sent. At most `concurrency` deletes are in flight and only as many keys are
     pulled from `keys`. A key the client failed without sending it (it had stopped: a
     refused API key, say) is journaled `failed` with `not tried: <cause>`, so a re-run
-    sends it. A delete cancelled midway (Ctrl-C) is not journaled: a re-run sends it
-    again, and a 404 then reports it `missing`.
+    sends it. Each failure is counted in `causes` (a fresh `Causes` when not given),
+    which words its journal record. A delete cancelled midway (Ctrl-C) is not
+    journaled: a re-run sends it again, and a 404 then reports it `missing`.
     """
+    causes = Causes() if causes is None else causes
     seen: set[str] = set()
 
     def fresh(key: str) -> bool:
@@ -109,7 +112,7 @@ async def delete_journaled(
             kind: KeyOutcome = (
                 "deleted" if error is None else "missing" if outcome.missing else "failed"
             )
-            detail = record_text(outcome.prokey, error) if kind == "failed" and error else None
+            detail = causes.add(outcome.prokey, error) if kind == "failed" and error else None
             journal.record(outcome.prokey, kind, detail)
             report(outcome.prokey, kind, error if kind == "failed" else None)
 
@@ -298,15 +301,18 @@ def _delete_all(
         with progress_bar("bulk-delete", total) as bar:
 
             def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
-                if error is not None:
-                    causes.add(key, error)
                 counts[kind] += 1
                 bar.advance(kind)
 
             async def run() -> None:
                 async with client, open_keys(args.input) as keys:
                     await delete_journaled(
-                        client, keys, journal, concurrency=settings.concurrency, report=report
+                        client,
+                        keys,
+                        journal,
+                        concurrency=settings.concurrency,
+                        report=report,
+                        causes=causes,
                     )
 
             run_loop(run())
