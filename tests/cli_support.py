@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,8 +71,16 @@ async def python_m(*argv: str, stdin: bytes | None = None) -> Run:
     return Run(process.returncode, out.decode(), err.decode())
 
 
-async def start_python_m(*argv: str) -> asyncio.subprocess.Process:
-    """Start `python -m asyncgroups` with stdin on /dev/null and stdout, stderr piped."""
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+async def start_python_m(*argv: str, sigint_ignored: bool = False) -> asyncio.subprocess.Process:
+    """Start `python -m asyncgroups` with stdin on /dev/null and stdout, stderr piped.
+
+    `sigint_ignored` starts it as a shell starts a background job (`cmd &` in a
+    script): with SIGINT ignored, so that Ctrl-C at the terminal passes it by.
+    """
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -80,4 +89,5 @@ async def start_python_m(*argv: str) -> asyncio.subprocess.Process:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import cli, fake_api, python_m
+from cli_support import cli, fake_api, python_m, start_python_m
 
 from asyncgroups._config import API_KEY_ENV, BASE_URL_ENV
+from asyncgroups.cli import _exits
 from asyncgroups.cli._args import parse
 from asyncgroups.cli._settings import ENV
 from asyncgroups.cli._values import rate as _rate
@@ -789,8 +790,9 @@ async def test_bulk_delete_ctrl_c_exits_130_with_a_resume_hint_and_the_journal_i
         "command again to resume (keys already done are skipped, not sent again)"
     )
     assert "Traceback" not in err.decode()
-    assert out == b""
     records = journal_lines(journal)  # complete lines only
+    (summary,) = out.decode().splitlines()  # the one summary line, of what was journaled
+    assert json.loads(summary)["deleted"] == sum(r["outcome"] == "deleted" for r in records)
     assert {r["prokey"] for r in records} <= set(keys)
     assert not {r["prokey"] for r in records} & set(server.groups)
     # The two deletes in flight at Ctrl-C may have reached the server unjournaled:
@@ -1008,6 +1010,37 @@ async def test_fake_server_answers_and_stops_on_sigterm() -> None:
     assert err.decode().splitlines()[-1] == "fake server stopped"
 
 
+@pytest.mark.parametrize(
+    ("variable", "stale"),
+    [
+        ("ASYNCGROUPS_CA_FILE", "removed-ca.pem"),  # a file that is gone
+        ("ASYNCGROUPS_SHARED_LIMIT", "http://127.0.0.1:6379/0"),  # not a Redis URL
+    ],
+)
+async def test_demo_and_fake_server_ignore_a_stale_client_only_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    stale: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, stale)  # for a client of the API, a usage error
+
+    demo = await cli(capsys, "demo", "--groups", "50")
+    process = await start_python_m("fake-server", "--port", "0")
+    assert process.stdout is not None
+    served = await asyncio.wait_for(process.stdout.readline(), 10)
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), 10)
+    refused = await cli(capsys, "--base-url", json.loads(served)["url"], "--api-key", "k", "list")
+
+    assert demo.code == 0, demo.err
+    assert process.returncode == 0, err.decode()
+    assert refused.code == 2
+    assert variable in refused.err
+
+
 async def test_bad_key_in_a_real_process_is_one_line_without_traceback() -> None:
     run = await python_m("--api-key", "k", "get", "31a17cce-bbbb")
 
@@ -1048,6 +1081,55 @@ async def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> No
     version = await cli(capsys, "--version")
     assert version.code == 0
     assert version.out.startswith("asyncgroups ")
+
+
+def _exit_codes() -> set[int]:
+    """Every exit code the command defines."""
+    return {
+        value for name in _exits.__all__ if isinstance(value := getattr(_exits, name), int)
+    }
+
+
+def _readme_section(heading: str) -> str:
+    """The README's text from `heading` to the next heading of any level."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split(f"\n{heading}", 1)[1]
+    return re.split(r"\n#{1,6} ", after, maxsplit=1)[0]
+
+
+async def test_help_lists_every_exit_code_with_what_it_means(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    helped = await cli(capsys, "--help")
+
+    listed = helped.out.split("\nexit codes:\n", 1)[1]
+    meanings = {}
+    for line in listed.splitlines():
+        code, _, meaning = line.strip().partition(" ")
+        if code.isdigit():
+            meanings[int(code)] = meaning.strip()
+    assert set(meanings) == _exit_codes()
+    assert meanings[_exits.WAITING].startswith("sync --apply:")
+    assert "another apply" in listed  # a locked state file is exit 1
+    assert "answered no" in listed  # so is a question declined
+
+
+def test_readme_command_line_lists_every_exit_code() -> None:
+    section = _readme_section("## Command line")
+    codes = section.split("**Exit codes**", 1)[1].split("\n- **", 1)[0]
+    assert {int(code) for code in re.findall(r"`(\d+)`", codes)} == _exit_codes()
+
+
+async def test_readme_sync_section_names_every_option_of_sync_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    helped = await cli(capsys, "sync", "--help")
+
+    own = helped.out.split("\noptions:\n", 1)[1].split("\nglobal options", 1)[0]
+    options = set(re.findall(r"^  (?:-\w, )?(--[\w-]+)", own, re.MULTILINE)) - {"--help"}
+    assert len(options) >= 10
+    section = _readme_section("### sync")
+    assert {option for option in options if f"`{option}" not in section} == set()
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")

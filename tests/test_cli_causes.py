@@ -12,7 +12,7 @@ from asyncgroups import (
     ServerError,
     ValidationError,
 )
-from asyncgroups.cli._causes import SHOWN_CAUSES, Causes, cause_of, not_tried, record_text
+from asyncgroups.cli._causes import SHOWN_CAUSES, Causes, cause_of, not_tried
 
 BASE = "http://127.0.0.1:8080/v1"
 KEYS = [f"31a17cce-bbbb-4ee3-99bb-{n:012x}" for n in range(3000)]
@@ -66,10 +66,34 @@ def test_not_tried_when_the_error_is_about_another_keys_request() -> None:
     assert not not_tried(KEYS[0], error)
     assert not_tried(KEYS[1], error)
     assert not not_tried("not-a-key", ValidationError("prokey 'not-a-key' is not a prokey"))
-    assert record_text(KEYS[1], error) == (
+    causes = Causes()
+    assert causes.add(KEYS[1], error) == (
         "not tried: could not connect to 127.0.0.1:8080: connection refused"
     )
-    assert record_text(KEYS[0], error) == str(error)
+    assert causes.add(KEYS[0], error) == str(error)
+
+
+def _stopped_the_call(error: Exception) -> Exception:
+    error.add_note("asyncgroups: ... so this bulk call stopped sending; every key ...")
+    return error
+
+
+def test_causes_tell_keys_failed_with_an_error_of_no_request_by_the_one_object_they_share() -> None:
+    # A shared limit out of reach: the keys in flight each met it, as their own error;
+    # one of them stopped the call, and every key after failed with that very object.
+    met = [LimiterUnavailableError("the shared rate limit 'x' cannot be reached") for _ in KEYS[:4]]
+    stop = _stopped_the_call(met[0])
+    causes = Causes()
+
+    texts = [causes.add(key, error) for key, error in zip(KEYS, met, strict=False)]
+    texts += [causes.add(key, stop) for key in KEYS[4:100]]
+
+    assert texts[:4] == ["the shared rate limit 'x' cannot be reached"] * 4
+    assert set(texts[4:]) == {"not tried: the shared rate limit 'x' cannot be reached"}
+    assert causes.lines() == [
+        "failed: 100 keys: the shared rate limit 'x' cannot be reached "
+        "(96 of them not tried: the run stopped sending)"
+    ]
 
 
 def test_causes_say_a_stopped_run_in_one_line_whatever_the_count() -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from cli_support import cli, fake_api, start_python_m
 
-from asyncgroups.sync import SyncState
+from asyncgroups.cli._sync import question
+from asyncgroups.sync import Action, SyncState
 from asyncgroups.testing import FakeGroupsServer, Faults
 
 CAL = "https://example.com/team.ics"
@@ -214,6 +215,38 @@ async def test_sync_apply_without_yes_refuses_when_stdin_is_not_a_terminal(
     assert writes(server) == []
 
 
+URL = "https://api.example.com/v1"
+
+
+@pytest.mark.parametrize(
+    ("counts", "credits", "asked"),
+    [
+        (
+            {Action.CREATE: 3},
+            0,
+            f"Apply to the account at {URL}: 3 creates, for an estimated 0 event credits?",
+        ),
+        (
+            {Action.UPDATE: 1, Action.DELETE: 1},
+            1,
+            f"Apply to the account at {URL}: 1 update, 1 delete (deleting a group deletes "
+            "every event linked to it), for an estimated 1 event credit?",
+        ),
+        (
+            {Action.CREATE: 1, Action.ADOPT: 2, Action.UPDATE: 1200, Action.DELETE: 2},
+            240,
+            f"Apply to the account at {URL}: 1 create, 2 adoptions, 1,200 updates, 2 deletes "
+            "(deleting a group deletes every event linked to it), for an estimated 240 event "
+            "credits?",
+        ),
+    ],
+)
+def test_sync_question_names_the_account_each_change_and_what_a_delete_takes(
+    counts: dict[Action, int], credits: int, asked: str
+) -> None:
+    assert question(counts, credits, URL) == asked
+
+
 @pytest.mark.parametrize(
     ("answer", "code", "created", "last"),
     [
@@ -239,7 +272,8 @@ async def test_sync_apply_asks_on_a_terminal_naming_the_changes_and_credits(
     )
 
     assert run.code == code
-    assert "Apply 1 create(s) to the account (estimated 0 event credits)? [y/N] " in run.err
+    question = f"Apply to the account at {server.url}: 1 create, for an estimated 0 event credits?"
+    assert f"{question} [y/N] " in run.err
     assert len(server.groups) == created
     assert last in run.err_lines[-1]
 

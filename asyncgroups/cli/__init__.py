@@ -1,13 +1,13 @@
 """The `asyncgroups` command (also `python -m asyncgroups`).
 
-stdout carries JSON Lines only; messages, prompts and progress go to stderr. Exit 0
-when everything succeeded, 1 when anything failed, 2 on usage errors (nothing was
-sent), 130 on Ctrl-C, 143 on SIGTERM (handled as Ctrl-C is), 141 when stdout's reader
-went away. Every error the user can fix
-is one line on stderr, never a traceback. The command uses only the public API of
-asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`), plus the two
-private helpers the package shares on purpose: `_filelock` (the journal's lock, the
-same as the sync state's) and `_timestamp` (one ISO 8601 spelling).
+stdout carries JSON Lines only; messages, prompts and progress go to stderr. The exit
+codes are `_exits.MEANINGS` (which `--help` lists): 0 when everything succeeded, 1 when
+anything failed, 2 on usage errors, 75 when sync must run again later, 130 on Ctrl-C,
+143 on SIGTERM (handled as Ctrl-C is), 141 when stdout's reader went away. Every error
+the user can fix is one line on stderr, never a traceback. The command uses only the
+public API of asyncgroups (and `asyncgroups.testing` for `fake-server` and `demo`),
+plus the two private helpers the package shares on purpose: `_filelock` (the journal's
+lock, the same as the sync state's) and `_timestamp` (one ISO 8601 spelling).
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ import importlib
 import itertools
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
 from typing import Final, TextIO
 
 from .. import AsyncGroupsError
@@ -29,6 +26,7 @@ from ._args import parse
 from ._exits import BROKEN_PIPE, FAILED, INTERRUPTED, OK, TERMINATED, USAGE, CommandError
 from ._io import printable
 from ._settings import ENV, Settings
+from ._signals import sigterm_as_interrupt
 
 __all__ = ["main"]
 
@@ -104,44 +102,6 @@ def _logging(verbose: int) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-class _Termination:
-    """SIGTERM handled as Ctrl-C: remembered, then passed to whatever handles SIGINT now.
-
-    Inside `asyncio.run` that is asyncio's own handler, which cancels the main task so
-    that every `finally` runs (the journal is synced, the sync state closed) before
-    `KeyboardInterrupt` reaches `main`; outside it, the interrupt is raised at once. A
-    container stop then ends a run as Ctrl-C does, with its resume hint, instead of
-    killing it silently.
-    """
-
-    __slots__ = ("received",)
-
-    def __init__(self) -> None:
-        self.received = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.received = True
-        interrupt = signal.getsignal(signal.SIGINT)
-        if callable(interrupt):
-            interrupt(signal.SIGINT, frame)
-        else:  # SIGINT ignored (a background job): interrupt all the same
-            raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[_Termination]:
-    """Handle SIGTERM as Ctrl-C while the command runs (only the main thread can)."""
-    termination = _Termination()
-    if threading.current_thread() is not threading.main_thread():
-        yield termination
-        return
-    previous = signal.signal(signal.SIGTERM, termination)
-    try:
-        yield termination
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _error(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"asyncgroups: error: {printable(message)}\n")
@@ -165,7 +125,7 @@ def _exit_code(code: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: `sys.argv[1:]`) and return its exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    with _sigterm_as_interrupt() as termination:
+    with sigterm_as_interrupt() as termination:
         try:
             return _run(arguments)
         except KeyboardInterrupt:

@@ -8,11 +8,12 @@ too. Their environment fallbacks are `_settings`'s; the value types are `_values
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
 
 from .. import DEFAULT_RATE_LIMIT, GroupStatus, Subscription, __version__
-from ._exits import UsageError
+from ._exits import MEANINGS, UsageError
 from ._settings import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, ENV
 from ._values import host, number, port, positive_float, positive_int, rate, whole_number
 
@@ -397,15 +398,38 @@ _ADD_COMMANDS: Final = (
 )
 
 
+class _EpilogFormatter(argparse.HelpFormatter):
+    """Fills each line of a description or epilog on its own, so the exit codes stay a
+    list: a line starting with a number is indented under its text."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            code, _, meaning = line.partition(" ")
+            if code.isdigit():
+                lines.append(
+                    textwrap.fill(
+                        f"{code:<4} {meaning}",
+                        width,
+                        initial_indent=indent + "  ",
+                        subsequent_indent=indent + "       ",
+                    )
+                )
+            else:
+                lines.append(textwrap.fill(line, width, initial_indent=indent))
+        return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `asyncgroups` parser: global options, then one subcommand."""
     parser = _Parser(
         prog="asyncgroups",
         description=(
             "Work with Add to Calendar PRO groups. JSON Lines on stdout, messages on "
-            "stderr; exit 0 when everything succeeded, 1 when anything failed, 2 on "
-            "usage errors."
+            "stderr; the exit codes are listed below."
         ),
+        epilog="exit codes:\n" + "\n".join(f"{code} {text}" for code, text in MEANINGS),
+        formatter_class=_EpilogFormatter,
     )
     _global_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

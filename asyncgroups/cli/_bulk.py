@@ -11,7 +11,7 @@ the journal or the `--failed` file, and stderr says each cause once with its cou
 from __future__ import annotations
 
 import argparse
-import asyncio
+import collections
 import contextlib
 import sys
 import time
@@ -26,7 +26,7 @@ from .. import (
     ValidationError,
     validate_prokey,
 )
-from ._causes import Causes, record_text
+from ._causes import Causes
 from ._common import KeyOutcome, confirm_delete
 from ._exits import FAILED, OK, CommandError, UsageError
 from ._io import (
@@ -42,6 +42,7 @@ from ._io import (
 from ._journal import Journal, read_journal
 from ._progress import Bar, progress_bar
 from ._settings import Settings, make_client
+from ._signals import run_loop
 
 __all__ = ["cmd_bulk_delete", "cmd_bulk_get", "delete_journaled", "read_many"]
 
@@ -71,6 +72,7 @@ async def delete_journaled(
     *,
     concurrency: int,
     report: DeleteReport,
+    causes: Causes | None = None,
 ) -> None:
     """Delete every key not done yet, journaling each outcome the moment it is known.
 
@@ -78,9 +80,11 @@ async def delete_journaled(
     and not sent. At most `concurrency` deletes are in flight and only as many keys are
     pulled from `keys`. A key the client failed without sending it (it had stopped: a
     refused API key, say) is journaled `failed` with `not tried: <cause>`, so a re-run
-    sends it. A delete cancelled midway (Ctrl-C) is not journaled: a re-run sends it
-    again, and a 404 then reports it `missing`.
+    sends it. Each failure is counted in `causes` (a fresh `Causes` when not given),
+    which words its journal record. A delete cancelled midway (Ctrl-C) is not
+    journaled: a re-run sends it again, and a 404 then reports it `missing`.
     """
+    causes = Causes() if causes is None else causes
     seen: set[str] = set()
 
     def fresh(key: str) -> bool:
@@ -108,7 +112,7 @@ async def delete_journaled(
             kind: KeyOutcome = (
                 "deleted" if error is None else "missing" if outcome.missing else "failed"
             )
-            detail = record_text(outcome.prokey, error) if kind == "failed" and error else None
+            detail = causes.add(outcome.prokey, error) if kind == "failed" and error else None
             journal.record(outcome.prokey, kind, detail)
             report(outcome.prokey, kind, error if kind == "failed" else None)
 
@@ -212,7 +216,7 @@ def cmd_bulk_get(args: argparse.Namespace, settings: Settings) -> int:
                             client, keys, concurrency=settings.concurrency, report=report
                         )
 
-            asyncio.run(run())
+            run_loop(run())
     finally:  # Ctrl-C too: say what failed so far
         _say_causes(causes)
     counts = bar.counts
@@ -244,7 +248,7 @@ def _dry_run(args: argparse.Namespace) -> int:
                     counts["would_delete"] += 1
                 out.write(counts)
 
-    asyncio.run(run())
+    run_loop(run())
     return FAILED if counts["invalid"] else OK
 
 
@@ -266,40 +270,64 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
         confirm_delete(f"{listed} listed in {args.input}{resumed}", yes=False)
     started = time.monotonic()
     causes = Causes()
+    counts: collections.Counter[KeyOutcome] = collections.Counter()
     try:
-        with Journal.open(args.journal) as journal:
-            if journal.torn:
-                say(
-                    f"journal: dropped a torn last line of {args.journal} (left by an "
-                    "interrupted run)"
-                )
-            if journal.resumed:
-                say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
-            with progress_bar("bulk-delete", total) as bar:
-
-                def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
-                    if error is not None:
-                        causes.add(key, error)
-                    bar.advance(kind)
-
-                async def run() -> None:
-                    async with client, open_keys(args.input) as keys:
-                        await delete_journaled(
-                            client, keys, journal, concurrency=settings.concurrency, report=report
-                        )
-
-                asyncio.run(run())
+        _delete_all(args, settings, client, total, causes, counts)
     except KeyboardInterrupt:
         # Said once the bar is gone and the journal is synced to disk, so it is true.
-        _say_causes(causes)
+        _end_delete(args, counts, started, causes)
         say(
             f"bulk-delete: interrupted; {args.journal} keeps every delete that finished: run "
             "the same command again to resume (keys already done are skipped, not sent again)"
         )
         raise
-    counts = bar.counts
+    return _end_delete(args, counts, started, causes)
+
+
+def _delete_all(
+    args: argparse.Namespace,
+    settings: Settings,
+    client: GroupsClient,
+    total: int | None,
+    causes: Causes,
+    counts: collections.Counter[KeyOutcome],
+) -> None:
+    """Delete the keys of `--input` through the journal, counting each outcome."""
+    with Journal.open(args.journal) as journal:
+        if journal.torn:
+            say(f"journal: dropped a torn last line of {args.journal} (left by an interrupted run)")
+        if journal.resumed:
+            say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
+        with progress_bar("bulk-delete", total) as bar:
+
+            def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:
+                counts[kind] += 1
+                bar.advance(kind)
+
+            async def run() -> None:
+                async with client, open_keys(args.input) as keys:
+                    await delete_journaled(
+                        client,
+                        keys,
+                        journal,
+                        concurrency=settings.concurrency,
+                        report=report,
+                        causes=causes,
+                    )
+
+            run_loop(run())
+
+
+def _end_delete(
+    args: argparse.Namespace,
+    counts: collections.Counter[KeyOutcome],
+    started: float,
+    causes: Causes,
+) -> int:
+    """The causes and summary on stderr, the one summary line on stdout (after Ctrl-C
+    or SIGTERM too, counting what the journal holds of this run); the exit code."""
     summary = {
-        "deleted": counts["ok"],
+        "deleted": counts["deleted"],
         "missing": counts["missing"],
         "failed": counts["failed"],
         "skipped": counts["skipped"],

@@ -7,7 +7,7 @@ URL and all. One line per key buried the cause under thousands of lines, most na
 the wrong key. So the text of a failure is taken apart from the request it was about
 (`cause_of`), keys are counted under their cause, and only the commonest causes are
 shown, one line each with its count; each key's own outcome goes to a file instead (the
-journal of bulk-delete, `--failed` of bulk-get) as `record_text` words it. Pure: no I/O.
+journal of bulk-delete, `--failed` of bulk-get) as `Causes.add` words it. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Final
 
 from ._common import describe, shown_key
 
-__all__ = ["SHOWN_CAUSES", "Causes", "cause_of", "not_tried", "record_text"]
+__all__ = ["SHOWN_CAUSES", "Causes", "cause_of", "not_tried"]
 
 #: Causes shown one line each; the rest are summed up in one more line.
 SHOWN_CAUSES: Final = 8
@@ -41,14 +41,10 @@ def cause_of(error: BaseException) -> str:
 def not_tried(key: str, error: BaseException) -> bool:
     """True when `error` is about another key's request: the bulk call had stopped
     sending (the API was out of reach or refused the key) and failed `key` with the
-    error that stopped it, without a request of its own."""
+    error that stopped it, without a request of its own. (An error of no request, a
+    shared limit out of reach, says nothing here: `Causes` tells those apart.)"""
     url = getattr(error, "url", "")
     return bool(url) and isinstance(url, str) and not url.endswith(f"/group/{key}")
-
-
-def record_text(key: str, error: BaseException) -> str:
-    """What `key`'s own record says about its failure: the error, or `not tried: <cause>`."""
-    return f"not tried: {cause_of(error)}" if not_tried(key, error) else describe(error)
 
 
 class _Cause:
@@ -64,20 +60,25 @@ class _Cause:
 class Causes:
     """Failed keys counted by cause; `lines()` says each of the commonest causes once."""
 
-    __slots__ = ("_causes", "_others", "failed")
+    __slots__ = ("_causes", "_others", "_stops", "failed")
 
     def __init__(self) -> None:
         self._causes: dict[str, _Cause] = {}
         #: Keys counted without their cause: lone causes forgotten to make room, and
         #: any met when there was none.
         self._others = 0
+        #: The errors that stopped a bulk call (by id, kept alive so no id is reused).
+        self._stops: dict[int, BaseException] = {}
         #: Failed keys in all.
         self.failed = 0
 
     def add(self, key: str, error: BaseException) -> str:
-        """Count `key`'s failure under its cause; return its record's text (`record_text`)."""
+        """Count `key`'s failure under its cause; return the text of its own record:
+        the error, or `not tried: <cause>` for a key that was never sent."""
         self.failed += 1
-        text, said = record_text(key, error), cause_of(error)
+        untried = not_tried(key, error) or self._stopped_before(error)
+        said = cause_of(error)
+        text = f"not tried: {said}" if untried else describe(error)
         cause = self._causes.get(said)
         if cause is None:
             if len(self._causes) >= _TRACKED and not self._make_room():
@@ -85,8 +86,24 @@ class Causes:
                 return text
             cause = self._causes[said] = _Cause(key, text)
         cause.keys += 1
-        cause.untried += not_tried(key, error)
+        cause.untried += untried
         return text
+
+    def _stopped_before(self, error: BaseException) -> bool:
+        """True when this very error object already failed another key.
+
+        A bulk call that stops sending fails every key it had not tried with the error
+        that stopped it, one object carrying a note that says so; the first key to
+        report it is taken for the one that met it. This tells untried keys apart when
+        the error names no request (a shared limit out of reach). Only errors with
+        notes are remembered: one or two a run, however many keys fail.
+        """
+        if not getattr(error, "__notes__", None):
+            return False
+        if id(error) in self._stops:
+            return True
+        self._stops[id(error)] = error
+        return False
 
     def _make_room(self) -> bool:
         """Forget the causes of one key (counted on as others), if that frees a tenth of

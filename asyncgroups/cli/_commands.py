@@ -9,7 +9,6 @@ usage error (exit 2), not a half-done run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ from ._common import cannot_print, check_keys, confirm_delete, describe
 from ._exits import FAILED, OK, UsageError
 from ._io import JsonLines, UnprintableError, open_output, say
 from ._settings import Settings, make_client
+from ._signals import run_loop
 
 __all__ = [
     "cmd_create",
@@ -40,7 +40,7 @@ def cmd_get(args: argparse.Namespace, settings: Settings) -> int:
         async with client:
             return await client.groups.get_many(keys, concurrency=settings.concurrency)
 
-    result = asyncio.run(run())
+    result = run_loop(run())
     unprintable = 0
     with open_output(None) as out:
         for key, group in result.ok.items():
@@ -74,7 +74,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         async with client:
             return await client.groups.list()
 
-    summaries = asyncio.run(run())
+    summaries = run_loop(run())
     unprintable = 0
     with open_output(None) as out:
         for summary in summaries:
@@ -135,7 +135,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         async with client:
             return await client.groups.create(new)
 
-    key = asyncio.run(run())
+    key = run_loop(run())
     with open_output(None) as out:
         out.write({"prokey": key})
     return OK
@@ -168,7 +168,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
         async with client:
             return await client.groups.update(key, patch, skip_unchanged=args.skip_unchanged)
 
-    updated = asyncio.run(run())
+    updated = run_loop(run())
     with open_output(None) as out:
         out.write({"prokey": key, "updated": updated})
     return OK
@@ -184,7 +184,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         async with client:
             return await client.groups.delete_many(keys, concurrency=settings.concurrency)
 
-    result = asyncio.run(run())
+    result = run_loop(run())
     with open_output(None) as out:
         for key in keys:
             if key in result.failed:

@@ -42,6 +42,7 @@ from ._io import open_output, say
 from ._journal import Journal, read_journal
 from ._progress import progress_bar
 from ._settings import Settings
+from ._signals import run_loop
 
 __all__ = ["STEPS", "cmd_demo", "run_demo"]
 
@@ -253,7 +254,7 @@ async def run_demo(settings: Settings, groups: int, seed: int) -> dict[str, obje
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """`demo [--groups N]`: exit 0 when every check held."""
-    report = asyncio.run(run_demo(settings, args.groups, args.seed))
+    report = run_loop(run_demo(settings, args.groups, args.seed))
     with open_output(None) as out:
         out.write(report)
     return OK if report["proof"] else FAILED

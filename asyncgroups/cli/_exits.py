@@ -13,6 +13,7 @@ __all__ = [
     "BROKEN_PIPE",
     "FAILED",
     "INTERRUPTED",
+    "MEANINGS",
     "OK",
     "TERMINATED",
     "USAGE",
@@ -37,6 +38,31 @@ INTERRUPTED: Final = 130
 TERMINATED: Final = 143
 #: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell reports it.
 BROKEN_PIPE: Final = 141
+
+#: Every exit code and what it tells a script, in the words `asyncgroups --help` lists.
+MEANINGS: Final[tuple[tuple[int, str], ...]] = (
+    (OK, "everything succeeded"),
+    (
+        FAILED,
+        "something failed (a request; for get and bulk-get, a key not found too), the "
+        "question was answered no, or sync --apply found its state file in use by another "
+        "apply",
+    ),
+    (
+        USAGE,
+        "usage error: bad arguments, input or configuration, or a sync plan a safety guard "
+        "refused (too many deletes, every owned group gone, a state file of another "
+        "account); nothing was changed",
+    ),
+    (
+        WAITING,
+        "sync --apply: nothing failed, but a create may still land; run again after the "
+        "time the summary says",
+    ),
+    (INTERRUPTED, "Ctrl-C"),
+    (BROKEN_PIPE, "stdout's reader went away (| head)"),
+    (TERMINATED, "SIGTERM, handled as Ctrl-C"),
+)
 
 
 class CommandError(Exception):

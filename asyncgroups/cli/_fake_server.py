@@ -70,6 +70,8 @@ async def _serve(args: argparse.Namespace, faults: Faults) -> int:
             f"cannot listen on {args.host}:{args.port}: {err.strerror or err}"
         ) from None
     try:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)  # before the URL is out: a script may stop it right away
         for number in range(1, args.groups + 1):
             server.add_group(f"Group {number}")
         url = _reachable(server.url)
@@ -78,8 +80,6 @@ async def _serve(args: argparse.Namespace, faults: Faults) -> int:
         say(f"fake Groups API on {url} with {args.groups} group(s); Ctrl-C stops it")
         say(f"export {ENV['base_url']}={shlex.quote(url)}")
         say(f"export {ENV['api_key']}={shlex.quote(server.api_key)}")
-        stop = asyncio.Event()
-        _stop_on_signals(stop)
         await stop.wait()
     finally:
         await server.close()

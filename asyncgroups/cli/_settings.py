@@ -1,7 +1,9 @@
 """The global options after their environment fallbacks, and the client they make.
 
 A bad environment value is a `UsageError` naming the variable; a missing API key or a
-refused base URL is one too, before anything is sent.
+refused base URL is one too, before anything is sent. The options only a client of the
+API uses (the key, the URL, `--ca-file`, `--shared-limit`) are checked when a command
+makes one, so a stale variable never breaks `fake-server` or `demo`.
 """
 
 from __future__ import annotations
@@ -46,14 +48,13 @@ class Settings:
     """
 
     __slots__ = (
+        "_args",
         "allow_insecure_http",
         "api_key",
         "base_url",
         "concurrency",
         "rate_limit",
         "rate_limit_given",
-        "shared_limit",
-        "ssl_context",
         "timeout",
         "verbose",
     )
@@ -76,12 +77,21 @@ class Settings:
             os.environ.get(ENV["rate_limit"], "").strip()
         )
         self.timeout: float = _setting(args, "timeout", positive_float, DEFAULT_TIMEOUT)
-        #: The Redis URL of a rate limit shared with other processes, or None.
-        self.shared_limit: str | None = _shared_limit(args, self.rate_limit)
         self.verbose: int = args.verbose
         self.allow_insecure_http: bool = args.allow_insecure_http
-        #: A context trusting only the CAs of `--ca-file`, or None: the system's store.
-        self.ssl_context: ssl.SSLContext | None = _trust(args)
+        self._args = args
+
+    @property
+    def shared_limit(self) -> str | None:
+        """The Redis URL of a rate limit shared with other processes, or None; checked
+        when asked for (a `UsageError`)."""
+        return _shared_limit(self._args, self.rate_limit)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A context trusting only the CAs of `--ca-file`, or None: the system's store;
+        checked when asked for (a `UsageError`)."""
+        return _trust(self._args)
 
 
 def _setting(
@@ -186,6 +196,7 @@ def make_client(settings: Settings) -> GroupsClient:
     """
     if not settings.api_key:
         raise UsageError(f"no API key: pass --api-key KEY or set {ENV['api_key']}")
+    shared_limit = settings.shared_limit
     common: dict[str, Any] = {
         "base_url": settings.base_url,
         "timeout": settings.timeout,
@@ -195,11 +206,11 @@ def make_client(settings: Settings) -> GroupsClient:
         "ssl_context": settings.ssl_context,
     }
     try:
-        if settings.shared_limit is not None:
+        if shared_limit is not None:
             from ..contrib.redis import RedisLimiter
 
             assert settings.rate_limit is not None  # refused by _shared_limit
-            limiter = RedisLimiter(settings.shared_limit, rate=settings.rate_limit)
+            limiter = RedisLimiter(shared_limit, rate=settings.rate_limit)
             return _SharedLimitClient(settings.api_key, limiter=limiter, **common)
         return GroupsClient(settings.api_key, rate_limit=settings.rate_limit, **common)
     except ValidationError as err:

@@ -12,13 +12,12 @@ the whole run's. On a terminal the plan's reads show a bar too. The work is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,8 +51,9 @@ from ._exits import FAILED, OK, WAITING, CommandError, UsageError
 from ._io import is_terminal, open_output, say
 from ._progress import Bar, progress_bar
 from ._settings import Settings, make_client
+from ._signals import run_loop
 
-__all__ = ["cmd_sync", "report_summary"]
+__all__ = ["cmd_sync", "question", "report_summary"]
 
 #: Problems of the desired file shown one per line before the command gives up.
 _SHOWN_PROBLEMS: Final = 50
@@ -165,7 +165,7 @@ def _make_plan(
     """Plan with a client of its own, a bar for its reads, and its requests counted."""
     client = make_client(settings)
     with contextlib.ExitStack() as bars:
-        the_plan = asyncio.run(_plan(client, desired, state, args, _ReadBar(bars)))
+        the_plan = run_loop(_plan(client, desired, state, args, _ReadBar(bars)))
     cost.add(client)
     return the_plan
 
@@ -304,22 +304,28 @@ def _show_plan(
     return OK
 
 
-def _question(the_plan: Plan) -> str:
-    counts = collections.Counter(item.action for item in the_plan.items)
+#: The changes a question names, in the order it names them: singular and plural.
+_CHANGES: Final = (
+    (Action.CREATE, "create", "creates"),
+    (Action.ADOPT, "adoption", "adoptions"),
+    (Action.UPDATE, "update", "updates"),
+    (Action.DELETE, "delete", "deletes"),
+)
+
+
+def question(counts: Mapping[Action, int], credits: int, base_url: str) -> str:
+    """What `--apply` asks before it changes the account: where, what, and at what cost."""
     parts = [
-        f"{counts[action]} {label}"
-        for action, label in (
-            (Action.CREATE, "create(s)"),
-            (Action.ADOPT, "adoption(s)"),
-            (Action.UPDATE, "update(s)"),
-            (Action.DELETE, "delete(s), with every event linked to them"),
-        )
-        if counts[action]
+        f"{count:,} {one if count == 1 else many}"
+        for action, one, many in _CHANGES
+        if (count := counts.get(action, 0))
     ]
-    credits = the_plan.estimated_credits
+    deletes = (
+        " (deleting a group deletes every event linked to it)" if counts.get(Action.DELETE) else ""
+    )
     return (
-        f"Apply {', '.join(parts)} to the account "
-        f"(estimated {credits} event credit{'' if credits == 1 else 's'})?"
+        f"Apply to the account at {base_url}: {', '.join(parts)}{deletes}, for an estimated "
+        f"{credits:,} event credit{'' if credits == 1 else 's'}?"
     )
 
 
@@ -342,11 +348,13 @@ def _apply(
         raise UsageError(f"refusing to apply: {refusal}; nothing was sent")
     _show_blocked(the_plan)
     say(the_plan.summary())
+    client = make_client(settings)
     if the_plan.has_changes:
+        counts = collections.Counter(item.action for item in the_plan.items)
         # Asked between two event loops, so Ctrl-C at the question interrupts at once.
         with cost.paused():
             confirm(
-                _question(the_plan),
+                question(counts, the_plan.estimated_credits, client.base_url),
                 yes=args.yes,
                 action="apply the plan",
                 nothing="nothing was changed",
@@ -370,8 +378,6 @@ def _apply(
             else:
                 bar.advance("ok")
 
-        client = make_client(settings)
-
         async def run() -> SyncReport:
             async with client:
                 return await apply(
@@ -385,7 +391,7 @@ def _apply(
                 )
 
         try:
-            report = asyncio.run(run())
+            report = run_loop(run())
         except KeyboardInterrupt:
             say(
                 f"sync: interrupted; {state.path} keeps every item finished: run the same "
@@ -401,8 +407,6 @@ def _apply(
     if report.failed:
         return FAILED
     return WAITING if report.waiting else OK
-
-
 
 
 def report_summary(report: SyncReport) -> dict[str, Any]:

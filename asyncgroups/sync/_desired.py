@@ -203,6 +203,19 @@ def _json_type(value: object) -> str:
     return "a number" if isinstance(value, int | float) else type(value).__name__
 
 
+def _json_error(error: ValueError, line: str) -> str:
+    """What is wrong with one JSON Lines record, placed by its column in the line.
+
+    JSON's own "line 2 column 1" counts the record's line ending as a new line, and
+    would contradict the file's line number the message starts with.
+    """
+    if not isinstance(error, json.JSONDecodeError):
+        return str(error)  # not a syntax error (an integer too long, say): no position
+    if error.pos >= len(line.rstrip("\r\n")):
+        return f"{error.msg} at the end of the line"
+    return f"{error.msg} at column {error.pos + 1}"
+
+
 def read_desired(lines: Iterable[str], *, source: str = "<desired>") -> list[DesiredGroup]:
     """Read desired groups from JSON Lines: one object per line, blank lines skipped.
 
@@ -220,7 +233,7 @@ def read_desired(lines: Iterable[str], *, source: str = "<desired>") -> list[Des
         try:
             data = json.loads(line)
         except ValueError as err:
-            problems.append(Problem(at, f"not valid JSON ({err})"))
+            problems.append(Problem(at, f"not valid JSON ({_json_error(err, line)})"))
             continue
         key = data.get("key") if isinstance(data, Mapping) else None
         try:

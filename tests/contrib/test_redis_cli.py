@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import json
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -240,4 +241,28 @@ async def test_shared_limit_unreachable_is_said_once_without_a_retry_promise(
     assert "WARNING" not in run.err
     assert "tried again" not in run.err
     assert "Traceback" not in run.err
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("command", ["bulk-get", "bulk-delete"])
+async def test_shared_limit_unreachable_fails_the_keys_never_tried_as_not_tried(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    listing = _keys_file(server, tmp_path, 40, "keys")
+    outcomes = tmp_path / "outcomes.jsonl"
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    kept = ["--failed", str(outcomes)]
+    if command == "bulk-delete":
+        kept = ["--journal", str(outcomes), "--yes"]
+    options = ["--shared-limit", url, "--rate-limit", "100", "--concurrency", "4"]
+
+    run = await cli(capsys, *options, command, "--input", str(listing), *kept)
+
+    assert run.code == 1
+    records = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    assert sorted(r["prokey"] for r in records) == sorted(listing.read_text().split())
+    untried = [r for r in records if r["error"].startswith("not tried: the shared rate limit")]
+    assert 40 - 4 <= len(untried) < 40  # the keys in flight met it; the rest never left
+    [said] = [line for line in run.err_lines if line.startswith("failed: ")]
+    assert said.endswith(f"({len(untried)} of them not tried: the run stopped sending)")
     assert server.requests == []

@@ -29,6 +29,8 @@ from asyncgroups.sync import (
 from asyncgroups.testing import FakeGroupsServer, Faults
 from asyncgroups.testing.scenario import BULK_FAULTS, check_sync, failed_claims
 
+from .support import resume
+
 FAST_RETRY = RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.01)
 CAL = "https://example.com/team.ics"
 WRITES = ("POST", "PATCH", "DELETE")
@@ -59,22 +61,6 @@ async def _sync(
     **options: Any,
 ) -> SyncReport:
     return await apply(client, await plan(client, desired, state, **options), state)
-
-
-async def _resume(
-    client: GroupsClient, desired: Iterable[DesiredGroup], state: SyncState
-) -> SyncReport:
-    """Plan and apply after an interruption, then once more after the landing window of
-    the creates it cut off in flight, which wait for it (by a moved clock, no sleep)."""
-    report = await _sync(client, desired, state)
-    assert not report.failed, report.failed
-    again = report.decide_after
-    if again is None:
-        return report
-    cut_off = "sent and never answered (an interrupted apply?) may still land"
-    assert all(cut_off in (item.note or "") for item in report.waiting), report.waiting
-    later = again.timestamp() + 1
-    return await apply(client, await plan(client, desired, state), state, clock=lambda: later)
 
 
 def _assert_agreement(
@@ -435,7 +421,7 @@ async def test_sync_cancelled_apply_resumes_without_duplicates(tmp_path: Path, s
             assert state.pending()
             with pytest.raises(StalePlanError):
                 await apply(client, first_plan, state)
-            resumed = await _resume(client, desired, state)
+            resumed = await resume(client, desired, state)
             assert resumed.ok, resumed.failed
             _assert_agreement(server, state, desired)
             assert (await plan(client, desired, state)).has_changes is False
@@ -498,7 +484,7 @@ async def test_sync_killed_apply_process_resumes_without_duplicates(tmp_path: Pa
         assert 20 <= len(server.groups) < n
         async with _client(server) as client:
             with SyncState(path) as state:  # the killed process's lock is gone with it
-                resumed = await _resume(client, desired, state)
+                resumed = await resume(client, desired, state)
                 assert resumed.ok, resumed.failed
                 _assert_agreement(server, state, desired)
         assert sorted(g["name"] for g in server.groups.values()) == sorted(d.name for d in desired)

@@ -24,7 +24,7 @@ from asyncgroups.sync import (
 from asyncgroups.sync._schema import APPLICATION_ID
 from asyncgroups.testing import FakeGroupsServer, Faults
 
-from .support import local_client
+from .support import local_client, resume
 
 _CHILD = """
 import asyncio, sys
@@ -140,9 +140,14 @@ async def test_sync_resumes_from_the_state_file_alone_after_kill_9(tmp_path: Pat
         async with local_client(server) as client:
             with SyncState(alone) as state:
                 assert len(state.rows()) >= 15
-                report = await apply(client, await plan(client, _desired(n), state), state)
+                report = await resume(client, _desired(n), state)
+                rows = state.rows()
         assert report.ok, report.failed
         assert _names(server) == {f"Group {i}": 1 for i in range(n)}
+        by_name = {group["name"]: prokey for prokey, group in server.groups.items()}
+        assert {key: row.prokey for key, row in rows.items()} == {
+            f"id-{i}": by_name[f"Group {i}"] for i in range(n)
+        }
 
 
 async def test_sync_state_of_one_account_is_refused_for_another_before_any_write(

@@ -184,6 +184,26 @@ def test_read_desired_names_the_line_and_field_of_every_problem() -> None:
     assert isinstance(info.value, ValidationError)  # callers may catch it as bad input
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '{"key": "a",\n',
+            "Expecting property name enclosed in double quotes at the end of the line",
+        ),
+        ('{"key": "a", "name": }\n', "Expecting value at column 22"),
+        ('{"key": "a"} x\r\n', "Extra data at column 14"),
+        ('  {"key": 1\n', "Expecting ',' delimiter at the end of the line"),
+    ],
+)
+def test_read_desired_says_where_in_its_line_a_record_is_not_json(line: str, message: str) -> None:
+    # JSON's own "line 2" would contradict the file's line number: only the column is said.
+    with pytest.raises(DesiredStateError) as info:
+        read_desired(["\n", line], source="broken.jsonl")
+    [problem] = info.value.problems
+    assert str(problem) == f"broken.jsonl:2: not valid JSON ({message})"
+
+
 def test_desired_state_error_lists_a_bounded_number_of_problems() -> None:
     lines = ['{"key": "k", "name": ""}'] * 30
     with pytest.raises(DesiredStateError) as info:
