@@ -10,9 +10,8 @@ async with RedisLimiter("redis://redis.internal:6379/0", rate=80.0) as limiter:
 ```
 
 Every `RedisLimiter` on the same Redis with the same `name` shares one schedule: the
-requests of all of them together leave evenly spaced at `rate` a second (1% wider, as
-`SPACING_MARGIN` says, so network jitter cannot put `rate + 1` into one second at the
-server). The schedule is a generic cell rate algorithm run by one Lua script on the
+requests of all of them together leave evenly spaced at `rate` a second (1% wider: the
+first half of the rate rule in `asyncgroups.ClientLimiter`'s docstring). The schedule is a generic cell rate algorithm run by one Lua script on the
 Redis server, atomically, on Redis's own clock (`TIME`), so the machines' clocks do not
 matter and no two processes can race for a slot. One call reserves the next slot and
 answers how long to wait for it; the process sleeps that long locally. A 429 met by any
