@@ -1,5 +1,5 @@
 """Bulk calls over small misbehaving servers: one key's bad reply never sinks the batch,
-and a call that cannot reach the API at all stops sending. Plus the pure `Breaker`.
+and a call that cannot reach the API at all stops sending (the pure rule: `test_breaker.py`).
 
 Each test runs a tiny aiohttp.web app or a raw socket on 127.0.0.1 (the fake server
 cannot misbehave in these ways; it serves only the untrusted-certificate case); clients
@@ -18,7 +18,6 @@ import pytest
 from aiohttp import web
 
 from asyncgroups import (
-    AsyncGroupsError,
     AuthenticationError,
     BulkResult,
     GroupsClient,
@@ -30,10 +29,8 @@ from asyncgroups import (
     ServerError,
     TransportError,
     UnexpectedResponseError,
-    ValidationError,
 )
-from asyncgroups._bulk import TIMEOUTS_TO_STOP, Breaker
-from asyncgroups.errors import make_status_error
+from asyncgroups._breaker import TIMEOUTS_TO_STOP
 from asyncgroups.testing import FakeGroupsServer
 
 if TYPE_CHECKING:
@@ -142,71 +139,6 @@ async def test_delete_many_keeps_every_good_result_when_one_reply_is_nested_too_
 
 
 # An API that cannot be reached: the breaker -------------------------------------------
-
-
-def _connect_failure(never_connected: bool = True) -> TransportError:
-    error = TransportError("GET /group/k: could not connect to 127.0.0.1:1: connection refused")
-    error.never_connected = never_connected
-    return error
-
-
-def _status(status: int) -> AsyncGroupsError:
-    return make_status_error(status, method="GET", url="https://h/v1/group/k", body=b"")
-
-
-def _timeout() -> RequestTimeout:
-    return RequestTimeout("GET /group/k: no complete reply within 0.5s (attempt 3)")
-
-
-def _stopped() -> AsyncGroupsError:
-    error = _status(429)
-    assert isinstance(error, RateLimitError)
-    error.client_stopped = True
-    return error
-
-
-@pytest.mark.parametrize(
-    ("seen", "trips_on"),
-    [
-        ([_connect_failure()], 0),
-        ([_status(401)], 0),
-        ([None, _status(500), _status(401)], 2),  # a refused key stops even after successes
-        ([ValidationError("bad key"), _connect_failure()], 1),  # validation sent nothing
-        ([RequestTimeout("slow"), _connect_failure()], 1),  # a timeout proves nothing
-        ([None, _connect_failure()], None),  # the server was reached: passing trouble
-        ([_status(404), _connect_failure()], None),
-        ([_status(503), _connect_failure()], None),
-        ([TransportError("connection lost"), _connect_failure()], None),
-        ([_connect_failure(never_connected=False)], None),  # connected on an earlier try
-        # Keys whose every attempt timed out, nothing answered: the fifth stops the call.
-        ([_timeout() for _ in range(TIMEOUTS_TO_STOP)], TIMEOUTS_TO_STOP - 1),
-        ([_timeout() for _ in range(TIMEOUTS_TO_STOP - 1)], None),
-        ([None, *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),  # passing trouble
-        ([_status(404), *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),
-        # The server's 429s stopped the client: nothing will be sent for a while.
-        ([None, _status(429), _stopped()], 2),
-        ([_status(429), _status(429), _status(429)], None),  # each waited out, or passing
-    ],
-)
-def test_breaker_trips_only_when_the_api_cannot_be_reached_at_all(
-    seen: list[AsyncGroupsError | None], trips_on: int | None
-) -> None:
-    breaker = Breaker()
-    for error in seen:
-        breaker.observe(error)
-    assert breaker.cause is (seen[trips_on] if trips_on is not None else None)
-
-
-def test_breaker_keeps_the_first_cause_and_fails_untried_keys_with_it() -> None:
-    breaker = Breaker()
-    assert breaker.skip() is None
-    first = _connect_failure()
-    breaker.observe(first)
-    breaker.observe(_status(401))
-    assert breaker.skip() is first
-    assert breaker.skip() is first
-    assert breaker.skipped == 2
-    assert any("stopped sending" in note for note in first.__notes__)
 
 
 def _dead_url() -> str:
