@@ -40,35 +40,21 @@ __all__ = [
 ]
 
 
-def _plain_loads(data: bytes | str) -> Any:
-    """`json.loads`, without its encoding sniffing for a body that is plainly UTF-8.
-
-    A body whose first two bytes are not NUL and that starts with no byte-order mark is
-    what `json.loads` would decode as UTF-8 anyway (its `detect_encoding`), so it is
-    decoded here the same way; anything else goes to `json.loads` as it is.
-    """
-    if isinstance(data, bytes) and data[:1] in _UTF8_OPENERS and data[1:2] != b"\x00":
-        return json.loads(data.decode("utf-8", "surrogatepass"))
-    return json.loads(data)
-
-
-#: First bytes of a JSON reply that no other encoding `json.loads` detects starts with.
-_UTF8_OPENERS: Final = frozenset((b"{", b"["))
-
-
 def _json_loads() -> Callable[[bytes | str], Any]:
     """`json.loads`, or the same decoding done by orjson where it is installed.
 
-    orjson (`pip install "asyncgroups[speedups]"`) reads a reply about three times as
-    fast. The results stay `json`'s: orjson turns integers past 64 bits into floats, so
-    a body with a run of 19 or more digits goes to `json`, and so does whatever orjson
-    refuses but `json` reads (NaN, huge exponents, a BOM, UTF-16, lone surrogates).
+    orjson (`pip install "asyncgroups[speedups]"`) saves about 4% of a read's
+    instructions (18k of 467k, callgrind). The results stay `json`'s: orjson turns
+    integers past 64 bits into floats, so a body with a run of 19 or more digits goes to
+    `json`, and so does whatever orjson refuses but `json` reads (NaN, huge exponents, a
+    BOM, UTF-16, lone surrogates).
     """
     try:
         orjson = importlib.import_module("orjson")
     except ImportError:
-        return _plain_loads
+        return json.loads
     fast = orjson.loads
+    # Digits kept, all else blanked: a substring test, not a regex (saves 60k, 13%).
     digits_only = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
     long_number = b"0" * 19
 
@@ -216,12 +202,8 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     known = frozenset(
         renamed.get(a.name, a.name) for a in attrs.fields(cast(Any, cls)) if a.name != "extra"
     )
-    # One mapping, generated twice from this converter's hooks: without detailed
-    # validation for every read, and with it to say what is wrong once the first has
-    # refused a reply (it gathers every field's error, at a cost on every call).
     fields = {"extra": override(struct_hook=_keep), **overrides}
-    fast = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=False, **fields)
-    detailed = make_dict_structure_fn(cls, converter, **fields)
+    structure_fields = make_dict_structure_fn(cls, converter, **fields)
 
     def structure(obj: Mapping[str, Any], _: object) -> T:
         if not isinstance(obj, _OBJECT):
@@ -230,10 +212,7 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
         # unknown keys (the usual case) `extra` keeps its empty default.
         if not known.issuperset(obj):
             obj = {**obj, "extra": {k: v for k, v in obj.items() if k not in known}}
-        try:
-            return fast(obj, cls)
-        except Exception:
-            return detailed(obj, cls)  # raises, naming every field that does not fit
+        return structure_fields(obj, cls)  # its errors name every field that does not fit
 
     return structure
 
