@@ -68,7 +68,9 @@ def _error(status: int, body: bytes | str = b"", **kwargs: object) -> APIError:
         (ClientStateError, (RuntimeError,)),
     ],
 )
-def test_error_tree_matches_the_design(cls: type[BaseException], parents: tuple[type, ...]) -> None:
+def test_error_classes_form_the_documented_tree(
+    cls: type[BaseException], parents: tuple[type, ...]
+) -> None:
     for parent in parents:
         assert issubclass(cls, parent)
 

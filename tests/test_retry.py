@@ -35,7 +35,7 @@ POLICY = RetryPolicy()
 # RetryPolicy ------------------------------------------------------------------------
 
 
-def test_retry_policy_defaults_match_the_design() -> None:
+def test_retry_policy_has_the_documented_defaults() -> None:
     assert POLICY.max_attempts == 3
     assert POLICY.backoff_base == 0.25
     assert POLICY.backoff_max == 20.0
