@@ -162,3 +162,18 @@ async def settle() -> None:
 async def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The running loop's clock, frozen until the test moves it (`await clock.advance(s)`)."""
     return FakeClock(monkeypatch)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every delay anything asks `asyncio.sleep` for during the test, in order: what the
+    code chose to wait, whatever the machine's speed."""
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, result: Any = None) -> Any:
+        asked.append(delay)
+        return await real_sleep(delay, result)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return asked

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -70,11 +69,9 @@ async def test_list_against_a_server_that_ignores_page_fails_fast() -> None:
     # Exactly 800 at once, then the same again: the account may hold more than 800.
     async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
         _fill(server, 800)
-        started = time.monotonic()
         with pytest.raises(UnexpectedResponseError, match=r"ignore \?page="):
             await client.groups.list()
-        assert time.monotonic() - started < 5
-    assert _pages_asked(server) == [None, "2"]
+    assert _pages_asked(server) == [None, "2"]  # fast: two pages, not page after page
 
 
 async def test_list_of_a_small_unpaged_account_is_complete() -> None:
