@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+from conftest import local_client
 
 from asyncgroups import (
     AuthenticationError,
@@ -36,8 +37,6 @@ from asyncgroups.testing import FakeGroupsServer
 if TYPE_CHECKING:
     from conftest import Serve
 
-API_KEY = "sk_live_0123456789abcdef"
-NO_WAIT = RetryPolicy(backoff_base=0, jitter=False)
 GROUP = [{"name": "Team", "status": "published", "events": []}]
 #: A JSON array nested 100,000 deep: `json.loads` raises RecursionError on it.
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
@@ -53,12 +52,6 @@ def _app(handler: Handler) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
-
-
-def _client(base_url: str, **kwargs: Any) -> GroupsClient:
-    kwargs.setdefault("retry", NO_WAIT)
-    kwargs.setdefault("rate_limit", None)
-    return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
 
 
 def _one_deep_reply(bad_key: str, status: int) -> Handler:
@@ -85,7 +78,7 @@ async def test_get_many_keeps_every_good_result_when_one_reply_is_nested_too_dee
 ) -> None:
     keys = _keys(200)
     base = await serve(_app(_one_deep_reply(keys[137], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.get_many(keys)
     assert len(result.ok) == 199
     assert keys[137] not in result.ok
@@ -104,7 +97,7 @@ async def test_delete_many_against_a_web_page_deletes_nothing_it_reports_done(
 
     keys = _keys(5)
     base = await serve(_app(page))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.delete_many(keys)
     assert result.ok == {}
     assert result.missing == []
@@ -118,7 +111,7 @@ async def test_iter_many_yields_an_outcome_for_every_key_when_one_reply_is_neste
 ) -> None:
     keys = _keys(200)
     base = await serve(_app(_one_deep_reply(keys[3], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         outcomes = [outcome async for outcome in client.groups.iter_many(keys)]
     assert sorted(o.prokey for o in outcomes) == sorted(keys)
     bad = [o for o in outcomes if not o.ok]
@@ -132,7 +125,7 @@ async def test_delete_many_keeps_every_good_result_when_one_reply_is_nested_too_
 ) -> None:
     keys = _keys(50)
     base = await serve(_app(_one_deep_reply(keys[0], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.delete_many(keys)
     assert len(result.ok) == 49
     assert len(result) == 50
@@ -170,7 +163,7 @@ _OPS = ["get_many", "iter_many", "delete_many", "iter_delete_many"]
 async def test_bulk_call_against_a_dead_url_stops_sending_and_fails_every_key(op: str) -> None:
     keys = _keys(5000)
     retry = RetryPolicy(max_attempts=3, backoff_base=0.01)
-    async with _client(_dead_url(), retry=retry, max_connections=32) as client:
+    async with local_client(_dead_url(), retry=retry, max_connections=32) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     errors = [o.error for o in outcomes]
@@ -194,7 +187,8 @@ async def test_bulk_call_against_a_host_that_never_answers_stops_after_one_wave(
             filler.connect(("127.0.0.1", port))
     try:
         keys = _keys(1000)
-        async with _client(f"http://127.0.0.1:{port}", timeout=0.1, max_connections=8) as client:
+        dead = f"http://127.0.0.1:{port}"
+        async with local_client(dead, timeout=0.1, max_connections=8) as client:
             result = await client.groups.get_many(keys)
     finally:
         for sock in [*fillers, listener]:
@@ -223,7 +217,7 @@ async def test_bulk_call_against_a_server_that_never_answers_stops_after_a_few_t
     op: str,
 ) -> None:
     keys = _keys(400)
-    async with _black_hole() as base, _client(base, timeout=0.05, max_connections=8) as client:
+    async with _black_hole() as base, local_client(base, timeout=0.05, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys  # every key once, none lost
     errors = [o.error for o in outcomes]
@@ -256,7 +250,7 @@ async def test_bulk_call_that_the_server_keeps_refusing_stops_sending(
     base = await serve(_app(handler))
     keys = _keys(1000)
     retry = RetryPolicy(backoff_base=0.01)
-    async with _client(base, retry=retry, max_connections=8) as client:
+    async with local_client(base, retry=retry, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     errors = [o.error for o in outcomes]
@@ -281,7 +275,7 @@ async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) ->
 
     base = await serve(_app(handler))
     keys = _keys(20)
-    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+    async with local_client(base, retry=RetryPolicy(backoff_base=0)) as client:
         result = await client.groups.get_many(keys, concurrency=1)
     assert list(result.ok) == keys
     assert seen == 3 * 20
@@ -289,7 +283,7 @@ async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) ->
 
 async def test_bulk_call_one_key_at_a_time_against_a_server_that_never_answers() -> None:
     keys = _keys(40)
-    async with _black_hole() as base, _client(base, timeout=0.05) as client:
+    async with _black_hole() as base, local_client(base, timeout=0.05) as client:
         result = await client.groups.get_many(keys, concurrency=1)
     assert list(result.failed) == keys
     assert client.stats.requests == 3 * TIMEOUTS_TO_STOP  # five keys, three attempts each
@@ -307,7 +301,7 @@ async def test_bulk_call_whose_first_keys_time_out_among_answers_tries_every_key
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base, timeout=0.05) as client:
+    async with local_client(base, timeout=0.05) as client:
         result = await client.groups.get_many(keys, concurrency=4)
     assert list(result.ok) == keys[2:]
     assert list(result.failed) == keys[:2]
@@ -325,7 +319,7 @@ async def test_bulk_call_with_a_refused_key_stops_sending(serve: Serve, op: str)
 
     base = await serve(_app(handler))
     keys = _keys(2000)
-    async with _client(base, max_connections=8) as client:
+    async with local_client(base, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
@@ -346,7 +340,7 @@ async def test_delete_many_whose_key_is_refused_midway_reports_what_the_server_d
 
     base = await serve(_app(handler))
     keys = _keys(3000)
-    async with _client(base, max_connections=4) as client:
+    async with local_client(base, max_connections=4) as client:
         result = await client.groups.delete_many(keys)
     assert sorted(result.ok) == sorted(deleted)
     assert len(result.ok) == 100
@@ -378,7 +372,7 @@ async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
         for key in keys[20:]:
             yield key
 
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.get_many(keys_then_outage(), concurrency=1)
     assert list(result.ok) == keys[:20]
     assert list(result.failed) == keys[20:]
@@ -389,9 +383,7 @@ async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
 async def test_bulk_call_against_an_untrusted_certificate_stops_after_one_wave() -> None:
     async with FakeGroupsServer(tls=True) as fake:
         keys = [fake.add_group(name=f"g{n}") for n in range(300)]
-        async with GroupsClient(
-            fake.api_key, base_url=fake.url, retry=NO_WAIT, rate_limit=None, max_connections=4
-        ) as client:  # the system trust store knows no test CA
+        async with local_client(fake, max_connections=4) as client:  # no trust in its CA
             result = await client.groups.get_many(keys)
     assert len(result.failed) == 300
     assert all("TLS certificate verification failed" in str(e) for e in result.failed.values())

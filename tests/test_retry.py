@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from conftest import KEY
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +30,6 @@ from asyncgroups._retry import (
 )
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 POLICY = RetryPolicy()
 
 # RetryPolicy ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from integration.support import local_client, steady_clock
+from conftest import local_client, steady_clock
 
 from asyncgroups import ClientStateError, GroupsClient, LimiterUnavailableError, RateLimitError
 from asyncgroups.contrib.redis import RedisLimiter

@@ -8,6 +8,8 @@ import warnings
 
 import aiohttp
 import pytest
+from conftest import NO_WAIT
+from conftest import local_client as _client
 
 from asyncgroups import (
     AuthenticationError,
@@ -28,9 +30,6 @@ from asyncgroups import (
     UnexpectedResponseError,
 )
 from asyncgroups.testing import FakeGroupsServer
-
-from .support import NO_WAIT
-from .support import local_client as _client
 
 
 @pytest.fixture(params=["list", "object"])

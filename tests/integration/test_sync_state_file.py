@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_client
 
 from asyncgroups.sync import (
     DesiredGroup,
@@ -23,8 +24,6 @@ from asyncgroups.sync import (
 )
 from asyncgroups.sync._schema import APPLICATION_ID
 from asyncgroups.testing import FakeGroupsServer, Faults
-
-from .support import local_client
 
 _CHILD = """
 import asyncio, sys
