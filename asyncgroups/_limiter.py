@@ -191,8 +191,6 @@ class ClientLimiter:
         then counts that moment. Otherwise the request counts as sent on return.
         """
         await self._semaphore.acquire()
-        if not self._interval and self._paused_until == -math.inf:
-            return  # no rate and never cooled down: the slot is all there is to wait for
         try:
             await self._wait_turn()
             if self._window:
