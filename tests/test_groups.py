@@ -447,17 +447,6 @@ async def test_writes_map_status_to_error_with_method_and_path(
     assert str(info.value) == f"{method} {URL(url).path.removeprefix('/v1')}: 422 name is required"
 
 
-async def test_rate_limit_error_carries_retry_after(
-    client: GroupsClient, mock_api: MockAPI
-) -> None:
-    mock_api.get(
-        GROUP_URL, status=429, payload={"message": "slow down"}, headers={"Retry-After": "7"}
-    )
-    with pytest.raises(RateLimitError) as info:
-        await client.groups.get(KEY)
-    assert info.value.retry_after == 7.0
-
-
 async def test_error_keeps_a_truncated_body(client: GroupsClient, mock_api: MockAPI) -> None:
     mock_api.get(GROUP_URL, status=502, body="<html>" + "x" * 50_000 + "</html>")
     with pytest.raises(ServerError) as info:

@@ -533,7 +533,8 @@ async def test_pipeline_honours_a_retry_after_date(serve: Serve) -> None:
     handler, hits = _scripted((503, {"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}))
     base = await serve(_app(handler))
     async with local_client(base) as client:
-        await client.groups.get(KEY)  # a date in the past: try again at once
+        group = await client.groups.get(KEY)  # a date in the past: try again at once
+    assert group.name == "Team"
     assert len(hits) == 2
 
 
