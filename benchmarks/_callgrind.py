@@ -54,7 +54,7 @@ def instructions(client: str, base_url: str, requests: int, concurrency: int) ->
         ]
         # One hash seed: dict and set layouts, and so the count, the same every run.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        proc = subprocess.run(  # noqa: S603 - valgrind running our own interpreter
+        proc = subprocess.run(
             cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )
         if proc.returncode != 0 or '"error"' in proc.stdout:
