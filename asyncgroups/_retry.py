@@ -137,6 +137,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """
     if value is None or not value.strip():
         return None
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
