@@ -7,6 +7,7 @@ async with GroupsClient() as client:
 ```
 """
 
+from . import _public
 from ._bulk import BulkProgress, BulkResult, Outcome, check_concurrency
 from ._client import GroupsClient
 from ._config import DEFAULT_BASE_URL, DEFAULT_RATE_LIMIT
@@ -94,8 +95,4 @@ __all__ = [
     "validate_prokey",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("asyncgroups."):
-        _obj.__module__ = "asyncgroups"
-del _name, _obj
+_public.publish(globals(), __all__)

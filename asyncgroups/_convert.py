@@ -40,35 +40,21 @@ __all__ = [
 ]
 
 
-def _plain_loads(data: bytes | str) -> Any:
-    """`json.loads`, without its encoding sniffing for a body that is plainly UTF-8.
-
-    A body whose first two bytes are not NUL and that starts with no byte-order mark is
-    what `json.loads` would decode as UTF-8 anyway (its `detect_encoding`), so it is
-    decoded here the same way; anything else goes to `json.loads` as it is.
-    """
-    if isinstance(data, bytes) and data[:1] in _UTF8_OPENERS and data[1:2] != b"\x00":
-        return json.loads(data.decode("utf-8", "surrogatepass"))
-    return json.loads(data)
-
-
-#: First bytes of a JSON reply that no other encoding `json.loads` detects starts with.
-_UTF8_OPENERS: Final = frozenset((b"{", b"["))
-
-
 def _json_loads() -> Callable[[bytes | str], Any]:
     """`json.loads`, or the same decoding done by orjson where it is installed.
 
-    orjson (`pip install "asyncgroups[speedups]"`) reads a reply about three times as
-    fast. The results stay `json`'s: orjson turns integers past 64 bits into floats, so
-    a body with a run of 19 or more digits goes to `json`, and so does whatever orjson
-    refuses but `json` reads (NaN, huge exponents, a BOM, UTF-16, lone surrogates).
+    orjson (`pip install "asyncgroups[speedups]"`) saves about 4% of a read's
+    instructions (18k of 467k, callgrind). The results stay `json`'s: orjson turns
+    integers past 64 bits into floats, so a body with a run of 19 or more digits goes to
+    `json`, and so does whatever orjson refuses but `json` reads (NaN, huge exponents, a
+    BOM, UTF-16, lone surrogates).
     """
     try:
         orjson = importlib.import_module("orjson")
     except ImportError:
-        return _plain_loads
+        return json.loads
     fast = orjson.loads
+    # Digits kept, all else blanked: a substring test, not a regex (saves 60k, 13%).
     digits_only = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
     long_number = b"0" * 19
 
@@ -99,7 +85,7 @@ class ShapeError(ValueError):
 
 
 #: What a JSON object may decode as: `dict` first, what `json` and orjson give, so the
-#: usual case is settled without the `Mapping` ABC's slower instance check.
+#: usual case skips the `Mapping` ABC's instance check (saves 6k instructions, 1.4%).
 _OBJECT: Final = (dict, Mapping)
 
 # Simple types first: the order of hook registration matters.
@@ -136,8 +122,7 @@ def _structure_datetime(value: object, _: object) -> datetime:
 
 
 def _lenient_enum(enum_type: type[Any]) -> Callable[[object, object], Any]:
-    # A dict lookup, not `enum_type(value)`: the same member for every known value, and
-    # no exception raised and caught for an unknown one (this runs on every read).
+    # A dict lookup, not `enum_type(value)` and a caught ValueError (saves 8.5k, 1.9%).
     members = {member.value: member for member in enum_type}
 
     def structure(value: object, _: object) -> Any:
@@ -149,22 +134,6 @@ def _lenient_enum(enum_type: type[Any]) -> Callable[[object, object], Any]:
         return members.get(value, value)
 
     return structure
-
-
-def _optional(hook: Callable[[Any, object], T]) -> Callable[[Any, object], T | None]:
-    """`hook` for `X | None`, without cattrs' generic union dispatch on every field."""
-
-    def structure(value: Any, type_: object) -> T | None:
-        return None if value is None else hook(value, type_)
-
-    return structure
-
-
-def _optional_str(value: Any, type_: object) -> str | None:
-    """`str | None` in one call: most of a group's fields, read on every read."""
-    if value is None or isinstance(value, str):
-        return value
-    return _structure_str(value, type_)
 
 
 def _optional_datetime(value: Any, type_: object) -> datetime | None:
@@ -199,8 +168,6 @@ for _enum in (Subscription, GroupStatus):
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_structure_hook(str | None, _optional_str)
-converter.register_structure_hook(bool | None, _optional(_structure_bool))
 converter.register_structure_hook(datetime | None, _optional_datetime)
 converter.register_structure_hook(GroupStatus | str | None, _lenient_enum(GroupStatus))
 converter.register_structure_hook(Subscription | str | None, _lenient_enum(Subscription))
@@ -216,24 +183,17 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
     known = frozenset(
         renamed.get(a.name, a.name) for a in attrs.fields(cast(Any, cls)) if a.name != "extra"
     )
-    # One mapping, generated twice from this converter's hooks: without detailed
-    # validation for every read, and with it to say what is wrong once the first has
-    # refused a reply (it gathers every field's error, at a cost on every call).
     fields = {"extra": override(struct_hook=_keep), **overrides}
-    fast = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=False, **fields)
-    detailed = make_dict_structure_fn(cls, converter, **fields)
+    structure_fields = make_dict_structure_fn(cls, converter, **fields)
 
     def structure(obj: Mapping[str, Any], _: object) -> T:
         if not isinstance(obj, _OBJECT):
             raise ShapeError(f"expected an object, got {type(obj).__name__}")
-        # Both read only the keys they know, so `obj` goes in as it is; without
-        # unknown keys (the usual case) `extra` keeps its empty default.
+        # It reads only the keys it knows, so `obj` goes in as it is; without unknown
+        # keys (the usual case) `extra` keeps its empty default (saves 8k, 1.8%).
         if not known.issuperset(obj):
             obj = {**obj, "extra": {k: v for k, v in obj.items() if k not in known}}
-        try:
-            return fast(obj, cls)
-        except Exception:
-            return detailed(obj, cls)  # raises, naming every field that does not fit
+        return structure_fields(obj, cls)  # its errors name every field that does not fit
 
     return structure
 
@@ -241,9 +201,6 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
 _events = override(rename="events", struct_hook=_structure_events)
 converter.register_structure_hook(Group, _with_extra(Group, event_prokeys=_events))
 converter.register_structure_hook(GroupSummary, _with_extra(GroupSummary))
-
-#: The converter's own hook for `Group`, looked up once rather than on every read.
-_structure_group: Final[Callable[[Any, type[Group]], Group]] = converter.get_structure_hook(Group)
 
 _unstructure_new = make_dict_unstructure_fn(NewGroup, converter)
 
@@ -304,7 +261,7 @@ def decode_group(payload: Any, *, prokey: str | None = None) -> Group:
         raise ShapeError("the group carries no prokey or id")
     obj["prokey"] = key
     try:
-        return _structure_group(obj, Group)
+        return converter.structure(obj, Group)
     except Exception as err:  # cattrs gathers every field's error into one group
         raise ShapeError(_explain(err)) from err
 

@@ -19,9 +19,8 @@ from ._config import check_number
 
 __all__ = ["SPACING_MARGIN", "CappedLimiter", "ClientLimiter", "Limiter"]
 
-#: How much wider than `1 / rate` requests are spaced: 81 requests in a row then span
-#: 1.01 s, so a few milliseconds of network jitter cannot put one more request into
-#: the server's one-second window than the rate allows.
+#: How much wider than `1 / rate` requests are spaced, and than a second the window is
+#: (the rate rule: `ClientLimiter`).
 SPACING_MARGIN: Final = 0.01
 
 
@@ -123,16 +122,27 @@ _current: contextvars.ContextVar[_Sent | None] = contextvars.ContextVar(
 class ClientLimiter:
     """The default limiter: a semaphore, an evenly spaced rate, and a cool-down deadline.
 
-    The rate limit spaces requests `1 / rate` seconds apart (plus `SPACING_MARGIN`) in
-    the order they asked (a generic cell rate algorithm), so however many requests wait,
-    a steady stream never bursts past the server's limit. Spacing them as they leave is
-    not enough on its own: a request that must first open a connection (a TLS
-    handshake) reaches the server later than one that reuses a pooled connection, and
-    the two would arrive bunched. So the limiter also counts when each request actually
-    went out (`connected`, which the pipeline reports when its connection is ready), and
-    lets a request go only once the `rate`-th request before it went out over a second
-    ago: no one-second window at the server then holds more than `rate`. Time comes
-    from the running loop's clock, so tests can move it.
+    The rate rule, the one place it is written down (`RedisLimiter` keeps the first
+    half of it across processes): no one-second window at the server may see more
+    than `rate` requests of this client, however many tasks are waiting. Two steps
+    keep it, and each is needed:
+
+    1. Even spacing: requests leave `1 / rate` seconds apart, widened by
+       `SPACING_MARGIN` (1%), in the order they asked (a generic cell rate algorithm).
+       A steady stream never bursts, and 81 requests in a row at 80 span 1.01 s, so a
+       few milliseconds of network jitter cannot squeeze one more into a second.
+    2. The window: a request goes only once the `rate`-th request before it went out
+       more than `1 + SPACING_MARGIN` seconds ago, counting the moment each really went
+       out (`connected()`, which the pipeline reports once the connection is ready,
+       after any TLS handshake). Spacing alone is not enough: a request that waits for
+       a new connection reaches the server late and bunches up with those sent on
+       pooled ones (104 in one second at 80, against a TLS server whose new connections
+       take 0.3 s: `test_default_rate_holds_at_the_server_when_new_connections_are_slow`).
+       A request acquired without `reporting` counts as sent when `acquire` returns.
+
+    A cool-down (`cool_down`) holds every request until it ends, and the spacing then
+    starts again from its end. Time comes from the running loop's clock, so tests can
+    move it.
     """
 
     __slots__ = (
@@ -181,8 +191,6 @@ class ClientLimiter:
         then counts that moment. Otherwise the request counts as sent on return.
         """
         await self._semaphore.acquire()
-        if not self._interval and self._paused_until == -math.inf:
-            return  # no rate and never cooled down: the slot is all there is to wait for
         try:
             await self._wait_turn()
             if self._window:

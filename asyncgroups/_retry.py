@@ -12,6 +12,7 @@ import enum
 import logging
 import math
 from collections.abc import Callable, Set
+from datetime import MAXYEAR, UTC
 from typing import Any, Final
 
 import attrs
@@ -132,51 +133,37 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header, given in seconds or as an HTTP date.
 
     `now` is the current Unix time, used for dates. Returns None when the header is
-    absent or cannot be read; never a negative number (a moment already past is 0). A
-    date too far ahead for `datetime` (year 10000) is still read, as a very long wait.
+    absent or cannot be read; never a negative number (a moment already past is 0).
     """
-    if value is None:
+    if value is None or not value.strip():
         return None
-    text = value.strip()
-    if not text:
-        return None
+    seconds: float | None
     try:
-        seconds = float(text)
+        seconds = float(value)
     except ValueError:
-        try:
-            parsed = email.utils.parsedate_tz(text)
-        except (ValueError, OverflowError):  # a year of more digits than int() takes
-            return None
-        if parsed is None:
-            return None
-        seconds = _unix_time(parsed) - now
-    if not math.isfinite(seconds):
+        seconds = _seconds_until(value.strip(), now)
+    if seconds is None or not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 
 
-#: Dates are clamped to this many seconds either side of 1970: far beyond any wait, and
-#: small enough to stay an exact float.
-_FAR = 2**53
+#: 10000-01-01T00:00:00Z, the first moment `datetime` cannot hold: a date past it is
+#: read as this moment, thousands of years away and over any `max_retry_after`.
+_YEAR_10000: Final = 253_402_300_800.0
 
 
-def _unix_time(parsed: tuple[Any, ...]) -> float:
-    """The Unix time of a `parsedate_tz` tuple, for any year.
-
-    `email.utils.mktime_tz` goes through `datetime` and raises for years past 9999;
-    counting days by hand has no such limit (the proleptic Gregorian calendar).
-    """
-    year, month, day, hour, minute, second = (int(part) for part in parsed[:6])
-    offset = int(parsed[9] or 0)
-    # Days from 1970-01-01 to the first of `month` (H. Hinnant's days_from_civil).
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468 + day - 1
-    total = days * 86400 + hour * 3600 + minute * 60 + second - offset
-    return float(max(-_FAR, min(_FAR, total)))
+def _seconds_until(text: str, now: float) -> float | None:
+    """Seconds from `now` to the HTTP date `text`; None when it is not a date."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except OverflowError:  # a year past what a C int holds
+        return _YEAR_10000 - now
+    except ValueError:  # no date, no such day or offset, or a year past 9999
+        parsed = email.utils.parsedate_tz(text)
+        return _YEAR_10000 - now if parsed and parsed[0] > MAXYEAR else None
+    if moment.tzinfo is None:  # "-0000": UTC, its source unknown (RFC 5322)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now
 
 
 def backoff(policy: RetryPolicy, attempt: int, *, rand: Callable[[], float]) -> float:

@@ -30,7 +30,9 @@ not hide it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, Final, Self
 
 __all__ = [
@@ -397,8 +399,6 @@ def _odd_status_hint(status: int) -> str | None:
 
 
 def _message_of(text: str, status: int) -> str:
-    import json
-
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
         try:
@@ -427,8 +427,6 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -436,13 +434,9 @@ def _reason(status: int) -> str:
 
 
 def _request_id_of(headers: Mapping[str, str] | None) -> str | None:
-    if not headers:
-        return None
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+    """The first request-id header the server sent, if any."""
+    found = (headers[name] for name in REQUEST_ID_HEADERS if headers and headers.get(name))
+    return next(found, None)
 
 
 def _path_of(url: str) -> str:

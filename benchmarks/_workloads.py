@@ -128,7 +128,7 @@ async def open_asyncgroups_json(job: dict[str, Any]) -> AsyncIterator[ReadBatch]
     """`get_many` as installed without orjson (the child hides it: `_BLOCKED`)."""
     from asyncgroups import _convert
 
-    if _convert.loads is not _convert._plain_loads:
+    if _convert.loads is not json.loads:
         raise RuntimeError("orjson is still in use: this child must run without it")
     async with open_asyncgroups(job) as read:
         yield read

@@ -1,24 +1,68 @@
-"""Fixtures shared by the unit tests: a clean environment, aioresponses, a local web app.
+"""What the tests share: constants, a client for a local server, a clean environment,
+aioresponses, a local web app, and clocks.
 
-The integration tests (`tests/integration/`) use `asyncgroups.testing` instead; nothing
-here depends on it.
+Nothing here imports `asyncgroups.testing`: `local_client` takes a fake server, or the
+URL of a small app of the `serve` fixture, alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
+from asyncgroups import GroupsClient, RetryPolicy
 from asyncgroups._mask import SecretMasker
+
+if TYPE_CHECKING:
+    from asyncgroups.testing import FakeGroupsServer
+
+#: The API key the tests' clients send to small local apps.
+API_KEY = "sk_live_0123456789abcdef"
+#: A valid prokey.
+KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
+#: Three attempts, no backoff: retries happen, and the suite does not sleep for them.
+NO_WAIT = RetryPolicy(max_attempts=3, backoff_base=0.0, backoff_max=0.0, jitter=False)
+
+
+def local_client(server: FakeGroupsServer | str, **kwargs: Any) -> GroupsClient:
+    """A client for a local server: `NO_WAIT` retries and no rate limit unless given.
+
+    `server` is a `FakeGroupsServer` (its URL and key), or the root URL of an app of the
+    `serve` fixture (its API under `/v1`, the key `API_KEY`); `api_key=` overrides the key.
+    """
+    if isinstance(server, str):
+        base_url, api_key = server + "/v1", API_KEY
+    else:
+        base_url, api_key = server.url, server.api_key
+    kwargs.setdefault("api_key", api_key)
+    kwargs.setdefault("retry", NO_WAIT)
+    kwargs.setdefault("rate_limit", None)  # a local server: no need to pace
+    return GroupsClient(base_url=base_url, **kwargs)
+
+
+@contextlib.contextmanager
+def steady_clock() -> Iterator[None]:
+    """No garbage collection meanwhile: a collection's pause would stamp the requests
+    that arrived during it all at its end, and the fake's times would bunch up where
+    the client's did not. For tests that read the fake's `received_at`."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 #: Environment variables that change what a client does; every test starts without them.
 _ENV = (
@@ -162,3 +206,18 @@ async def settle() -> None:
 async def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The running loop's clock, frozen until the test moves it (`await clock.advance(s)`)."""
     return FakeClock(monkeypatch)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every delay anything asks `asyncio.sleep` for during the test, in order: what the
+    code chose to wait, whatever the machine's speed."""
+    asked: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, result: Any = None) -> Any:
+        asked.append(delay)
+        return await real_sleep(delay, result)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return asked

@@ -1,5 +1,5 @@
 """Bulk calls over small misbehaving servers: one key's bad reply never sinks the batch,
-and a call that cannot reach the API at all stops sending. Plus the pure `Breaker`.
+and a call that cannot reach the API at all stops sending (the pure rule: `test_breaker.py`).
 
 Each test runs a tiny aiohttp.web app or a raw socket on 127.0.0.1 (the fake server
 cannot misbehave in these ways; it serves only the untrusted-certificate case); clients
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+from conftest import local_client
 
 from asyncgroups import (
-    AsyncGroupsError,
     AuthenticationError,
     BulkResult,
     GroupsClient,
@@ -30,17 +30,13 @@ from asyncgroups import (
     ServerError,
     TransportError,
     UnexpectedResponseError,
-    ValidationError,
 )
-from asyncgroups._bulk import TIMEOUTS_TO_STOP, Breaker
-from asyncgroups.errors import make_status_error
+from asyncgroups._breaker import TIMEOUTS_TO_STOP
 from asyncgroups.testing import FakeGroupsServer
 
 if TYPE_CHECKING:
     from conftest import Serve
 
-API_KEY = "sk_live_0123456789abcdef"
-NO_WAIT = RetryPolicy(backoff_base=0, jitter=False)
 GROUP = [{"name": "Team", "status": "published", "events": []}]
 #: A JSON array nested 100,000 deep: `json.loads` raises RecursionError on it.
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
@@ -56,12 +52,6 @@ def _app(handler: Handler) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
-
-
-def _client(base_url: str, **kwargs: Any) -> GroupsClient:
-    kwargs.setdefault("retry", NO_WAIT)
-    kwargs.setdefault("rate_limit", None)
-    return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
 
 
 def _one_deep_reply(bad_key: str, status: int) -> Handler:
@@ -88,7 +78,7 @@ async def test_get_many_keeps_every_good_result_when_one_reply_is_nested_too_dee
 ) -> None:
     keys = _keys(200)
     base = await serve(_app(_one_deep_reply(keys[137], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.get_many(keys)
     assert len(result.ok) == 199
     assert keys[137] not in result.ok
@@ -107,7 +97,7 @@ async def test_delete_many_against_a_web_page_deletes_nothing_it_reports_done(
 
     keys = _keys(5)
     base = await serve(_app(page))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.delete_many(keys)
     assert result.ok == {}
     assert result.missing == []
@@ -121,7 +111,7 @@ async def test_iter_many_yields_an_outcome_for_every_key_when_one_reply_is_neste
 ) -> None:
     keys = _keys(200)
     base = await serve(_app(_one_deep_reply(keys[3], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         outcomes = [outcome async for outcome in client.groups.iter_many(keys)]
     assert sorted(o.prokey for o in outcomes) == sorted(keys)
     bad = [o for o in outcomes if not o.ok]
@@ -135,78 +125,13 @@ async def test_delete_many_keeps_every_good_result_when_one_reply_is_nested_too_
 ) -> None:
     keys = _keys(50)
     base = await serve(_app(_one_deep_reply(keys[0], status)))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.delete_many(keys)
     assert len(result.ok) == 49
     assert len(result) == 50
 
 
 # An API that cannot be reached: the breaker -------------------------------------------
-
-
-def _connect_failure(never_connected: bool = True) -> TransportError:
-    error = TransportError("GET /group/k: could not connect to 127.0.0.1:1: connection refused")
-    error.never_connected = never_connected
-    return error
-
-
-def _status(status: int) -> AsyncGroupsError:
-    return make_status_error(status, method="GET", url="https://h/v1/group/k", body=b"")
-
-
-def _timeout() -> RequestTimeout:
-    return RequestTimeout("GET /group/k: no complete reply within 0.5s (attempt 3)")
-
-
-def _stopped() -> AsyncGroupsError:
-    error = _status(429)
-    assert isinstance(error, RateLimitError)
-    error.client_stopped = True
-    return error
-
-
-@pytest.mark.parametrize(
-    ("seen", "trips_on"),
-    [
-        ([_connect_failure()], 0),
-        ([_status(401)], 0),
-        ([None, _status(500), _status(401)], 2),  # a refused key stops even after successes
-        ([ValidationError("bad key"), _connect_failure()], 1),  # validation sent nothing
-        ([RequestTimeout("slow"), _connect_failure()], 1),  # a timeout proves nothing
-        ([None, _connect_failure()], None),  # the server was reached: passing trouble
-        ([_status(404), _connect_failure()], None),
-        ([_status(503), _connect_failure()], None),
-        ([TransportError("connection lost"), _connect_failure()], None),
-        ([_connect_failure(never_connected=False)], None),  # connected on an earlier try
-        # Keys whose every attempt timed out, nothing answered: the fifth stops the call.
-        ([_timeout() for _ in range(TIMEOUTS_TO_STOP)], TIMEOUTS_TO_STOP - 1),
-        ([_timeout() for _ in range(TIMEOUTS_TO_STOP - 1)], None),
-        ([None, *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),  # passing trouble
-        ([_status(404), *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),
-        # The server's 429s stopped the client: nothing will be sent for a while.
-        ([None, _status(429), _stopped()], 2),
-        ([_status(429), _status(429), _status(429)], None),  # each waited out, or passing
-    ],
-)
-def test_breaker_trips_only_when_the_api_cannot_be_reached_at_all(
-    seen: list[AsyncGroupsError | None], trips_on: int | None
-) -> None:
-    breaker = Breaker()
-    for error in seen:
-        breaker.observe(error)
-    assert breaker.cause is (seen[trips_on] if trips_on is not None else None)
-
-
-def test_breaker_keeps_the_first_cause_and_fails_untried_keys_with_it() -> None:
-    breaker = Breaker()
-    assert breaker.skip() is None
-    first = _connect_failure()
-    breaker.observe(first)
-    breaker.observe(_status(401))
-    assert breaker.skip() is first
-    assert breaker.skip() is first
-    assert breaker.skipped == 2
-    assert any("stopped sending" in note for note in first.__notes__)
 
 
 def _dead_url() -> str:
@@ -238,7 +163,7 @@ _OPS = ["get_many", "iter_many", "delete_many", "iter_delete_many"]
 async def test_bulk_call_against_a_dead_url_stops_sending_and_fails_every_key(op: str) -> None:
     keys = _keys(5000)
     retry = RetryPolicy(max_attempts=3, backoff_base=0.01)
-    async with _client(_dead_url(), retry=retry, max_connections=32) as client:
+    async with local_client(_dead_url(), retry=retry, max_connections=32) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     errors = [o.error for o in outcomes]
@@ -262,7 +187,8 @@ async def test_bulk_call_against_a_host_that_never_answers_stops_after_one_wave(
             filler.connect(("127.0.0.1", port))
     try:
         keys = _keys(1000)
-        async with _client(f"http://127.0.0.1:{port}", timeout=0.1, max_connections=8) as client:
+        dead = f"http://127.0.0.1:{port}"
+        async with local_client(dead, timeout=0.1, max_connections=8) as client:
             result = await client.groups.get_many(keys)
     finally:
         for sock in [*fillers, listener]:
@@ -291,7 +217,7 @@ async def test_bulk_call_against_a_server_that_never_answers_stops_after_a_few_t
     op: str,
 ) -> None:
     keys = _keys(400)
-    async with _black_hole() as base, _client(base, timeout=0.05, max_connections=8) as client:
+    async with _black_hole() as base, local_client(base, timeout=0.05, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys  # every key once, none lost
     errors = [o.error for o in outcomes]
@@ -324,7 +250,7 @@ async def test_bulk_call_that_the_server_keeps_refusing_stops_sending(
     base = await serve(_app(handler))
     keys = _keys(1000)
     retry = RetryPolicy(backoff_base=0.01)
-    async with _client(base, retry=retry, max_connections=8) as client:
+    async with local_client(base, retry=retry, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     errors = [o.error for o in outcomes]
@@ -349,7 +275,7 @@ async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) ->
 
     base = await serve(_app(handler))
     keys = _keys(20)
-    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+    async with local_client(base, retry=RetryPolicy(backoff_base=0)) as client:
         result = await client.groups.get_many(keys, concurrency=1)
     assert list(result.ok) == keys
     assert seen == 3 * 20
@@ -357,7 +283,7 @@ async def test_bulk_call_whose_429s_are_passing_tries_every_key(serve: Serve) ->
 
 async def test_bulk_call_one_key_at_a_time_against_a_server_that_never_answers() -> None:
     keys = _keys(40)
-    async with _black_hole() as base, _client(base, timeout=0.05) as client:
+    async with _black_hole() as base, local_client(base, timeout=0.05) as client:
         result = await client.groups.get_many(keys, concurrency=1)
     assert list(result.failed) == keys
     assert client.stats.requests == 3 * TIMEOUTS_TO_STOP  # five keys, three attempts each
@@ -375,7 +301,7 @@ async def test_bulk_call_whose_first_keys_time_out_among_answers_tries_every_key
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base, timeout=0.05) as client:
+    async with local_client(base, timeout=0.05) as client:
         result = await client.groups.get_many(keys, concurrency=4)
     assert list(result.ok) == keys[2:]
     assert list(result.failed) == keys[:2]
@@ -393,7 +319,7 @@ async def test_bulk_call_with_a_refused_key_stops_sending(serve: Serve, op: str)
 
     base = await serve(_app(handler))
     keys = _keys(2000)
-    async with _client(base, max_connections=8) as client:
+    async with local_client(base, max_connections=8) as client:
         outcomes = await _run(client, op, keys)
     assert sorted(o.prokey for o in outcomes) == keys
     assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
@@ -414,7 +340,7 @@ async def test_delete_many_whose_key_is_refused_midway_reports_what_the_server_d
 
     base = await serve(_app(handler))
     keys = _keys(3000)
-    async with _client(base, max_connections=4) as client:
+    async with local_client(base, max_connections=4) as client:
         result = await client.groups.delete_many(keys)
     assert sorted(result.ok) == sorted(deleted)
     assert len(result.ok) == 100
@@ -446,7 +372,7 @@ async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
         for key in keys[20:]:
             yield key
 
-    async with _client(base) as client:
+    async with local_client(base) as client:
         result = await client.groups.get_many(keys_then_outage(), concurrency=1)
     assert list(result.ok) == keys[:20]
     assert list(result.failed) == keys[20:]
@@ -457,9 +383,7 @@ async def test_bulk_call_that_loses_the_server_midway_still_tries_every_key(
 async def test_bulk_call_against_an_untrusted_certificate_stops_after_one_wave() -> None:
     async with FakeGroupsServer(tls=True) as fake:
         keys = [fake.add_group(name=f"g{n}") for n in range(300)]
-        async with GroupsClient(
-            fake.api_key, base_url=fake.url, retry=NO_WAIT, rate_limit=None, max_connections=4
-        ) as client:  # the system trust store knows no test CA
+        async with local_client(fake, max_connections=4) as client:  # no trust in its CA
             result = await client.groups.get_many(keys)
     assert len(result.failed) == 300
     assert all("TLS certificate verification failed" in str(e) for e in result.failed.values())

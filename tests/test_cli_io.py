@@ -8,7 +8,8 @@ import json
 import pytest
 
 from asyncgroups.cli._exits import CommandError
-from asyncgroups.cli._io import JsonLines, KeyReader, key_of_line
+from asyncgroups.cli._io import MAX_DEPTH, JsonLines, KeyReader, UnprintableError, key_of_line
+from asyncgroups.models import GroupSummary
 
 
 class Chunks:
@@ -93,3 +94,31 @@ def test_json_lines_writes_one_object_per_line_ascii_safe() -> None:
     lines = stream.getvalue().splitlines()
     assert lines == ['{"name": "M\\u00fcnchen"}', '{"n": 1}']
     assert json.loads(lines[0]) == {"name": "München"}
+
+
+def _nested(depth: int, leaf: object) -> object:
+    """`leaf` inside `depth` levels of dicts and lists, alternating."""
+    value = leaf
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("depth", "prints"),
+    [(MAX_DEPTH - 1, True), (MAX_DEPTH, True), (MAX_DEPTH + 1, False), (MAX_DEPTH * 3, False)],
+)
+def test_json_lines_refuses_a_value_nested_past_max_depth_on_every_python(
+    depth: int, prints: bool
+) -> None:
+    # A summary's fields are one level, the `extra` mapping another.
+    summary = GroupSummary(prokey="k", name="n", extra={"tree": _nested(depth - 2, 1)})
+    stream = io.StringIO()
+
+    if prints:
+        JsonLines(stream).write(summary)
+        assert json.loads(stream.getvalue())["prokey"] == "k"
+    else:
+        with pytest.raises(UnprintableError, match="nests too deeply"):
+            JsonLines(stream).write(summary)
+        assert stream.getvalue() == ""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import PeakInFlight
+from conftest import API_KEY, KEY, PeakInFlight
 
 from asyncgroups import (
     DEFAULT_BASE_URL,
@@ -27,8 +27,6 @@ from asyncgroups import (
 if TYPE_CHECKING:
     from conftest import MockAPI, Serve
 
-API_KEY = "sk_live_0123456789abcdef"
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 BASE = "https://api.example.com/v1"
 GROUP = [{"name": "Team", "events": []}]
 

@@ -8,7 +8,7 @@ import pickle
 from typing import Any
 
 import pytest
-from conftest import shows_password
+from conftest import API_KEY, shows_password
 
 from asyncgroups import (
     DEFAULT_RATE_LIMIT,
@@ -28,7 +28,6 @@ from asyncgroups._config import (
 )
 from asyncgroups._secret import Secret
 
-API_KEY = "sk_live_0123456789abcdef"
 BASE = "https://api.example.com/v1"
 
 

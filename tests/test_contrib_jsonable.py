@@ -6,11 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from conftest import KEY
 
 from asyncgroups import Group, GroupStatus, GroupSummary, Subscription
 from asyncgroups.contrib.jsonable import to_jsonable
-
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 
 
 def test_group_fields_in_model_order_with_values_for_enums_and_utc_dates() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import KEY
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +30,6 @@ from asyncgroups._convert import (
     encode_patch,
 )
 
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 EVENT_A = "31a17cce-bbbb-4ee3-99bb-6144c6a3bbbb"
 EVENT_B = "31a17cce-cccc-4ee3-99bb-6144c6a3cccc"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from conftest import KEY
 from multidict import CIMultiDict
 
 from asyncgroups import (
@@ -36,7 +37,6 @@ from asyncgroups.errors import (
     make_status_error,
 )
 
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 URL = f"https://api.example.com/v1/group/{KEY}"
 PATH = f"/group/{KEY}"
 
@@ -68,7 +68,9 @@ def _error(status: int, body: bytes | str = b"", **kwargs: object) -> APIError:
         (ClientStateError, (RuntimeError,)),
     ],
 )
-def test_error_tree_matches_the_design(cls: type[BaseException], parents: tuple[type, ...]) -> None:
+def test_error_classes_form_the_documented_tree(
+    cls: type[BaseException], parents: tuple[type, ...]
+) -> None:
     for parent in parents:
         assert issubclass(cls, parent)
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import API_KEY, KEY
 from yarl import URL
 
 from asyncgroups import (
@@ -33,9 +34,7 @@ from asyncgroups.errors import KEY_REFUSED_HINT, WRITE_ONLY_HINT
 if TYPE_CHECKING:
     from conftest import MockAPI
 
-API_KEY = "sk_live_0123456789abcdef"
 BASE = "https://api.example.com/v1"
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 NEW_KEY = "99ec3e7f-ef04-bbbb-a3d7-e30736faaaaa"
 EVENT = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
 GROUP_URL = f"{BASE}/group/{KEY}"
@@ -446,17 +445,6 @@ async def test_writes_map_status_to_error_with_method_and_path(
     with pytest.raises(BadRequestError) as info:
         await call(client)
     assert str(info.value) == f"{method} {URL(url).path.removeprefix('/v1')}: 422 name is required"
-
-
-async def test_rate_limit_error_carries_retry_after(
-    client: GroupsClient, mock_api: MockAPI
-) -> None:
-    mock_api.get(
-        GROUP_URL, status=429, payload={"message": "slow down"}, headers={"Retry-After": "7"}
-    )
-    with pytest.raises(RateLimitError) as info:
-        await client.groups.get(KEY)
-    assert info.value.retry_after == 7.0
 
 
 async def test_error_keeps_a_truncated_body(client: GroupsClient, mock_api: MockAPI) -> None:

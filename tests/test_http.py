@@ -25,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import URL_PASSWORD, PeakInFlight, shows_password
+from conftest import API_KEY, KEY, NO_WAIT, URL_PASSWORD, PeakInFlight, local_client, shows_password
 
 from asyncgroups import (
     ClientLimiter,
@@ -48,12 +48,9 @@ from asyncgroups._sansio import os_reason as _os_reason
 if TYPE_CHECKING:
     from conftest import FakeClock, MockAPI, Serve
 
-API_KEY = "sk_live_0123456789abcdef"
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 OTHER = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
 NEW_KEY = "99ec3e7f-ef04-bbbb-a3d7-e30736faaaaa"
 GROUP = [{"name": "Team", "status": "published", "events": []}]
-NO_WAIT = RetryPolicy(backoff_base=0, jitter=False)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,12 +59,6 @@ def _app(handler: Handler) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
-
-
-def _client(base_url: str, **kwargs: Any) -> GroupsClient:
-    kwargs.setdefault("retry", NO_WAIT)
-    kwargs.setdefault("rate_limit", None)  # a local server: no need to pace
-    return GroupsClient(API_KEY, base_url=base_url + "/v1", **kwargs)
 
 
 class Hits:
@@ -98,7 +89,7 @@ async def test_pipeline_refuses_a_reply_over_the_cap_with_content_length(serve: 
         return web.json_response([GROUP[0] | {"internal_note": "x" * 5000}])
 
     base = await serve(_app(handler))
-    async with _client(base, max_body_size=1000) as client:
+    async with local_client(base, max_body_size=1000) as client:
         with pytest.raises(UnexpectedResponseError, match="larger than the 1000 byte cap") as info:
             await client.groups.get(KEY)
     assert info.value.status == 200
@@ -121,7 +112,7 @@ async def test_pipeline_refuses_a_streamed_reply_over_the_cap_without_content_le
         return resp
 
     base = await serve(_app(handler))
-    async with _client(base, max_body_size=1000) as client:
+    async with local_client(base, max_body_size=1000) as client:
         with pytest.raises(UnexpectedResponseError, match="larger than the 1000 byte cap"):
             await client.groups.list()
 
@@ -140,7 +131,7 @@ async def test_pipeline_refuses_a_compressed_reply_that_inflates_past_the_cap(
         )
 
     base = await serve(_app(handler))
-    async with _client(base, max_body_size=10_000) as client:
+    async with local_client(base, max_body_size=10_000) as client:
         with pytest.raises(UnexpectedResponseError, match="larger than the 10000 byte cap"):
             await client.groups.list()
 
@@ -152,7 +143,7 @@ async def test_pipeline_reads_a_reply_right_at_the_cap(serve: Serve) -> None:
         return web.Response(body=body, content_type="application/json")
 
     base = await serve(_app(handler))
-    async with _client(base, max_body_size=len(body)) as client:
+    async with local_client(base, max_body_size=len(body)) as client:
         assert [s.prokey for s in await client.groups.list()] == [NEW_KEY]
 
 
@@ -170,7 +161,7 @@ async def test_pipeline_does_not_follow_redirects(serve: Serve, status: int) -> 
         return web.Response(status=status, headers={"Location": f"/elsewhere{request.path}"})
 
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         with pytest.raises(UnexpectedResponseError) as info:
             await client.groups.get(KEY)
         with pytest.raises(UnexpectedResponseError):
@@ -203,7 +194,7 @@ async def test_pipeline_times_out_a_slow_reply_and_retries_a_get(serve: Serve) -
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base, timeout=0.05) as client:
+    async with local_client(base, timeout=0.05) as client:
         with pytest.raises(RequestTimeout, match=r"within 0\.05s \(attempt 3\)"):
             await client.groups.get(KEY)
     assert len(hits) == 3
@@ -229,7 +220,7 @@ async def test_pipeline_does_not_retry_a_write_that_timed_out(
         return web.json_response({"id": NEW_KEY})
 
     base = await serve(_app(handler))
-    async with _client(base, timeout=0.05) as client:
+    async with local_client(base, timeout=0.05) as client:
         with pytest.raises(RequestTimeout):
             await call(client)
     assert len(hits) == 1
@@ -243,7 +234,7 @@ async def test_pipeline_does_not_count_waiting_for_a_slot_against_the_timeout(
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base, max_connections=1, timeout=0.3, retry=None) as client:
+    async with local_client(base, max_connections=1, timeout=0.3, retry=None) as client:
         # The third call queues ~0.3 s for the one slot, then needs ~0.15 s on the wire.
         groups = await asyncio.gather(*(client.groups.get(KEY) for _ in range(3)))
     assert len(groups) == 3
@@ -264,7 +255,7 @@ async def test_pipeline_does_not_count_waiting_for_a_slot_against_the_timeout(
 async def test_pipeline_maps_a_refused_connection_to_transport_error_and_retries_it(
     call: Callable[[GroupsClient], Awaitable[object]],
 ) -> None:
-    async with _client(f"http://127.0.0.1:{_unused_port()}") as client:
+    async with local_client(f"http://127.0.0.1:{_unused_port()}") as client:
         with pytest.raises(TransportError, match="could not connect") as info:
             await call(client)
     assert not isinstance(info.value, RequestTimeout)
@@ -276,7 +267,7 @@ async def test_pipeline_maps_a_refused_connection_to_transport_error_and_retries
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_pipeline_connect_failure_names_host_port_and_cause(host: str) -> None:
     port = _unused_port()
-    async with _client(f"http://{host}:{port}", retry=None, rate_limit=None) as client:
+    async with local_client(f"http://{host}:{port}", retry=None, rate_limit=None) as client:
         with pytest.raises(TransportError) as info:
             await client.groups.get(KEY)
     assert str(info.value) == (
@@ -353,7 +344,7 @@ async def test_pipeline_connect_timeout_says_so_and_is_retried_as_never_sent(
         "GET": lambda c: c.groups.get(KEY),
         "POST": lambda c: c.groups.create(NewGroup("Team")),
     }
-    async with _client(black_hole, timeout=0.2, rate_limit=None) as client:
+    async with local_client(black_hole, timeout=0.2, rate_limit=None) as client:
         with pytest.raises(RequestTimeout) as info:
             await calls[method](client)
     port = black_hole.rsplit(":", 1)[1]
@@ -393,7 +384,7 @@ async def test_pipeline_retries_a_lost_connection_only_for_idempotent_methods(
         "POST": lambda c: c.groups.create(NewGroup("Team")),
         "PATCH": lambda c: c.groups.update(KEY, GroupPatch(name="x")),
     }
-    async with _client(base) as client:
+    async with local_client(base) as client:
         with pytest.raises(TransportError, match="connection lost") as info:
             await calls[method](client)
     assert not isinstance(info.value, RequestTimeout)
@@ -430,7 +421,7 @@ async def test_pipeline_maps_a_deeply_nested_reply_to_an_api_error(
         return web.Response(status=status, body=DEEP_JSON, content_type="application/json")
 
     base = await serve(_app(handler))
-    async with _client(base, rate_limit=None) as client:
+    async with local_client(base, rate_limit=None) as client:
         with pytest.raises(expected) as info:
             await client.groups.get(KEY)
     assert len(hits) == attempts
@@ -446,7 +437,7 @@ async def test_pipeline_maps_a_deeply_nested_create_reply_to_unexpected_response
         return web.Response(status=201, body=DEEP_JSON, content_type="application/json")
 
     base = await serve(_app(handler))
-    async with _client(base, rate_limit=None) as client:
+    async with local_client(base, rate_limit=None) as client:
         with pytest.raises(UnexpectedResponseError, match="nested deeper") as info:
             await client.groups.create(NewGroup("Team"))
     assert info.value.status == 201
@@ -475,7 +466,7 @@ def _scripted(*replies: tuple[int, dict[str, str]], then: Any = GROUP) -> tuple[
 async def test_pipeline_retries_a_get_on_retry_statuses_and_counts_it(serve: Serve) -> None:
     handler, hits = _scripted((503, {}), (502, {}))
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         group = await client.groups.get(KEY)
     assert group.prokey == KEY
     assert len(hits) == 3
@@ -485,7 +476,7 @@ async def test_pipeline_retries_a_get_on_retry_statuses_and_counts_it(serve: Ser
 async def test_pipeline_gives_up_after_max_attempts(serve: Serve) -> None:
     handler, hits = _scripted(*[(500, {})] * 5)
     base = await serve(_app(handler))
-    async with _client(base, retry=RetryPolicy(max_attempts=2, backoff_base=0)) as client:
+    async with local_client(base, retry=RetryPolicy(max_attempts=2, backoff_base=0)) as client:
         with pytest.raises(ServerError, match="scripted 500"):
             await client.groups.get(KEY)
     assert len(hits) == 2
@@ -506,7 +497,7 @@ async def test_pipeline_does_not_retry_a_write_the_server_may_have_done(
 ) -> None:
     handler, hits = _scripted((status, {}), then={"id": NEW_KEY})
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         with pytest.raises(ServerError):
             await call(client)
     assert len(hits) == 1
@@ -518,20 +509,20 @@ async def test_pipeline_retries_a_post_on_429(serve: Serve) -> None:
         (429, {"Retry-After": "0"}), then={"success": "Created", "id": NEW_KEY}
     )
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         assert await client.groups.create(NewGroup("Team")) == NEW_KEY
     assert hits.seen == [("POST", "/v1/group")] * 2
 
 
-async def test_pipeline_raises_at_once_when_retry_after_exceeds_the_cap(serve: Serve) -> None:
+async def test_pipeline_raises_at_once_when_retry_after_exceeds_the_cap(
+    serve: Serve, sleeps: list[float]
+) -> None:
     handler, hits = _scripted((429, {"Retry-After": "120"}))
     base = await serve(_app(handler))
-    async with _client(base, retry=RetryPolicy(max_retry_after=5)) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+    async with local_client(base, retry=RetryPolicy(max_retry_after=5)) as client:
         with pytest.raises(RateLimitError) as info:
             await client.groups.get(KEY)
-        assert loop.time() - started < 1
+        assert not any(sleeps)  # nothing was waited for: no backoff, no Retry-After
         assert isinstance(client.limiter, ClientLimiter)
         assert client.limiter.paused_for() == 0  # nor does the client sit out 120 s
     assert info.value.retry_after == 120.0
@@ -541,8 +532,9 @@ async def test_pipeline_raises_at_once_when_retry_after_exceeds_the_cap(serve: S
 async def test_pipeline_honours_a_retry_after_date(serve: Serve) -> None:
     handler, hits = _scripted((503, {"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}))
     base = await serve(_app(handler))
-    async with _client(base) as client:
-        await client.groups.get(KEY)  # a date in the past: try again at once
+    async with local_client(base) as client:
+        group = await client.groups.get(KEY)  # a date in the past: try again at once
+    assert group.name == "Team"
     assert len(hits) == 2
 
 
@@ -562,7 +554,7 @@ async def test_pipeline_retry_after_now_or_past_still_waits_the_backoff(
 
     base = await serve(_app(handler))
     policy = RetryPolicy(max_attempts=3, backoff_base=0.05, jitter=False)
-    async with _client(base, retry=policy, rate_limit=None) as client:
+    async with local_client(base, retry=policy, rate_limit=None) as client:
         with pytest.raises(RateLimitError if status == 429 else ServerError):
             await client.groups.get(KEY)
     assert len(arrivals) == 3
@@ -580,7 +572,7 @@ async def test_pipeline_retry_after_past_year_9999_raises_rate_limit_error_at_on
 ) -> None:
     handler, hits = _scripted((429, {"Retry-After": retry_after}))
     base = await serve(_app(handler))
-    async with _client(base, rate_limit=None) as client:
+    async with local_client(base, rate_limit=None) as client:
         with pytest.raises(RateLimitError) as info:
             await client.groups.get(KEY)
     assert info.value.retry_after is not None
@@ -595,10 +587,10 @@ async def test_pipeline_429_with_a_past_retry_after_still_pauses_the_client(
     base = await serve(_app(handler))
     loop = asyncio.get_running_loop()
     policy = RetryPolicy(max_attempts=1, backoff_base=0.1, jitter=False)
-    async with _client(base, retry=policy, rate_limit=None) as client:
+    async with local_client(base, retry=policy, rate_limit=None) as client:
+        started = loop.time()  # before the 429 is read, so before the pause begins
         with pytest.raises(RateLimitError):
             await client.groups.get(KEY)
-        started = loop.time()
         await client.groups.get(OTHER)
     assert loop.time() - started >= 0.09
     assert client.stats.cool_downs == 1
@@ -618,10 +610,11 @@ async def test_pipeline_429_pauses_every_request_of_the_client(serve: Serve) -> 
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         first = asyncio.create_task(client.groups.get(KEY))
         await limited.wait()
-        await asyncio.sleep(0.02)  # the 429 has been read
+        while not client.stats.cool_downs:  # until the client has read the 429
+            await asyncio.sleep(0.001)
         await client.groups.get(OTHER)  # an unrelated call waits out the same pause
         await first
     assert arrivals[OTHER][0] - arrivals[KEY][0] >= 0.18
@@ -637,10 +630,10 @@ async def test_pipeline_429_pauses_the_client_even_when_the_call_gives_up(
     handler, _ = _scripted((429, {"Retry-After": "0.2"}))
     base = await serve(_app(handler))
     loop = asyncio.get_running_loop()
-    async with _client(base, retry=retry) as client:
+    async with local_client(base, retry=retry) as client:
+        started = loop.time()  # before the 429 is read, so before the pause begins
         with pytest.raises(RateLimitError):
             await client.groups.get(KEY)
-        started = loop.time()
         await client.groups.get(OTHER)
     assert loop.time() - started >= 0.18
     assert client.stats.cool_downs == 1
@@ -660,7 +653,7 @@ async def test_pipeline_after_a_retry_after_over_the_cap_sends_nothing_until_tha
 ) -> None:
     handler, hits = _scripted((429, {"Retry-After": "120"}))
     base = await serve(_app(handler))
-    async with _client(base, retry=RetryPolicy(max_retry_after=60)) as client:
+    async with local_client(base, retry=RetryPolicy(max_retry_after=60)) as client:
         first = await _refused(client, KEY)
         assert (first.retry_after, first.client_stopped) == (120.0, True)
         await clock.advance(20)
@@ -681,7 +674,7 @@ async def test_pipeline_after_a_retry_after_over_the_cap_sends_nothing_until_tha
 async def test_pipeline_stop_refuses_requests_already_waiting_for_a_slot(serve: Serve) -> None:
     handler, hits = _scripted((429, {"Retry-After": "120"}))
     base = await serve(_app(handler))
-    async with _client(base, max_connections=1) as client:
+    async with local_client(base, max_connections=1) as client:
         calls = [client.groups.get(KEY) for _ in range(10)]  # nine wait for the one slot
         errors = await asyncio.gather(*calls, return_exceptions=True)
     assert len(hits) == 1
@@ -695,7 +688,7 @@ async def test_pipeline_third_429_in_a_row_stops_the_client_instead_of_a_cool_do
         (429, {"Retry-After": "0.01"}), (429, {"Retry-After": "0.01"}), (429, {"Retry-After": "30"})
     )
     base = await serve(_app(handler))
-    async with _client(base, retry=RetryPolicy(max_attempts=5, backoff_base=0)) as client:
+    async with local_client(base, retry=RetryPolicy(max_attempts=5, backoff_base=0)) as client:
         third = await _refused(client, KEY)  # two cool-downs waited out, then a stop
         assert third.client_stopped
         assert len(hits) == 3
@@ -717,7 +710,7 @@ async def test_pipeline_success_between_429s_keeps_the_client_going(serve: Serve
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base, retry=RetryPolicy(backoff_base=0)) as client:
+    async with local_client(base, retry=RetryPolicy(backoff_base=0)) as client:
         for _ in range(3):
             await client.groups.get(KEY)
     assert len(hits) == 9
@@ -729,7 +722,7 @@ async def test_pipeline_success_between_429s_keeps_the_client_going(serve: Serve
 async def test_pipeline_caps_requests_in_flight_at_max_connections(serve: Serve) -> None:
     counter = PeakInFlight(3, GROUP)
     base = await serve(counter.app())
-    async with _client(base, max_connections=3) as client:
+    async with local_client(base, max_connections=3) as client:
         await asyncio.gather(*(client.groups.get(KEY) for _ in range(10)))
     assert counter.peak == 3
 
@@ -742,7 +735,7 @@ async def test_pipeline_reuses_a_pooled_connection(serve: Serve) -> None:
         return web.json_response(GROUP)
 
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         for _ in range(4):
             await client.groups.get(KEY)
     assert len(peers) == 1
@@ -777,7 +770,7 @@ async def test_pipeline_never_shows_the_api_key(
     base = await serve(_app(handler))
     errors: list[BaseException] = []
     with caplog.at_level(logging.DEBUG):
-        async with _client(base, timeout=0.05) as client:
+        async with local_client(base, timeout=0.05) as client:
             for call in (
                 lambda: client.groups.get(KEY),
                 lambda: client.groups.list(),
@@ -785,7 +778,7 @@ async def test_pipeline_never_shows_the_api_key(
                 lambda: client.groups.delete(KEY),
             ):
                 errors.append(await _error_of(call))
-        async with _client(f"http://127.0.0.1:{_unused_port()}") as dead:
+        async with local_client(f"http://127.0.0.1:{_unused_port()}") as dead:
             with pytest.raises(TransportError) as refused:
                 await dead.groups.get(KEY)
         errors.append(refused.value)
@@ -902,7 +895,7 @@ async def test_pipeline_logs_method_path_status_attempt_and_time(
     handler, _ = _scripted((503, {}))
     base = await serve(_app(handler))
     with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
-        async with _client(base) as client:
+        async with local_client(base) as client:
             await client.groups.get(KEY)
     lines = [r.getMessage() for r in caplog.records if "->" in r.getMessage()]
     assert len(lines) == 2
@@ -918,7 +911,7 @@ async def test_pipeline_logs_each_retry_decision_naming_the_request_and_the_wait
     base = await serve(_app(handler))
     retry = RetryPolicy(backoff_base=0.01, jitter=False)
     with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
-        async with _client(base, retry=retry) as client:
+        async with local_client(base, retry=retry) as client:
             with pytest.raises(ServerError):
                 await client.groups.create(NewGroup("Team"))
             await client.groups.get(KEY)
@@ -987,7 +980,7 @@ def test_proxy_from_env_refuses_a_scheme_it_cannot_use_without_showing_the_passw
 
 async def test_client_masks_the_proxy_password_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://user:s3cret@127.0.0.1:{_unused_port()}")
-    async with _client("http://groups.test:8080", allow_insecure_http=True) as client:
+    async with local_client("http://groups.test:8080", allow_insecure_http=True) as client:
         with pytest.raises(TransportError) as info:
             await client.groups.get(KEY)
     assert "s3cret" not in str(info.value)
@@ -1025,7 +1018,7 @@ async def test_client_masks_the_proxy_credentials_a_proxy_echoes(
 
     proxy_url = _with_credentials(await serve(_app(echo)))
     with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
-        async with _client(
+        async with local_client(
             "http://groups.test:8080", proxy=proxy_url, allow_insecure_http=True
         ) as client:
             err = await _error_of(lambda: client.groups.get(KEY))
@@ -1059,7 +1052,7 @@ async def test_client_masks_the_proxy_credentials_a_refused_connect_echoes(
     proxy_url = _with_credentials(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
     try:
         with caplog.at_level(logging.DEBUG, logger="asyncgroups"):
-            async with _client("https://groups.test", proxy=proxy_url) as client:
+            async with local_client("https://groups.test", proxy=proxy_url) as client:
                 err = await _error_of(lambda: client.groups.get(KEY))
     finally:
         server.close()
@@ -1086,7 +1079,7 @@ async def test_client_sends_through_the_proxy_from_the_environment(
     proxy_url, seen = proxy
     target = "http://groups.test:8080"  # never resolved: only the proxy can answer
     monkeypatch.setenv("HTTP_PROXY", proxy_url)
-    async with _client(
+    async with local_client(
         target, ssl_context=ssl.create_default_context(), allow_insecure_http=True
     ) as client:
         assert (await client.groups.get(KEY)).prokey == KEY
@@ -1101,7 +1094,7 @@ async def test_client_skips_the_proxy_for_no_proxy_hosts(
     target = await serve(_app(handler))
     monkeypatch.setenv("HTTP_PROXY", proxy_url)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    async with _client(target) as client:
+    async with local_client(target) as client:
         await client.groups.get(KEY)
     assert len(hits) == 1
     assert seen == []
@@ -1114,7 +1107,7 @@ async def test_client_explicit_proxy_wins_over_the_environment(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_unused_port()}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     target = f"http://127.0.0.1:{_unused_port()}"
-    async with _client(target, proxy=proxy_url) as client:
+    async with local_client(target, proxy=proxy_url) as client:
         await client.groups.get(KEY)
     assert len(seen) == 1
 
@@ -1122,7 +1115,7 @@ async def test_client_explicit_proxy_wins_over_the_environment(
 async def test_not_found_reply_through_the_pipeline_is_not_retried(serve: Serve) -> None:
     handler, hits = _scripted((404, {}), (404, {}))
     base = await serve(_app(handler))
-    async with _client(base) as client:
+    async with local_client(base) as client:
         with pytest.raises(NotFoundError):
             await client.groups.get(KEY)
     assert len(hits) == 1

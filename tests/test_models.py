@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import URL_PASSWORD, shows_password
+from conftest import KEY, URL_PASSWORD, shows_password
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +27,6 @@ from asyncgroups import (
 )
 from asyncgroups._convert import encode_new_group, encode_patch
 
-KEY = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 EVENT = "31a17cce-cccc-4ee3-99bb-6144c6a3bbbb"
 CAL = "https://example.com/team.ics"
 

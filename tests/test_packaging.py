@@ -55,7 +55,7 @@ def test_testing_extra_is_slim_and_covers_the_plugin() -> None:
 
 
 def test_install_hints_of_the_testing_kit_name_the_testing_extra() -> None:
-    for module in ("plugin.py", "_server.py"):
+    for module in ("plugin.py", "_tls.py"):
         source = (ROOT / "asyncgroups" / "testing" / module).read_text(encoding="utf-8")
         assert "asyncgroups[testing]" in source
         assert "asyncgroups[test]" not in source

@@ -6,50 +6,49 @@ import pickle
 import traceback
 
 import pytest
+from conftest import API_KEY
 from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from asyncgroups._secret import MASK, Secret
 
-KEY = "sk_live_0123456789abcdef"
-
 
 def test_secret_repr_is_masked_and_its_value_is_the_key() -> None:
-    secret = Secret(KEY)
+    secret = Secret(API_KEY)
     assert repr(secret) == "'***'"
-    assert secret == KEY
-    assert hash(secret) == hash(KEY)
-    assert str(secret) == KEY
+    assert secret == API_KEY
+    assert hash(secret) == hash(API_KEY)
+    assert str(secret) == API_KEY
     assert type(str(secret)) is str  # what a header writer copies out of it
-    assert f"{secret}" == KEY
-    assert KEY not in repr({"Authorization": secret})
-    assert KEY not in repr([secret, (secret,)])
+    assert f"{secret}" == API_KEY
+    assert API_KEY not in repr({"Authorization": secret})
+    assert API_KEY not in repr([secret, (secret,)])
 
 
 def test_secret_slices_are_masked_too() -> None:
     """rich and structlog cut a long string and show the cut's repr."""
-    secret = Secret(KEY)
+    secret = Secret(API_KEY)
     assert repr(secret[:10]) == repr(MASK)
     assert repr(secret[3]) == repr(MASK)
-    assert secret[:10] == KEY[:10]
+    assert secret[:10] == API_KEY[:10]
     assert f"{secret[:10]!r}+{len(secret) - 10}" == "'***'+14"
 
 
 def test_secret_in_multidict_headers_stays_the_same_object() -> None:
     """aiohttp copies header mappings into CIMultiDicts and proxies: the value survives."""
-    secret = Secret(KEY)
+    secret = Secret(API_KEY)
     headers = CIMultiDict({"Authorization": secret, "Accept": "application/json"})
     copied = CIMultiDict(headers)
     copied.update({"User-Agent": "x"})
     for mapping in (headers, copied, CIMultiDictProxy(copied), copied.copy()):
         assert mapping["authorization"] is secret
-        assert KEY not in repr(mapping)
+        assert API_KEY not in repr(mapping)
 
 
 def test_secret_in_a_local_is_masked_by_capture_locals() -> None:
     def fails() -> None:
-        headers = {"Authorization": Secret(KEY)}
+        headers = {"Authorization": Secret(API_KEY)}
         raise RuntimeError(len(headers))
 
     with pytest.raises(RuntimeError) as info:
@@ -57,13 +56,13 @@ def test_secret_in_a_local_is_masked_by_capture_locals() -> None:
     shown = traceback.TracebackException.from_exception(info.value, capture_locals=True)
     text = "".join(shown.format())
     assert "headers = {'Authorization': '***'}" in text
-    assert KEY not in text
+    assert API_KEY not in text
 
 
 def test_secret_survives_a_pickle_round_trip_still_masked() -> None:
-    restored = pickle.loads(pickle.dumps(Secret(KEY)))  # noqa: S301 - our own bytes
+    restored = pickle.loads(pickle.dumps(Secret(API_KEY)))  # noqa: S301 - our own bytes
     assert type(restored) is Secret
-    assert restored == KEY
+    assert restored == API_KEY
     assert repr(restored) == repr(MASK)
 
 

@@ -252,6 +252,26 @@ def _dry_run(args: argparse.Namespace) -> int:
     return FAILED if counts["invalid"] else OK
 
 
+def _confirm(source: str, total: int | None, done: int) -> None:
+    """Ask before deleting (there is no terminal to ask on when the keys come from stdin)."""
+    if source == "-":
+        raise UsageError(
+            "refusing to delete without --yes: the keys come from stdin, so there is "
+            "no terminal to ask on"
+        )
+    listed = f"the {total:,} group(s)" if total is not None else "every group"
+    resumed = f" ({done:,} already done per the journal)" if done else ""
+    confirm_delete(f"{listed} listed in {source}{resumed}", yes=False)
+
+
+def _say_journal(journal: Journal, path: str) -> None:
+    """What opening the journal found: a torn last line dropped, a run resumed."""
+    if journal.torn:
+        say(f"journal: dropped a torn last line of {path} (left by an interrupted run)")
+    if journal.resumed:
+        say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
+
+
 def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
     """`bulk-delete --input FILE|- --journal FILE`: resumable, one summary line on stdout."""
     if args.dry_run:
@@ -260,14 +280,7 @@ def cmd_bulk_delete(args: argparse.Namespace, settings: Settings) -> int:
     state = read_journal(args.journal)  # a damaged journal is reported before the question
     total = count_keys(args.input) if not args.yes or is_terminal(sys.stderr) else None
     if not args.yes:
-        if args.input == "-":
-            raise UsageError(
-                "refusing to delete without --yes: the keys come from stdin, so there is "
-                "no terminal to ask on"
-            )
-        listed = f"the {total:,} group(s)" if total is not None else "every group"
-        resumed = f" ({len(state.done):,} already done per the journal)" if state.done else ""
-        confirm_delete(f"{listed} listed in {args.input}{resumed}", yes=False)
+        _confirm(args.input, total, len(state.done))
     started = time.monotonic()
     causes = Causes()
     counts: collections.Counter[KeyOutcome] = collections.Counter()
@@ -294,10 +307,7 @@ def _delete_all(
 ) -> None:
     """Delete the keys of `--input` through the journal, counting each outcome."""
     with Journal.open(args.journal) as journal:
-        if journal.torn:
-            say(f"journal: dropped a torn last line of {args.journal} (left by an interrupted run)")
-        if journal.resumed:
-            say(f"journal: resuming, {len(journal.done):,} key(s) already done will be skipped")
+        _say_journal(journal, args.journal)
         with progress_bar("bulk-delete", total) as bar:
 
             def report(key: str, kind: KeyOutcome, error: AsyncGroupsError | None) -> None:

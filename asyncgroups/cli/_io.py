@@ -114,11 +114,30 @@ def ask(question: str) -> bool:
 
 
 class UnprintableError(CommandError):
-    """A value could not be written as JSON: it nests deeper than the encoder can go.
+    """A value could not be written as JSON: it nests deeper than `MAX_DEPTH`.
 
     Raised before anything of the value is written, so the output stays whole lines;
     a command that prints many values reports it for the one and goes on.
     """
+
+
+#: Levels of nesting past which a command prints a value as failed, on every Python.
+#: Left to the interpreter's recursion limit the line moved: 3.11 spends two frames a
+#: level where 3.12 inlines comprehensions and spends one.
+MAX_DEPTH: Final = 400
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """True when dicts, lists and tuples nest more than `limit` deep in `value`; iterative."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth == limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _finite(value: Any) -> Any:
@@ -181,8 +200,11 @@ class JsonLines:
         """
         try:
             value = to_jsonable(obj) if attrs.has(type(obj)) else obj
+            too_deep = _nests_deeper(value, MAX_DEPTH)
         except RecursionError:
-            raise UnprintableError("it nests too deeply to be written as JSON") from None
+            too_deep = True
+        if too_deep:
+            raise UnprintableError("it nests too deeply to be written as JSON")
         self._stream.write(encode(value) + "\n")
         if self._flush_each:
             self._stream.flush()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from types import TracebackType
 from typing import IO, Final, Self
 
 from .._filelock import try_lock
@@ -172,12 +171,7 @@ class Journal:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 

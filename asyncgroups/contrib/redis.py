@@ -10,10 +10,10 @@ async with RedisLimiter("redis://redis.internal:6379/0", rate=80.0) as limiter:
 ```
 
 Every `RedisLimiter` on the same Redis with the same `name` shares one schedule: the
-requests of all of them together leave evenly spaced at `rate` a second (1% wider, as
-`SPACING_MARGIN` says, so network jitter cannot put `rate + 1` into one second at the
-server). The schedule is a generic cell rate algorithm run by one Lua script on the
-Redis server, atomically, on Redis's own clock (`TIME`), so the machines' clocks do not
+requests of all of them together leave evenly spaced at `rate` a second (1% wider: the
+first half of the rate rule in `asyncgroups.ClientLimiter`'s docstring). The schedule
+is a generic cell rate algorithm run by one Lua script on the Redis server
+(`_redis_script`), atomically, on Redis's own clock (`TIME`), so the machines' clocks do not
 matter and no two processes can race for a slot. One call reserves the next slot and
 answers how long to wait for it; the process sleeps that long locally. A 429 met by any
 of them is stored in Redis too: until its `Retry-After` moment the script hands out no
@@ -37,22 +37,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Final, Self, cast
+from typing import Final, Self
 from urllib.parse import urlsplit
 
 from .._config import MISPLACED_AT, check_number, misplaced_at
 from .._limiter import SPACING_MARGIN
-from .._mask import SecretMasker, redact_url, url_secrets
-from ..errors import ClientStateError, LimiterUnavailableError, ValidationError
+from .._mask import redact_url
+from ..errors import LimiterUnavailableError, ValidationError
 
 try:
     import redis.asyncio as aioredis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
+
+    from ._redis_script import MICROS, SharedSchedule, Unreachable
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
         'asyncgroups.contrib.redis needs redis-py: pip install "asyncgroups[redis]"'
@@ -86,80 +82,6 @@ MIN_RATE: Final = 1.0
 OUTAGE_RECORD: Final = "asyncgroups_limiter_outage"
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
-_MICROS: Final = 1_000_000
-
-#: How long a limiter's rate binds the others of its name after its last request: the
-#: slowest rate asked for within it is the one every limiter of the name keeps to.
-_RATE_MEMORY_MS: Final = 2000
-
-#: How far ahead of now a slot may be reserved (microseconds). A request whose slot
-#: would lie further ahead reserves nothing and asks again later, so a process that
-#: is killed (or set to a crawl) holds back the others by at most this and one interval.
-_HORIZON_US: Final = 1_000_000
-
-#: The schedule, atomically. KEYS: the schedule's next free slot, the cool-down's end
-#: (both in microseconds of Redis's clock), the slowest interval asked for lately, and
-#: the schedule's epoch (when it began). ARGV[1] is what to do: `take` a slot (ARGV[2]:
-#: this limiter's interval) and answer {microseconds to wait for it, the interval in
-#: force, the epoch}; `confirm` a slot taken earlier in epoch ARGV[4] ({0, 0, epoch}
-#: unless a cool-down began meanwhile or the schedule was made anew since, by a
-#: restart or a flush: then a new slot, so the slots of a lost schedule never go out
-#: beside a new one's); `pause` everyone for ARGV[2] microseconds, the schedule
-#: restarting at its end. A slot further ahead than ARGV[5] microseconds is not
-#: reserved: the answer's fourth number is then 1, and its wait is how long until
-#: asking again makes sense. The slowest interval of any limiter of the name
-#: heard from within `_RATE_MEMORY_MS` is the one used, so limiters set to different
-#: rates together keep to the lowest. Keys expire a second after they stop mattering.
-#: Numbers are written with %.0f: Lua's own tostring keeps 14 digits, too few for
-#: microseconds since 1970.
-_SCRIPT: Final = """
-if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME, then writes
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local mode = ARGV[1]
-local amount = tonumber(ARGV[2])
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-local function keep(key, value)
-  redis.call('SET', key, string.format('%.0f', value), 'PX',
-             string.format('%.0f', math.ceil((value - now) / 1000) + 1000))
-end
-if mode == 'pause' then
-  local till = now + amount
-  if till > pause then
-    keep(KEYS[2], till)
-    pause = till
-  end
-  local next_slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if next_slot < pause then
-    keep(KEYS[1], pause)
-  end
-  return {0, 0, 0, 0}
-end
-local epoch = redis.call('GET', KEYS[4])
-if mode == 'confirm' and pause <= now and epoch == ARGV[4] then
-  return {0, 0, 0, 0}
-end
-if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
-  epoch = string.format('%.0f', now)
-end
-local interval = amount
-local slowest = tonumber(redis.call('GET', KEYS[3]) or '0')
-if slowest > interval then
-  interval = slowest
-else
-  redis.call('SET', KEYS[3], string.format('%.0f', amount), 'PX', ARGV[3])
-end
-local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'), pause)
-local horizon = tonumber(ARGV[5])
-if at - now > horizon then
-  return {at - now - horizon, interval, epoch, 1}
-end
-keep(KEYS[1], at + interval)
-redis.call('SET', KEYS[4], epoch, 'PX', redis.call('PTTL', KEYS[1]))
-return {at - now, interval, epoch, 0}
-"""
-
-
 def check_redis_url(url: object) -> str:
     """`url` if redis-py can connect by it (`redis://`, `rediss://`, `unix://`), else
     `ValidationError` (field `redis`), its message showing the URL without a password."""
@@ -215,26 +137,6 @@ def _check_name(name: object) -> str:
     return name
 
 
-def _describe_client(client: aioredis.Redis) -> str:
-    """Where a borrowed client connects, as a URL without credentials."""
-    kwargs: dict[str, Any] = client.connection_pool.connection_kwargs
-    db = kwargs.get("db", 0)
-    if kwargs.get("path"):
-        return f"unix://{kwargs['path']}?db={db}"
-    scheme = "rediss" if "SSL" in client.connection_pool.connection_class.__name__ else "redis"
-    host = str(kwargs.get("host", "localhost"))
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}:{kwargs.get('port', 6379)}/{db}"
-
-
-class _Unreachable(Exception):
-    """One Redis call failed: `reason` says how, in words without credentials."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class RedisLimiter:
     """A `Limiter` whose rate and cool-down are shared through Redis by every process.
 
@@ -262,21 +164,16 @@ class RedisLimiter:
     """
 
     __slots__ = (
-        "_client",
         "_down_reason",
         "_down_until",
         "_fallback_interval",
         "_interval",
-        "_keys",
         "_local_next",
-        "_loop",
-        "_owns",
         "_paused_until",
         "_probe",
-        "_script",
+        "_schedule",
         "_slower_seen",
         "_tasks",
-        "_url",
         "fallback_rate",
         "location",
         "name",
@@ -310,30 +207,16 @@ class RedisLimiter:
         self.timeout = float(timeout)
         #: Seconds after a failure before Redis is tried again.
         self.retry_interval = float(retry_interval)
-        self._client: aioredis.Redis | None
-        if isinstance(redis, aioredis.Redis):
-            self._url: str | None = None
-            self._client = redis
-            self._owns = False
-            #: Where Redis is, as messages show it: never a password.
-            self.location = _describe_client(redis)
-        else:
-            self._url = check_redis_url(redis)
-            self._client = None
-            self._owns = True
-            self.location = redact_url(self._url)
+        if not isinstance(redis, aioredis.Redis):
+            redis = check_redis_url(redis)
+        self._schedule = SharedSchedule(redis, self.name, self.timeout)
+        #: Where Redis is, as messages show it: never a password.
+        self.location = self._schedule.location
         # Whole microseconds, rounded up: never a hair faster than the rate.
-        self._interval = max(1, math.ceil((1.0 + SPACING_MARGIN) / self.rate * _MICROS))
+        self._interval = max(1, math.ceil((1.0 + SPACING_MARGIN) / self.rate * MICROS))
         self._fallback_interval = (
             (1.0 + SPACING_MARGIN) / self.fallback_rate if self.fallback_rate else 0.0
         )
-        # A hash tag ({name}): on a Redis Cluster both keys live on one node, as the
-        # script needs.
-        self._keys = tuple(
-            f"asyncgroups:{{{name}}}:{key}" for key in ("next", "pause", "rate", "epoch")
-        )
-        self._script: Callable[..., Awaitable[Any]] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = -math.inf  # this process's view of a cool-down (loop time)
         self._local_next = -math.inf  # the fallback's own schedule (loop time)
         self._down_until = -math.inf  # Redis is not tried before then (loop time)
@@ -368,7 +251,7 @@ class RedisLimiter:
             try:
                 if await self._shared_turn(loop):
                     return
-            except _Unreachable as err:
+            except Unreachable as err:
                 self._went_down(loop, err.reason)
 
     def release(self) -> None:
@@ -398,22 +281,12 @@ class RedisLimiter:
         tasks = list(self._tasks)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        client = self._client
-        self._script = None
-        self._loop = None
-        if self._owns and client is not None:
-            self._client = None
-            await client.aclose()
+        await self._schedule.aclose()
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
     def __repr__(self) -> str:
@@ -444,7 +317,7 @@ class RedisLimiter:
             )
             self._down_reason = None
         while not reserved or wait > 0:
-            await asyncio.sleep(wait / _MICROS)
+            await asyncio.sleep(wait / MICROS)
             if loop.time() < self._paused_until:
                 return False  # this process met a 429 meanwhile: wait for its end
             if not reserved:  # the schedule was too far ahead: ask for a slot now
@@ -503,79 +376,21 @@ class RedisLimiter:
 
     async def _share_pause(self, seconds: float) -> None:
         try:
-            await self._call("pause", math.ceil(seconds * _MICROS))
-        except _Unreachable as err:
+            await self._call("pause", math.ceil(seconds * MICROS))
+        except Unreachable as err:
             # This process still pauses; the others meet the 429 themselves.
             logger.debug("could not share a cool-down through Redis: %s", err)
 
     async def _call(self, mode: str, amount: int, epoch: str = "") -> tuple[int, str, bool]:
-        """Run the script once, within `timeout`; `_Unreachable` when Redis fails."""
-        script = self._script
-        if script is None or asyncio.get_running_loop() is not self._loop:
-            script = self._connect()
-        refused: RedisConnectionError | None = None
-        try:
-            async with asyncio.timeout(self.timeout):
-                pause = 0.01
-                while True:
-                    try:
-                        reply = await script(
-                            keys=self._keys,
-                            args=(mode, amount, _RATE_MEMORY_MS, epoch, _HORIZON_US),
-                        )
-                        break
-                    except RedisConnectionError as err:
-                        # A pooled connection that a Redis restart broke fails once and is
-                        # dropped, and a restarting Redis refuses for a moment: either may
-                        # be over within `timeout`, so try again until it is spent.
-                        refused = err
-                        await asyncio.sleep(pause)
-                        pause = min(pause * 2, 0.1)
-        except TimeoutError:
-            why = f": {self._reason(refused)}" if refused is not None else ""
-            raise _Unreachable(f"no answer within {self.timeout:g}s{why}") from None
-        except (RedisError, OSError) as err:
-            raise _Unreachable(self._reason(err)) from None
-        wait, interval, given = int(reply[0]), int(reply[1]), reply[2]
-        if interval == 0:  # a confirmed slot, or a pause: the epoch stays as it was
-            return wait, epoch, True
+        """Run the schedule's script: (microseconds to wait, the epoch, reserved)."""
+        wait, interval, epoch, reserved = await self._schedule.call(mode, amount, epoch)
         if interval > self._interval and not self._slower_seen:
             self._slower_seen = True
             logger.warning(
                 "the shared rate limit %r runs at %.4g requests/s, below this limiter's "
                 "%g: another limiter of that name asked for less, and the lowest rate wins",
                 self.name,
-                (1.0 + SPACING_MARGIN) * _MICROS / interval,
+                (1.0 + SPACING_MARGIN) * MICROS / interval,
                 self.rate,
             )
-        given_epoch = given.decode() if isinstance(given, bytes) else str(given)
-        return wait, given_epoch, not int(reply[3])
-
-    def _reason(self, err: BaseException) -> str:
-        """What went wrong, in words: redis-py's text, any password masked to be sure."""
-        text = " ".join(str(err).split()).rstrip(".") or type(err).__name__
-        if self._url is not None:
-            text = SecretMasker(url_secrets(self._url)).mask(text)
-        return f"{type(err).__name__}: {text}"
-
-    def _connect(self) -> Callable[..., Awaitable[Any]]:
-        """The script bound to the client: made now (in this loop) from the URL if needed."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not None and loop is not self._loop:
-            raise ClientStateError(
-                "this RedisLimiter was used in another event loop; aclose() it there, or "
-                "make one limiter per event loop"
-            )
-        client = self._client
-        if client is None:
-            assert self._url is not None
-            client = aioredis.Redis.from_url(
-                self._url,
-                socket_connect_timeout=self.timeout,
-                socket_timeout=self.timeout,
-                retry=Retry(NoBackoff(), 0),  # a failed call is an outage, not a retry
-            )
-            self._client = client
-        self._loop = loop
-        self._script = cast(Callable[..., Awaitable[Any]], client.register_script(_SCRIPT))
-        return self._script
+        return wait, epoch, reserved

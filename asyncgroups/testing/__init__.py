@@ -8,13 +8,11 @@ plugin (`asyncgroups.testing.plugin`, registered through `pytest11`) provides th
 (`check_sync`, the fault presets `asyncgroups demo` uses).
 """
 
+from .. import _public
 from ._faults import Faults, Injection
 from ._server import FakeGroupsServer, RecordedRequest
 from ._store import PAGE_SIZE
 
 __all__ = ["PAGE_SIZE", "FakeGroupsServer", "Faults", "Injection", "RecordedRequest"]
 
-for _name in __all__:
-    if _name != "PAGE_SIZE":  # a number has no module to set
-        globals()[_name].__module__ = __name__
-del _name
+_public.publish(globals(), __all__)

@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["Decision", "FaultKind", "Faults", "Injection", "TokenBucket", "decide"]
+__all__ = [
+    "ArmedFaults",
+    "Decision",
+    "FaultKind",
+    "Faults",
+    "Injection",
+    "TokenBucket",
+    "decide",
+    "fault_kind",
+]
 
 #: What happens to a request: answered with an injected status, dropped before the
 #: server acts, acted on and then dropped, acted on and answered with broken JSON,
@@ -121,103 +132,77 @@ class Faults:
 NO_FAULTS: Final = Faults()
 
 
+def fault_kind(
+    *, status: int | None, reset: bool, lost_reply: bool, malformed: bool, delay: float
+) -> FaultKind | None:
+    """The one fault an `inject` call asks for (None: only a delay); raises `TypeError`
+    or `ValueError` naming what is unclear."""
+    chosen: tuple[tuple[FaultKind, bool], ...] = (
+        ("reset", reset),
+        ("lost_reply", lost_reply),
+        ("malformed", malformed),
+    )
+    kinds = [kind for kind, on in chosen if on]
+    if status is not None:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise TypeError("status must be an int")
+        if not 200 <= status <= 599:
+            raise ValueError(f"status must be between 200 and 599, not {status}")
+        kinds.append("status")
+    if len(kinds) > 1:
+        raise ValueError(f"inject one fault at a time, not {' and '.join(kinds)}")
+    if not kinds and not delay:
+        raise ValueError("inject needs status=, reset=, lost_reply=, malformed= or delay=")
+    return kinds[0] if kinds else None
+
+
+def _check_times(_: object, __: attrs.Attribute[Any], times: int) -> None:
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise ValueError(f"times must be a positive int, not {times!r}")
+
+
+def _check_delay(_: object, __: attrs.Attribute[Any], delay: float) -> None:
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0, not {delay!r}")
+
+
+def _upper(method: str | None) -> str | None:
+    return method.upper() if method is not None else None
+
+
+def _route(path: str | None) -> str | None:
+    """A target path as the fake routes it: under `/v1`, which may be left out."""
+    if path is None:
+        return None
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', not {path!r}")
+    return path[3:] if path == "/v1" or path.startswith("/v1/") else path
+
+
+def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(headers or {})
+
+
+@attrs.define(slots=True, kw_only=True, eq=False, repr=False)
 class Injection:
     """A one-shot fault armed with `FakeGroupsServer.inject`, fired `times` times.
 
     `remaining` counts the firings left; `fired` is True once it has fired at all.
     """
 
-    __slots__ = (
-        "body",
-        "delay",
-        "headers",
-        "kind",
-        "method",
-        "path",
-        "remaining",
-        "retry_after",
-        "status",
-        "times",
-    )
+    kind: FaultKind | None
+    status: int | None
+    delay: float = attrs.field(converter=float, validator=_check_delay)
+    times: int = attrs.field(validator=_check_times)
+    method: str | None = attrs.field(converter=_upper)
+    path: str | None = attrs.field(converter=_route)
+    retry_after: float | str | None
+    body: Any
+    headers: dict[str, str] = attrs.field(converter=_headers)
+    remaining: int = attrs.field(init=False)
 
-    def __init__(
-        self,
-        *,
-        kind: FaultKind | None,
-        status: int | None,
-        delay: float,
-        times: int,
-        method: str | None,
-        path: str | None,
-        retry_after: float | str | None,
-        body: Any,
-        headers: Mapping[str, str] | None,
-    ) -> None:
-        self.kind = kind
-        self.status = status
-        self.delay = delay
-        self.times = times
-        self.remaining = times
-        self.method = method.upper() if method is not None else None
-        self.path = path
-        self.retry_after = retry_after
-        self.body = body
-        self.headers = dict(headers or {})
-
-    @classmethod
-    def armed(
-        cls,
-        *,
-        status: int | None,
-        reset: bool,
-        lost_reply: bool,
-        malformed: bool,
-        delay: float,
-        times: int,
-        method: str | None,
-        path: str | None,
-        retry_after: float | str | None,
-        body: Any,
-        headers: Mapping[str, str] | None,
-    ) -> Injection:
-        """The injection `FakeGroupsServer.inject` arms, its arguments checked; raises
-        `TypeError` or `ValueError` naming the one that is wrong."""
-        chosen: tuple[tuple[FaultKind, bool], ...] = (
-            ("reset", reset),
-            ("lost_reply", lost_reply),
-            ("malformed", malformed),
-        )
-        kinds = [kind for kind, on in chosen if on]
-        if status is not None:
-            if isinstance(status, bool) or not isinstance(status, int):
-                raise TypeError("status must be an int")
-            if not 200 <= status <= 599:
-                raise ValueError(f"status must be between 200 and 599, not {status}")
-            kinds.append("status")
-        if len(kinds) > 1:
-            raise ValueError(f"inject one fault at a time, not {' and '.join(kinds)}")
-        if not isinstance(times, int) or times < 1:
-            raise ValueError(f"times must be a positive int, not {times!r}")
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, not {delay!r}")
-        if not kinds and not delay:
-            raise ValueError("inject needs status=, reset=, lost_reply=, malformed= or delay=")
-        if path is not None:
-            if not path.startswith("/"):
-                raise ValueError(f"path must start with '/', not {path!r}")
-            if path == "/v1" or path.startswith("/v1/"):
-                path = path[3:]
-        return cls(
-            kind=kinds[0] if kinds else None,
-            status=status,
-            delay=float(delay),
-            times=times,
-            method=method,
-            path=path,
-            retry_after=retry_after,
-            body=body,
-            headers=headers,
-        )
+    def __attrs_post_init__(self) -> None:
+        self.remaining = self.times
 
     @property
     def fired(self) -> bool:
@@ -293,20 +278,9 @@ def decide(
     drawn (when any random fault is configured); then the rate limit is checked; then
     the drawn fault, if any, applies.
     """
-    for index, injection in enumerate(injections):
-        if injection.matches(method, path):
-            injection.remaining -= 1
-            if injection.remaining <= 0:
-                del injections[index]
-            return Decision(
-                kind=injection.kind,
-                delay=injection.delay,
-                status=injection.status or 0,
-                retry_after=injection.retry_after,
-                body=injection.body,
-                headers=injection.headers,
-            )
-
+    injected = _use_injection(injections, method, path)
+    if injected is not None:
+        return injected
     draws = faults.draws
     if draws:
         u_kind = rng.random()
@@ -321,33 +295,101 @@ def decide(
         )
     if not draws:
         return Decision(delay=faults.latency) if faults.latency else None
+    return _drawn(faults, u_kind, u_status, faults.latency + faults.jitter * u_jitter)
 
-    delay = faults.latency + faults.jitter * u_jitter
+
+class ArmedFaults:
+    """The faults in force on one server: random `Faults` (their numbers drawn from one
+    `random.Random(seed)`, their rate limit a `TokenBucket`) and one-shot injections."""
+
+    __slots__ = ("_bucket", "_faults", "_rng", "injections")
+
+    def __init__(self, faults: Faults, seed: int) -> None:
+        self._rng = random.Random(seed)
+        #: Armed one-shot injections, in the order they fire.
+        self.injections: list[Injection] = []
+        self._faults = NO_FAULTS
+        self._bucket: TokenBucket | None = None
+        self.faults = faults
+
+    @property
+    def faults(self) -> Faults:
+        """The random faults in force; a new `Faults` starts a new rate bucket."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        if not isinstance(value, Faults):
+            raise TypeError(f"faults must be a Faults, not {type(value).__name__}")
+        self._faults = value
+        self._bucket = None
+        if value.rate_limit is not None:
+            self._bucket = TokenBucket(value.rate_limit, value.bucket_size, time.monotonic())
+
+    def decide(self, method: str, path: str) -> Decision | None:
+        """`decide` for a request arriving now; None at once when nothing is armed."""
+        faults = self._faults
+        if not (self.injections or faults.draws or faults.latency or self._bucket is not None):
+            return None
+        return decide(
+            method,
+            path,
+            faults=faults,
+            rng=self._rng,
+            injections=self.injections,
+            bucket=self._bucket,
+            now=time.monotonic(),
+        )
+
+
+def _use_injection(injections: list[Injection], method: str, path: str) -> Decision | None:
+    """The first armed injection that matches the request, used once; None if none does."""
+    for index, injection in enumerate(injections):
+        if injection.matches(method, path):
+            injection.remaining -= 1
+            if injection.remaining <= 0:
+                del injections[index]
+            return Decision(
+                kind=injection.kind,
+                delay=injection.delay,
+                status=injection.status or 0,
+                retry_after=injection.retry_after,
+                body=injection.body,
+                headers=injection.headers,
+            )
+    return None
+
+
+def _drawn(faults: Faults, u_kind: float, u_status: float, delay: float) -> Decision | None:
+    """The random fault the numbers drawn for one request pick, by the rates in `faults`."""
     threshold = faults.error_rate
     if u_kind < threshold:
         statuses = faults.error_statuses
         status = statuses[min(int(u_status * len(statuses)), len(statuses) - 1)]
         return Decision(kind="status", delay=delay, status=status)
-    threshold += faults.reset_rate
-    if u_kind < threshold:
-        return Decision(kind="reset", delay=delay)
-    threshold += faults.lost_reply_rate
-    if u_kind < threshold:
-        return Decision(kind="lost_reply", delay=delay)
-    threshold += faults.malformed_rate
-    if u_kind < threshold:
-        return Decision(kind="malformed", delay=delay)
+    kinds: tuple[tuple[FaultKind, float], ...] = (
+        ("reset", faults.reset_rate),
+        ("lost_reply", faults.lost_reply_rate),
+        ("malformed", faults.malformed_rate),
+    )
+    for kind, rate in kinds:
+        threshold += rate
+        if u_kind < threshold:
+            return Decision(kind=kind, delay=delay)
     return Decision(delay=delay) if delay else None
+
+
+def _reason(status: int) -> str:
+    """The status's reason phrase ("Service Unavailable"), or "Error" for an odd one."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def proxy_error_page(status: int) -> bytes:
     """The HTML page a reverse proxy sends with a 5xx (what an injected 5xx carries)."""
-    from http import HTTPStatus
-
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Error"
+    reason = _reason(status)
     return (
         f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
         f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -365,13 +407,7 @@ def injected_body(status: int, body: Any) -> tuple[bytes, str]:
     if body is None:
         if status >= 500:
             return proxy_error_page(status), "text/html"
-        from http import HTTPStatus
-
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Error"
-        return json.dumps({"message": reason}).encode(), "application/json"
+        return json.dumps({"message": _reason(status)}).encode(), "application/json"
     if isinstance(body, str):
         body = body.encode()
     if isinstance(body, bytes):

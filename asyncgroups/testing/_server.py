@@ -1,61 +1,30 @@
 """`FakeGroupsServer`: the Groups API over real sockets, with faults on demand.
 
-The HTTP edge of the testing kit: it routes requests to the in-memory `Store`, records
-them, and applies the fault `decide` chose. With no faults configured (and
-`record=False`) a request skips all of that after one flag check, so benchmarks can use
-it too.
+The HTTP edge of the testing kit: it records each request, asks the armed faults
+(`_faults.ArmedFaults`) what to do with it, and answers through `_answers` over the
+in-memory `Store`. With no faults armed (and `record=False`) a request skips all of
+that, so benchmarks can use it too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import random
-import socket
 import ssl
-import struct
 import time
 from collections.abc import Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 from aiohttp import web
 
-from ._faults import (
-    NO_FAULTS,
-    Decision,
-    Faults,
-    Injection,
-    TokenBucket,
-    decide,
-    format_retry_after,
-    injected_body,
-)
+from ._answers import JSON, NOT_JSON, UNAUTHORIZED, Answer, act, answer_faulty, read_body
+from ._faults import NO_FAULTS, ArmedFaults, Faults, Injection, fault_kind
 from ._records import RecordedRequest
 from ._store import PAGE_SIZE, Shape, Store
-
-if TYPE_CHECKING:
-    import trustme
+from ._tls import FakeCA
 
 __all__ = ["FakeGroupsServer", "RecordedRequest"]
 
-_JSON: Final = "application/json"
-_UNAUTHORIZED: Final = json.dumps({"message": "Unauthorized"}).encode()
-_NO_ROUTE: Final = json.dumps({"message": "Not found"}).encode()
-_NOT_ALLOWED: Final = json.dumps({"message": "Method not allowed"}).encode()
-_RATE_LIMITED: Final = json.dumps({"message": "Too many requests"}).encode()
-# SO_LINGER on with a zero timeout: close() then sends a TCP RST, not a FIN.
-_LINGER_RESET: Final = struct.pack("ii", 1, 0)
 # How long close() lets a request still being handled finish before cancelling it.
 _SHUTDOWN_GRACE: Final = 0.25
-
-
-class _NotJSON:
-    """Marks a body that is present but not JSON (recorded as None, answered 400)."""
-
-
-_NOT_JSON: Final = _NotJSON()
 
 
 class FakeGroupsServer:
@@ -70,8 +39,8 @@ class FakeGroupsServer:
     "created", "prokey": …}` creates). `/group/all` is paged like the service, 800
     groups a page in creation order (`?page=2` for the next); `page_size=None` serves
     the whole account at once and ignores `page`, like a server that predates paging.
-    Faults come
-    from `faults` (random, replayable from `seed`) and from `inject` (one-shot).
+    Faults come from `faults` (random, replayable from `seed`) and from `inject`
+    (one-shot).
     """
 
     def __init__(
@@ -89,14 +58,7 @@ class FakeGroupsServer:
         keepalive_timeout: float = 75.0,
         page_size: int | None = PAGE_SIZE,
     ) -> None:
-        if shape not in ("list", "object"):
-            raise ValueError(f'shape must be "list" or "object", not {shape!r}')
-        if not api_key:
-            raise ValueError("api_key must be a non-empty string")
-        if page_size is not None and (
-            isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1
-        ):
-            raise ValueError(f"page_size must be a positive int or None, not {page_size!r}")
+        _check_options(api_key, shape, page_size)
         self.api_key = api_key
         #: Groups per page of `GET /group/all` (None: not paged, `?page` ignored).
         self.page_size = page_size
@@ -107,18 +69,13 @@ class FakeGroupsServer:
         self._port = port
         self._keepalive_timeout = keepalive_timeout
         self._store = Store(credits=credits, seed=seed)
-        self._rng = random.Random(seed)
-        self._injections: list[Injection] = []
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._peak = 0
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
-        self._faults = NO_FAULTS
-        self._bucket: TokenBucket | None = None
-        self._faulty = False
-        self.faults = faults if faults is not None else NO_FAULTS
-        self._ca: trustme.CA | None = _make_ca() if tls else None
+        self._armed = ArmedFaults(faults if faults is not None else NO_FAULTS, seed)
+        self._ca = FakeCA() if tls else None
 
     # Lifecycle ------------------------------------------------------------------
 
@@ -137,7 +94,8 @@ class FakeGroupsServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._port, ssl_context=self._server_ssl())
+            tls = self._ca.server_context(self.host) if self._ca is not None else None
+            site = web.TCPSite(runner, self.host, self._port, ssl_context=tls)
             await site.start()
             self._bound_port = int(runner.addresses[0][1])
         except BaseException:
@@ -155,12 +113,7 @@ class FakeGroupsServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.close()
 
     @property
@@ -181,26 +134,17 @@ class FakeGroupsServer:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client-side SSL context that trusts this server's test CA (needs `tls=True`)."""
-        if self._ca is None:
-            raise RuntimeError("ssl_context() needs FakeGroupsServer(tls=True)")
-        context = ssl.create_default_context()
-        self._ca.configure_trust(context)
-        return context
+        return self._tls("ssl_context").client_context()
 
     def ca_pem(self) -> bytes:
         """This server's test CA certificate as PEM (needs `tls=True`), for a tool that
         takes a CA file, such as `asyncgroups --ca-file`."""
-        if self._ca is None:
-            raise RuntimeError("ca_pem() needs FakeGroupsServer(tls=True)")
-        return self._ca.cert_pem.bytes()
+        return self._tls("ca_pem").pem()
 
-    def _server_ssl(self) -> ssl.SSLContext | None:
+    def _tls(self, method: str) -> FakeCA:
         if self._ca is None:
-            return None
-        names = dict.fromkeys(("127.0.0.1", "localhost", self.host))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ca.issue_cert(*names).configure_cert(context)
-        return context
+            raise RuntimeError(f"{method}() needs FakeGroupsServer(tls=True)")
+        return self._ca
 
     # Seeding and inspection ----------------------------------------------------------
 
@@ -279,19 +223,11 @@ class FakeGroupsServer:
     @property
     def faults(self) -> Faults:
         """The random faults in force; assign a new `Faults` to change them at any time."""
-        return self._faults
+        return self._armed.faults
 
     @faults.setter
     def faults(self, value: Faults) -> None:
-        if not isinstance(value, Faults):
-            raise TypeError(f"faults must be a Faults, not {type(value).__name__}")
-        self._faults = value
-        self._bucket = (
-            TokenBucket(value.rate_limit, value.bucket_size, time.monotonic())
-            if value.rate_limit is not None
-            else None
-        )
-        self._faulty = bool(value.draws or value.latency or value.rate_limit is not None)
+        self._armed.faults = value
 
     def inject(
         self,
@@ -318,11 +254,12 @@ class FakeGroupsServer:
         `method` and `path` (under `/v1`, a prefix: "/group/" + key) narrow the target.
         Injections are used in the order they were armed, before any random fault.
         """
-        injection = Injection.armed(
+        kind = fault_kind(
+            status=status, reset=reset, lost_reply=lost_reply, malformed=malformed, delay=delay
+        )
+        injection = Injection(
+            kind=kind,
             status=status,
-            reset=reset,
-            lost_reply=lost_reply,
-            malformed=malformed,
             delay=delay,
             times=times,
             method=method,
@@ -331,155 +268,70 @@ class FakeGroupsServer:
             body=body,
             headers=headers,
         )
-        self._injections.append(injection)
+        self._armed.injections.append(injection)
         return injection
 
     @property
     def pending_injections(self) -> list[Injection]:
         """The armed injections that have not been used up, in the order they fire."""
-        return list(self._injections)
+        return list(self._armed.injections)
 
     # Request handling -------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._in_flight += 1
-        if self._in_flight > self._peak:
-            self._peak = self._in_flight
+        self._peak = max(self._peak, self._in_flight)
         try:
             method = request.method
             path = request.path
             route = path[3:] if path.startswith("/v1/") else path
             # Decided before the first await, so the order is the order of arrival.
-            decision = (
-                decide(
-                    method,
-                    route,
-                    faults=self._faults,
-                    rng=self._rng,
-                    injections=self._injections,
-                    bucket=self._bucket,
-                    now=time.monotonic(),
-                )
-                if self._faulty or self._injections
-                else None
-            )
-            raw = await request.read() if request.body_exists else b""
-            body: Any = None
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = _NOT_JSON
+            decision = self._armed.decide(method, route)
+            raw, body = await read_body(request)
             if self.record:
-                self._requests.append(
-                    RecordedRequest(
-                        method=method,
-                        path=path,
-                        query=request.query,
-                        headers=request.headers,
-                        body=None if body is _NOT_JSON else body,
-                        raw_body=raw,
-                        fault=decision.label if decision is not None else None,
-                        received_at=time.monotonic(),
-                    )
-                )
+                fault = decision.label if decision is not None else None
+                self._requests.append(_record(request, raw, body, fault))
             if decision is None:
                 status, payload = self._act(method, route, request, body)
-                return web.Response(status=status, body=payload, content_type=_JSON)
-            return await self._answer_faulty(request, decision, method, route, body)
+                return web.Response(status=status, body=payload, content_type=JSON)
+            return await answer_faulty(
+                request,
+                decision,
+                lambda: self._act(method, route, request, body),
+                retry_after=self._armed.faults.retry_after,
+            )
         finally:
             self._in_flight -= 1
 
-    async def _answer_faulty(
-        self, request: web.Request, decision: Decision, method: str, route: str, body: Any
-    ) -> web.StreamResponse:
-        if decision.delay:
-            await asyncio.sleep(decision.delay)
-        kind = decision.kind
-        if kind == "reset":
-            return _drop(request, reset=True)
-        if kind == "rate_limited":
-            return web.Response(
-                status=429,
-                body=_RATE_LIMITED,
-                content_type=_JSON,
-                headers={"Retry-After": format_retry_after(self._faults.retry_after)},
-            )
-        if kind == "status":
-            payload, content_type = injected_body(decision.status, decision.body)
-            headers = dict(decision.headers)
-            if decision.retry_after is not None:
-                headers["Retry-After"] = format_retry_after(decision.retry_after)
-            headers.setdefault("Content-Type", content_type)
-            return web.Response(status=decision.status, body=payload, headers=headers)
-        status, payload = self._act(method, route, request, body)
-        if kind == "lost_reply":
-            return _drop(request, reset=False)
-        if kind == "malformed":
-            # A proper prefix of a JSON object or list is never valid JSON.
-            payload = payload[: max(1, len(payload) // 2)]
-        return web.Response(status=status, body=payload, content_type=_JSON)
-
-    def _act(self, method: str, route: str, request: web.Request, body: Any) -> tuple[int, bytes]:
+    def _act(self, method: str, route: str, request: web.Request, body: Any) -> Answer:
         """Do what the real service would do; answer its status and JSON bytes."""
         if request.headers.get("Authorization") != self.api_key:
-            return 401, _UNAUTHORIZED
-        store = self._store
-        if route.startswith("/group/"):
-            key = route[7:]
-            if method == "GET":
-                if key == "all":
-                    status, data = store.list_all(
-                        self.shape, page=request.query.get("page"), page_size=self.page_size
-                    )
-                elif key == "latest":
-                    status, data = store.latest(self.shape)
-                else:
-                    status, data = store.read(key, self.shape)
-            elif method == "PATCH":
-                status, data = store.update(key, _body_or_refusal(body))
-            elif method == "DELETE":
-                status, data = store.delete(key)
-            else:
-                return 405, _NOT_ALLOWED
-        elif route == "/group":
-            if method != "POST":
-                return 405, _NOT_ALLOWED
-            status, data = store.create(_body_or_refusal(body), self.shape)
-        else:
-            return 404, _NO_ROUTE
-        return status, json.dumps(data).encode()
+            return 401, UNAUTHORIZED
+        page = request.query.get("page")
+        return act(
+            self._store, method, route, body, page=page, shape=self.shape, page_size=self.page_size
+        )
 
 
-def _body_or_refusal(body: Any) -> Any:
-    # A missing or non-JSON body reaches the rules as a non-object, which they refuse.
-    return None if body is _NOT_JSON else body
+def _record(request: web.Request, raw: bytes, body: Any, fault: str | None) -> RecordedRequest:
+    return RecordedRequest(
+        method=request.method,
+        path=request.path,
+        query=request.query,
+        headers=request.headers,
+        body=None if body is NOT_JSON else body,
+        raw_body=raw,
+        fault=fault,
+        received_at=time.monotonic(),
+    )
 
 
-def _drop(request: web.Request, *, reset: bool) -> web.StreamResponse:
-    """Close the connection without answering; `reset` sends a TCP RST instead of a FIN.
-
-    The returned response is never sent: writing it to the closed transport raises
-    ConnectionResetError inside aiohttp, which aiohttp treats as a client that went
-    away (no log line, no warning) and closes the connection.
-    """
-    transport = request.transport
-    if transport is not None:
-        if reset:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        transport.abort()
-    return web.Response()
-
-
-def _make_ca() -> trustme.CA:
-    try:
-        import trustme
-    except ImportError as err:
-        raise ImportError(
-            'FakeGroupsServer(tls=True) needs trustme: pip install "asyncgroups[testing]" '
-            "(or pip install trustme)"
-        ) from err
-    return trustme.CA()
+def _check_options(api_key: str, shape: Shape, page_size: int | None) -> None:
+    if shape not in ("list", "object"):
+        raise ValueError(f'shape must be "list" or "object", not {shape!r}')
+    if not api_key:
+        raise ValueError("api_key must be a non-empty string")
+    if page_size is not None and (
+        isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1
+    ):
+        raise ValueError(f"page_size must be a positive int or None, not {page_size!r}")

@@ -35,23 +35,16 @@ NOT_FOUND: Final[Reply] = (404, {"message": "No entry found"})
 _SUBSCRIPTIONS: Final = ("no", "external", "children")
 _STATUSES: Final = ("published", "draft")
 _OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block")
-#: The fields a create or update may carry, in the documented order of a read (anything
-#: else is refused with a 400). Not the client's `WRITABLE_FIELDS`: the fake plays the
-#: service, so it spells the service's rules itself, and a client mistake in that list
-#: cannot hide behind it.
-_WRITABLE_FIELDS: Final = (
-    "name",
-    "status",
-    "internal_note",
-    "subscription",
-    "subscription_cal_url",
-    "layout",
-    "cta",
-    "cta_block",
-)
-WRITABLE: Final = frozenset(_WRITABLE_FIELDS)
 # The documented order of a read's fields (before `events`).
-_READ_ORDER: Final = (*_WRITABLE_FIELDS, "date_updated", "date_created")
+_READ_ORDER: Final = (
+    "name", "status", "internal_note", "subscription", "subscription_cal_url",
+    "layout", "cta", "cta_block", "date_updated", "date_created",
+)  # fmt: skip
+#: The fields a create or update may carry: those of a read but the dates the server
+#: keeps (anything else is refused with a 400). Not the client's `WRITABLE_FIELDS`: the
+#: fake plays the service, so it spells the service's rules itself, and a client
+#: mistake in that list cannot hide behind it.
+WRITABLE: Final = frozenset(_READ_ORDER) - {"date_updated", "date_created"}
 
 
 def timestamp(moment: datetime | None = None) -> str:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import socket
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
 from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType, ModuleType
-from typing import Any
 
 import aiohttp
 import pytest
 import structlog
+from conftest import local_client
 from rich.traceback import Traceback
 
 from asyncgroups import (
@@ -205,12 +206,12 @@ async def _caught(call: Callable[[], Awaitable[object]]) -> Caught:
     raise AssertionError("the call did not fail")
 
 
-def _client(base_url: str, **kwargs: Any) -> GroupsClient:
-    return GroupsClient(KEY, base_url=base_url, rate_limit=None, retry=TWO_ATTEMPTS, **kwargs)
+#: A client that sends `KEY` (whatever key its server expects), trying twice.
+_client = functools.partial(local_client, api_key=KEY, retry=TWO_ATTEMPTS)
 
 
 async def _server_error() -> Caught:
-    async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
+    async with FakeGroupsServer(api_key=KEY) as server, _client(server) as client:
         server.inject(status=500, times=2, method="GET")
         caught = await _caught(lambda: client.groups.get(PROKEY))
     caught.server = server
@@ -221,7 +222,7 @@ async def _server_echoing_the_key() -> Caught:
     # A server that writes the key back, in its message and as the request id: the
     # error masks it, and neither may a local of any frame (the reply's raw bytes, its
     # headers) show it.
-    async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
+    async with FakeGroupsServer(api_key=KEY) as server, _client(server) as client:
         body = {"message": f"bad key {KEY}", "echo": KEY.replace("_", "\\u005f")}
         for status in (502, 400):
             server.inject(status=status, method="GET", body=body, headers={"X-Request-Id": KEY})
@@ -231,7 +232,7 @@ async def _server_echoing_the_key() -> Caught:
 
 
 async def _server_error_on_create() -> Caught:
-    async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
+    async with FakeGroupsServer(api_key=KEY) as server, _client(server) as client:
         server.inject(status=500, method="POST")
         caught = await _caught(lambda: client.groups.create(NewGroup("Team")))
     caught.server = server
@@ -239,14 +240,14 @@ async def _server_error_on_create() -> Caught:
 
 
 async def _refused() -> Caught:
-    async with _client(f"http://127.0.0.1:{_unused_port()}/v1") as client:
+    async with _client(f"http://127.0.0.1:{_unused_port()}") as client:
         return await _caught(lambda: client.groups.get(PROKEY))
 
 
 async def _timeout() -> Caught:
     async with (
         FakeGroupsServer(api_key=KEY) as server,
-        _client(server.url, timeout=0.05) as client,
+        _client(server, timeout=0.05) as client,
     ):
         server.inject(delay=2.0, times=2, method="GET")
         caught = await _caught(lambda: client.groups.get(PROKEY))
@@ -255,14 +256,14 @@ async def _timeout() -> Caught:
 
 
 async def _unauthorized() -> Caught:
-    async with FakeGroupsServer(api_key=WRONG_KEY) as server, _client(server.url) as client:
+    async with FakeGroupsServer(api_key=WRONG_KEY) as server, _client(server) as client:
         caught = await _caught(lambda: client.groups.get(PROKEY))
     caught.server = server
     return caught
 
 
 async def _reset() -> Caught:
-    async with FakeGroupsServer(api_key=KEY) as server, _client(server.url) as client:
+    async with FakeGroupsServer(api_key=KEY) as server, _client(server) as client:
         server.inject(reset=True, times=2, method="GET")
         caught = await _caught(lambda: client.groups.get(PROKEY))
     caught.server = server
@@ -290,7 +291,7 @@ def _closing_before_the_write() -> aiohttp.TraceConfig:
 async def _closed_before_the_write() -> Caught:
     async with (
         FakeGroupsServer(api_key=KEY) as server,
-        _client(server.url, trace_configs=[_closing_before_the_write()]) as client,
+        _client(server, trace_configs=[_closing_before_the_write()]) as client,
     ):
         caught = await _caught(lambda: client.groups.get(PROKEY))
     return caught
@@ -299,7 +300,7 @@ async def _closed_before_the_write() -> Caught:
 async def _closed_before_the_body() -> Caught:
     async with (
         FakeGroupsServer(api_key=KEY) as server,
-        _client(server.url, trace_configs=[_closing_before_the_write()]) as client,
+        _client(server, trace_configs=[_closing_before_the_write()]) as client,
     ):
         caught = await _caught(lambda: client.groups.create(NewGroup("Team")))
     return caught

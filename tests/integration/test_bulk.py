@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from conftest import local_client
 
 from asyncgroups import (
     BulkError,
     BulkProgress,
-    GroupsClient,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
@@ -23,14 +23,6 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups.testing import FakeGroupsServer, Faults
-
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
-
-
-def _client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
-    kwargs.setdefault("retry", FAST_RETRY)
-    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
-    return GroupsClient(server.api_key, base_url=server.url, **kwargs)  # type: ignore[arg-type]
 
 
 def _client_tasks() -> set[asyncio.Task[object]]:
@@ -49,7 +41,7 @@ async def test_get_many_sorts_a_mixed_batch_into_ok_missing_and_failed() -> None
         keys = [present[0], absent[0], "../all", present[1], present[0], *present[2:], *absent[1:]]
         keys.append("not a key")
         seen: list[BulkProgress] = []
-        async with _client(server) as client:
+        async with local_client(server) as client:
             result = await client.groups.get_many(keys, on_progress=seen.append)
 
         assert list(result.ok) == present  # input order, duplicate once
@@ -79,7 +71,7 @@ async def test_get_many_reads_keys_from_an_async_generator() -> None:
                 yield key
 
         progress: list[BulkProgress] = []
-        async with _client(server) as client:
+        async with local_client(server) as client:
             result = await client.groups.get_many(
                 produce(), concurrency=7, on_progress=progress.append
             )
@@ -100,7 +92,7 @@ async def test_iter_many_pulls_input_only_as_workers_free_up() -> None:
                 yield key
 
         consumed = 0
-        async with _client(server) as client:
+        async with local_client(server) as client:
             async for outcome in client.groups.iter_many(produce(), concurrency=4):
                 assert outcome.ok
                 consumed += 1
@@ -118,7 +110,7 @@ async def test_iter_many_yields_every_input_key_including_duplicates() -> None:
     async with FakeGroupsServer() as server:
         key = server.add_group(name="a")
         missing = _missing_key()
-        async with _client(server) as client:
+        async with local_client(server) as client:
             outcomes = [o async for o in client.groups.iter_many([key, key, missing, "bad"])]
         assert sorted(o.prokey for o in outcomes) == sorted([key, key, missing, "bad"])
         by_key = {o.prokey: o for o in outcomes}
@@ -130,7 +122,7 @@ async def test_iter_many_yields_every_input_key_including_duplicates() -> None:
 async def test_concurrent_bulk_calls_share_the_client_wide_cap() -> None:
     async with FakeGroupsServer(faults=Faults(latency=0.005)) as server:
         keys = [server.add_group(name=f"g{i}") for i in range(60)]
-        async with _client(server, max_connections=5) as client:
+        async with local_client(server, max_connections=5) as client:
             results = await asyncio.gather(
                 client.groups.get_many(keys[:20], concurrency=20),
                 client.groups.get_many(keys[20:40], concurrency=20),
@@ -144,7 +136,7 @@ async def test_concurrent_bulk_calls_share_the_client_wide_cap() -> None:
 async def test_rate_limit_spaces_requests_across_calls() -> None:
     async with FakeGroupsServer() as server:
         keys = [server.add_group(name=f"g{i}") for i in range(21)]
-        async with _client(server, rate_limit=100.0) as client:
+        async with local_client(server, rate_limit=100.0) as client:
             started = time.monotonic()
             await asyncio.gather(
                 client.groups.get_many(keys[:10]), client.groups.get_many(keys[10:])
@@ -166,26 +158,29 @@ async def test_429_pauses_every_request_of_the_client_until_retry_after() -> Non
     async with FakeGroupsServer() as server:
         keys = [server.add_group(name=f"g{i}") for i in range(12)]
         server.inject(status=429, retry_after=0.3, method="GET")
-        async with _client(server, trace_configs=[trace], max_connections=4) as client:
+        async with local_client(server, trace_configs=[trace], max_connections=4) as client:
             first = asyncio.create_task(client.groups.get(keys[0]))
             # The clock starts when the client has read the 429, not when the server
             # sent it: the client may send in between, before it knows to pause.
             while client.stats.cool_downs == 0:
                 await asyncio.sleep(0.001)
             limited_at = time.monotonic()
+            # When the pause ends, read off the limiter (loop time is time.monotonic).
+            resumes_at = limited_at + client.limiter.paused_for()
             result = await client.groups.get_many(keys[1:])
             await first
         assert result.all_ok
         assert client.stats.cool_downs == 1
         after = [t for t in sent_at if t > limited_at]
         assert after, "traffic resumed after the cool-down"
-        assert min(after) - limited_at >= 0.25
+        assert min(after) >= resumes_at  # nothing went out during the pause
+        assert resumes_at - sent_at[0] >= 0.25  # which lasted about the Retry-After (0.3 s)
 
 
 async def test_cancelling_get_many_leaves_no_task_and_a_usable_client() -> None:
     async with FakeGroupsServer(faults=Faults(latency=0.5)) as server:
         keys = [server.add_group(name=f"g{i}") for i in range(20)]
-        async with _client(server, max_connections=4) as client:
+        async with local_client(server, max_connections=4) as client:
             before = _client_tasks()
             task = asyncio.create_task(client.groups.get_many(keys))
             await asyncio.sleep(0.05)
@@ -202,7 +197,7 @@ async def test_delete_with_a_lost_reply_is_retried_and_reported_missing() -> Non
     async with FakeGroupsServer() as server:
         keys = [server.add_group(name=f"g{i}") for i in range(3)]
         server.inject(lost_reply=True, method="DELETE", path=f"/group/{keys[1]}")
-        async with _client(server) as client:
+        async with local_client(server) as client:
             result = await client.groups.delete_many(keys)
         assert list(result.ok) == [keys[0], keys[2]]
         assert result.missing == [keys[1]]
@@ -215,7 +210,7 @@ async def test_get_many_reports_a_persistent_server_error_as_failed() -> None:
         good = server.add_group(name="good")
         bad = server.add_group(name="bad")
         server.inject(status=503, times=3, method="GET", path=f"/group/{bad}")
-        async with _client(server) as client:
+        async with local_client(server) as client:
             result = await client.groups.get_many([good, bad])
         assert list(result.ok) == [good]
         assert isinstance(result.failed[bad], ServerError)
@@ -237,7 +232,7 @@ async def test_bulk_delete_soak_accounts_for_every_key_and_agrees_with_the_serve
         keys = existing + never
         server.faults = faults
         retry = RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.02)
-        async with _client(server, retry=retry, max_connections=32) as client:
+        async with local_client(server, retry=retry, max_connections=32) as client:
             result = await client.groups.delete_many(keys)
 
         accounted = [*result.ok, *result.missing, *result.failed]
@@ -260,7 +255,7 @@ async def test_bulk_delete_soak_accounts_for_every_key_and_agrees_with_the_serve
 async def test_iter_delete_many_streams_each_outcome_and_closing_cancels_the_rest() -> None:
     async with FakeGroupsServer() as server:
         keys = [server.add_group(name=f"g{i}") for i in range(3)]
-        async with _client(server) as client:
+        async with local_client(server) as client:
             stream = client.groups.iter_delete_many([*keys, keys[0]], concurrency=1)
             outcomes = [o async for o in stream]
             assert [o.prokey for o in outcomes] == [*keys, keys[0]]
@@ -284,7 +279,7 @@ async def test_iter_delete_many_streams_each_outcome_and_closing_cancels_the_res
 async def test_a_huge_concurrency_starts_no_more_workers_than_there_are_keys() -> None:
     async with FakeGroupsServer() as server:
         key = server.add_group(name="g")
-        async with _client(server) as client:
+        async with local_client(server) as client:
             tasks_before = len(asyncio.all_tasks())
             peak = 0
 
@@ -302,7 +297,7 @@ async def test_a_huge_concurrency_starts_no_more_workers_than_there_are_keys() -
 async def test_keys_of_other_types_are_failed_under_names_that_never_collide() -> None:
     async with FakeGroupsServer() as server:
         key = server.add_group(name="g")
-        async with _client(server) as client:
+        async with local_client(server) as client:
             result = await client.groups.get_many([1, "1", key, None])  # type: ignore[list-item]
         assert list(result.ok) == [key]
         assert list(result.failed) == ["<int 1>", "1", "<NoneType None>"]
@@ -319,7 +314,7 @@ async def test_a_progress_callback_that_raises_stops_the_batch_and_is_not_called
             calls += 1
             raise RuntimeError("the callback broke")
 
-        async with _client(server) as client:
+        async with local_client(server) as client:
             with pytest.raises(RuntimeError, match="callback broke"):
                 await client.groups.get_many(keys, concurrency=4, on_progress=explode)
             assert (await client.groups.get(keys[0])).name == "g0"

@@ -8,6 +8,8 @@ import warnings
 
 import aiohttp
 import pytest
+from conftest import NO_WAIT
+from conftest import local_client as _client
 
 from asyncgroups import (
     AuthenticationError,
@@ -18,7 +20,6 @@ from asyncgroups import (
     NewGroup,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitError,
     RequestTimeout,
     RetryPolicy,
     ServerError,
@@ -28,9 +29,6 @@ from asyncgroups import (
     UnexpectedResponseError,
 )
 from asyncgroups.testing import FakeGroupsServer
-
-from .support import NO_WAIT
-from .support import local_client as _client
 
 
 @pytest.fixture(params=["list", "object"])
@@ -160,24 +158,6 @@ async def test_patch_is_not_retried_after_a_reset_that_may_have_acted(
             await client.groups.update(key, GroupPatch(name="h"))
     assert server.updates == 1
     assert len([r for r in server.requests if r.method == "PATCH"]) == 1
-
-
-async def test_retry_after_longer_than_the_cap_raises_at_once(server: FakeGroupsServer) -> None:
-    key = server.add_group(name="g")
-    server.inject(status=429, method="GET", retry_after=120)
-    async with _client(server) as client:
-        with pytest.raises(RateLimitError) as info:
-            await client.groups.get(key)
-    assert info.value.retry_after == 120
-    assert len(server.requests) == 1
-
-
-async def test_retry_after_http_date_is_honoured(server: FakeGroupsServer) -> None:
-    key = server.add_group(name="g")
-    server.inject(status=503, method="GET", retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
-    async with _client(server) as client:
-        assert (await client.groups.get(key)).name == "g"  # a date in the past: no wait
-    assert len(server.requests) == 2
 
 
 async def test_slow_reply_raises_request_timeout_per_attempt(server: FakeGroupsServer) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import pytest
+from conftest import NO_WAIT, steady_clock
+from conftest import local_client as _client
 
 from asyncgroups import GroupsClient, NotFoundError, ServerError, UnexpectedResponseError
 from asyncgroups.testing import FakeGroupsServer
-
-from .support import NO_WAIT, steady_clock
-from .support import local_client as _client
 
 
 @pytest.fixture(params=["list", "object"])
@@ -70,11 +68,9 @@ async def test_list_against_a_server_that_ignores_page_fails_fast() -> None:
     # Exactly 800 at once, then the same again: the account may hold more than 800.
     async with FakeGroupsServer(page_size=None) as server, _client(server) as client:
         _fill(server, 800)
-        started = time.monotonic()
         with pytest.raises(UnexpectedResponseError, match=r"ignore \?page="):
             await client.groups.list()
-        assert time.monotonic() - started < 5
-    assert _pages_asked(server) == [None, "2"]
+    assert _pages_asked(server) == [None, "2"]  # fast: two pages, not page after page
 
 
 async def test_list_of_a_small_unpaged_account_is_complete() -> None:
@@ -210,7 +206,8 @@ async def test_default_rate_holds_at_the_server_when_new_connections_are_slow() 
             ssl_context=server.ssl_context(),
             retry=NO_WAIT,
         ) as client:
-            outcomes = [o async for o in client.groups.iter_many(keys * 12)]
+            with steady_clock():
+                outcomes = [o async for o in client.groups.iter_many(keys * 12)]
         assert all(o.ok for o in outcomes)
         assert len(server.requests) == 240
         assert _most_in_one_second([r.received_at for r in server.requests]) <= 80

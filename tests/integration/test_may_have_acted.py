@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from conftest import NO_WAIT
+from conftest import local_client as _client
 
 from asyncgroups import (
     AsyncGroupsError,
@@ -28,9 +30,6 @@ from asyncgroups import (
     TransportError,
 )
 from asyncgroups.testing import FakeGroupsServer
-
-from .support import NO_WAIT
-from .support import local_client as _client
 
 MISSING = "31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
 

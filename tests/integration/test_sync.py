@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import signal
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import local_client
 
 from asyncgroups import GroupsClient, RetryPolicy, SubscriptionLockedError
 from asyncgroups.sync import (
@@ -38,10 +40,8 @@ WRITES = ("POST", "PATCH", "DELETE")
 DEMO_FAULTS = BULK_FAULTS
 
 
-def _client(server: FakeGroupsServer, **kwargs: Any) -> GroupsClient:
-    kwargs.setdefault("retry", FAST_RETRY)
-    kwargs.setdefault("rate_limit", None)  # the local fake: no need to pace
-    return GroupsClient(server.api_key, base_url=server.url, **kwargs)
+#: A client for the local fake that retries, six times, without waiting long.
+_client = functools.partial(local_client, retry=FAST_RETRY)
 
 
 def _desired(n: int, **fields: Any) -> list[DesiredGroup]:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NO_WAIT
+from conftest import local_client as _client
 
-from asyncgroups import GroupsClient, NewGroup, RetryPolicy
+from asyncgroups import GroupsClient, NewGroup
 from asyncgroups.sync import (
     Action,
     DesiredGroup,
@@ -22,14 +24,7 @@ from asyncgroups.sync import (
 from asyncgroups.sync._creates import LANDING_FLOOR
 from asyncgroups.testing import FakeGroupsServer
 
-NO_WAIT = RetryPolicy(backoff_base=0.0, backoff_max=0.0, jitter=False)
 CAL = "https://example.com/team.ics"
-
-
-def _client(server: FakeGroupsServer, **kwargs: Any) -> GroupsClient:
-    return GroupsClient(
-        server.api_key, base_url=server.url, retry=NO_WAIT, rate_limit=None, **kwargs
-    )
 
 
 def _posts(server: FakeGroupsServer) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import local_client
 
 from asyncgroups import APIError, GroupsClient, ValidationError
 from asyncgroups.sync import (
@@ -23,8 +24,6 @@ from asyncgroups.sync import (
     plan,
 )
 from asyncgroups.testing import FakeGroupsServer
-
-from .support import local_client
 
 WRITES = ("POST", "PATCH", "DELETE")
 

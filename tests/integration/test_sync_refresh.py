@@ -19,7 +19,7 @@ from asyncgroups.sync import (
 )
 from asyncgroups.testing import FakeGroupsServer, RecordedRequest
 
-from .support import local_client
+from conftest import local_client
 from .test_sync import _assert_agreement, _desired
 
 LISTING = "/v1/group/all"

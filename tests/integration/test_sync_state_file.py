@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_client
 
 from asyncgroups.sync import (
     DesiredGroup,
@@ -24,7 +25,9 @@ from asyncgroups.sync import (
 from asyncgroups.sync._schema import APPLICATION_ID
 from asyncgroups.testing import FakeGroupsServer, Faults
 
-from .support import local_client, resume
+from conftest import local_client
+
+from .support import resume
 
 _CHILD = """
 import asyncio, sys

@@ -13,27 +13,16 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
+from conftest import local_client
 
-from asyncgroups import GroupsClient, RetryPolicy, TransportError, ValidationError
+from asyncgroups import TransportError, ValidationError
 from asyncgroups.testing import FakeGroupsServer
-
-NO_WAIT = RetryPolicy(max_attempts=1, backoff_base=0.0, backoff_max=0.0, jitter=False)
 
 
 @pytest.fixture
 async def tls_server() -> AsyncIterator[FakeGroupsServer]:
     async with FakeGroupsServer(tls=True) as fake:
         yield fake
-
-
-def _client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
-    return GroupsClient(
-        server.api_key,
-        base_url=server.url,
-        retry=NO_WAIT,
-        rate_limit=None,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def _no_hostname_check(server: FakeGroupsServer) -> ssl.SSLContext:
@@ -56,7 +45,7 @@ async def test_borrowed_session_whose_connector_trusts_a_private_ca_is_honoured(
     connector = aiohttp.TCPConnector(ssl=tls_server.ssl_context())
     async with (
         aiohttp.ClientSession(connector=connector) as session,
-        _client(tls_server, session=session) as client,
+        local_client(tls_server, session=session) as client,
     ):
         assert (await client.groups.get(key)).name == "corporate"
         assert (await client.groups.get(key)).name == "corporate"  # a pooled connection
@@ -71,7 +60,7 @@ async def test_borrowed_session_pinning_the_server_certificate_is_honoured(
     pin = aiohttp.Fingerprint(hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest())
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pin)) as session,
-        _client(tls_server, session=session) as client,
+        local_client(tls_server, session=session) as client,
     ):
         assert (await client.groups.get(key)).name == "pinned"
 
@@ -93,7 +82,7 @@ async def test_borrowed_session_that_does_not_verify_is_refused_before_any_reque
     connector = aiohttp.TCPConnector(ssl=make_ssl(tls_server))
     async with aiohttp.ClientSession(connector=connector) as session:
         with pytest.raises(ValidationError) as info:
-            _client(tls_server, session=session)
+            local_client(tls_server, session=session)
     assert info.value.field == "session"
     assert shown in str(info.value)
     assert "pass ssl_context=" in str(info.value)
@@ -107,7 +96,7 @@ async def test_explicit_ssl_context_wins_over_a_borrowed_connector(
     key = tls_server.add_group(name="explicit")
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session,
-        _client(tls_server, session=session, ssl_context=tls_server.ssl_context()) as client,
+        local_client(tls_server, session=session, ssl_context=tls_server.ssl_context()) as client,
     ):
         assert (await client.groups.get(key)).name == "explicit"
 
@@ -118,7 +107,7 @@ async def test_borrowed_default_connector_verifies_against_the_system_trust_stor
     key = tls_server.add_group(name="unknown CA")
     async with (
         aiohttp.ClientSession() as session,
-        _client(tls_server, session=session) as client,
+        local_client(tls_server, session=session) as client,
     ):
         with pytest.raises(TransportError, match="certificate"):
             await client.groups.get(key)
@@ -129,7 +118,7 @@ async def test_explicit_ssl_context_that_does_not_verify_is_refused(
     tls_server: FakeGroupsServer, make_ssl: Callable[[FakeGroupsServer], ssl.SSLContext]
 ) -> None:
     with pytest.raises(ValidationError, match="does not verify") as info:
-        _client(tls_server, ssl_context=make_ssl(tls_server))
+        local_client(tls_server, ssl_context=make_ssl(tls_server))
     assert info.value.field == "ssl_context"
 
 
@@ -138,6 +127,6 @@ async def test_borrowed_unverifying_connector_is_fine_over_loopback_http() -> No
         key = plain.add_group(name="plain")
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session,
-            _client(plain, session=session) as client,
+            local_client(plain, session=session) as client,
         ):
             assert (await client.groups.get(key)).name == "plain"

@@ -1,5 +1,5 @@
-"""Sync is built on the client's public API only (DESIGN.md: "over the public client
-API"), and knows nothing of aiohttp. Checked on the source, so a new import cannot slip in."""
+"""Sync is built on the client's public API only, and knows nothing of aiohttp. Checked
+on the source, so a new import cannot slip in."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ MODULES = sorted(SYNC.glob("*.py"))
 
 #: Core names sync may use although they are not public, with the reason.
 #: `PartialNewGroup`: models.py keeps it private on purpose (sync's creates send only the
-#: fields a record manages); whether to make it public is the lead's call. `check_text`:
+#: fields a record manages). `check_text`:
 #: the one rule for text that can be sent, which sync applies to the keys it stores.
 #: `_filelock` and `_timestamp`: the package's own plumbing (one file lock, one date
 #: format) shared with the CLI's journal; neither is part of the client's API.

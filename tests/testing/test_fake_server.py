@@ -750,9 +750,8 @@ async def test_injected_delay_slows_one_request(call: Call, server: FakeGroupsSe
     assert (await call("GET", "/group/all")).status == 200
     assert loop.time() - started >= 0.1
     assert server.requests[-1].fault == "delay"
-    started = loop.time()
     await call("GET", "/group/all")
-    assert loop.time() - started < 0.1
+    assert server.requests[-1].fault is None  # used up: the next one is not slowed
 
 
 @pytest.mark.parametrize(
@@ -836,7 +835,8 @@ async def test_latency_and_jitter_delay_every_answer(call: Call, server: FakeGro
     started = loop.time()
     await call("GET", "/group/all")
     await call("GET", "/group/all")
-    assert 0.08 <= loop.time() - started < 0.5
+    assert loop.time() - started >= 0.08
+    assert [r.fault for r in server.requests] == ["delay", "delay"]
 
 
 async def fault_sequence(seed: int, count: int = 40) -> list[str | None]:
@@ -931,16 +931,14 @@ async def test_lifecycle_is_explicit() -> None:
 
 
 async def test_close_does_not_wait_for_a_long_injected_delay() -> None:
-    loop = asyncio.get_running_loop()
     fake = FakeGroupsServer()
     await fake.start()
     fake.inject(delay=30.0)
     pending = asyncio.ensure_future(raw_request(fake, "GET", "/group/all"))
     while fake.in_flight == 0:
         await asyncio.sleep(0.005)
-    started = loop.time()
     await fake.close()
-    assert loop.time() - started < 2.0
+    # Cut off, not answered: waited out, the delay would have ended in a full reply.
     assert await pending == b""
     assert fake.in_flight == 0
 
