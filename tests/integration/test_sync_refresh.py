@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import local_client
 
 from asyncgroups import BulkProgress, ClientStats, GroupPatch, ValidationError
 from asyncgroups.sync import (
@@ -19,7 +20,6 @@ from asyncgroups.sync import (
 )
 from asyncgroups.testing import FakeGroupsServer, RecordedRequest
 
-from conftest import local_client
 from .test_sync import _assert_agreement, _desired
 
 LISTING = "/v1/group/all"

@@ -25,8 +25,6 @@ from asyncgroups.sync import (
 from asyncgroups.sync._schema import APPLICATION_ID
 from asyncgroups.testing import FakeGroupsServer, Faults
 
-from conftest import local_client
-
 from .support import resume
 
 _CHILD = """
