@@ -17,15 +17,20 @@ from .errors import (
     LimiterUnavailableError,
     RateLimitError,
     RequestTimeout,
+    ServerError,
     TransportError,
+    UnexpectedResponseError,
     ValidationError,
 )
 
-__all__ = ["TIMEOUTS_TO_STOP", "Breaker"]
+__all__ = ["FAILURES_TO_STOP", "TIMEOUTS_TO_STOP", "Breaker"]
 
 
 #: Keys whose every attempt timed out, none of the call's answered yet, that stop it.
 TIMEOUTS_TO_STOP: Final = 5
+#: Keys whose every attempt the server failed (5xx, a dropped connection, a broken
+#: reply), none of the call's served yet, that stop it.
+FAILURES_TO_STOP: Final = 5
 
 
 class Breaker:
@@ -43,6 +48,10 @@ class Breaker:
       this call has been answered yet: a server that takes connections and never
       answers. One slow key proves little; five in a row with nothing else back, at
       three attempts each, are fifteen attempts that all ran out;
+    - the `FAILURES_TO_STOP`th (5th) key whose every attempt the server failed (a 5xx,
+      a connection dropped, a broken reply) while no key of this call has been served
+      yet (a success, or an answer such as 404 that settles the key): a server that
+      is down behind its proxy, or closes every connection;
     - a `RateLimitError` that stopped the client (`client_stopped`: a `Retry-After`
       over `max_retry_after`, or the third 429 in a row, as `Throttle` says), whatever
       came before: nothing will be sent until the server's moment.
@@ -55,7 +64,16 @@ class Breaker:
     passing trouble and the call carries on. Bookkeeping only: it never does I/O.
     """
 
-    __slots__ = ("_news", "cause", "in_flight", "reached", "skipped", "timeouts")
+    __slots__ = (
+        "_news",
+        "cause",
+        "failures",
+        "in_flight",
+        "reached",
+        "served",
+        "skipped",
+        "timeouts",
+    )
 
     def __init__(self) -> None:
         #: The error every key not yet tried fails with, once tripped.
@@ -66,6 +84,10 @@ class Breaker:
         self.skipped = 0
         #: Keys whose attempts all timed out before anything was reached.
         self.timeouts = 0
+        #: True once any key of this call was served (succeeded, or settled by a 4xx).
+        self.served = False
+        #: Keys whose attempts the server all failed before anything was served.
+        self.failures = 0
         #: Keys sent and not ended yet.
         self.in_flight = 0
         self._news: asyncio.Event | None = None  # set when a key in flight ends
@@ -107,6 +129,17 @@ class Breaker:
                     self._trip(error)
         else:
             self.reached = True
+            self._count_failure(error)
+
+    def _count_failure(self, error: AsyncGroupsError | None) -> None:
+        if error is None or not isinstance(
+            error, ServerError | TransportError | UnexpectedResponseError
+        ):
+            self.served = True
+        elif not self.served:
+            self.failures += 1
+            if self.failures >= FAILURES_TO_STOP:
+                self._trip(error)
 
     def skip(self) -> AsyncGroupsError | None:
         """The error to fail the next untried key with, or None to send it."""
@@ -126,6 +159,12 @@ def _why_stopped(error: AsyncGroupsError) -> str:
     """What a bulk call's stop means, in words, by the error that tripped its breaker."""
     if isinstance(error, RateLimitError):
         return "the server's 429 replies stopped this client"
+    if isinstance(error, ServerError | UnexpectedResponseError) or (
+        isinstance(error, TransportError)
+        and not error.never_connected
+        and not isinstance(error, RequestTimeout)
+    ):
+        return f"the server failed every attempt of {FAILURES_TO_STOP} keys and served none"
     if isinstance(error, APIError):
         return "the API key was refused"
     if isinstance(error, LimiterUnavailableError):

@@ -11,7 +11,7 @@ from asyncgroups import (
     TransportError,
     ValidationError,
 )
-from asyncgroups._breaker import TIMEOUTS_TO_STOP, Breaker
+from asyncgroups._breaker import FAILURES_TO_STOP, TIMEOUTS_TO_STOP, Breaker
 from asyncgroups.errors import make_status_error
 
 
@@ -54,6 +54,13 @@ def _stopped() -> AsyncGroupsError:
         ([_timeout() for _ in range(TIMEOUTS_TO_STOP - 1)], None),
         ([None, *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),  # passing trouble
         ([_status(404), *(_timeout() for _ in range(TIMEOUTS_TO_STOP))], None),
+        # Keys the server failed on every attempt, none served: the fifth stops the call.
+        ([_status(503) for _ in range(FAILURES_TO_STOP)], FAILURES_TO_STOP - 1),
+        ([TransportError("connection lost") for _ in range(FAILURES_TO_STOP)], 4),
+        ([_status(502), _status(500), *(_status(503) for _ in range(3))], 4),
+        ([_status(503) for _ in range(FAILURES_TO_STOP - 1)], None),
+        ([None, *(_status(503) for _ in range(FAILURES_TO_STOP))], None),  # passing
+        ([_status(404), *(_status(503) for _ in range(FAILURES_TO_STOP))], None),
         # The server's 429s stopped the client: nothing will be sent for a while.
         ([None, _status(429), _stopped()], 2),
         ([_status(429), _status(429), _status(429)], None),  # each waited out, or passing

@@ -31,7 +31,7 @@ from asyncgroups import (
     TransportError,
     UnexpectedResponseError,
 )
-from asyncgroups._breaker import TIMEOUTS_TO_STOP
+from asyncgroups._breaker import FAILURES_TO_STOP, TIMEOUTS_TO_STOP
 from asyncgroups.testing import FakeGroupsServer
 
 if TYPE_CHECKING:
@@ -227,6 +227,46 @@ async def test_bulk_call_against_a_server_that_never_answers_stops_after_a_few_t
     shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
     assert errors.count(shared) >= 400 - 8
     assert any("stopped sending" in note for note in shared.__notes__)
+
+
+@contextlib.asynccontextmanager
+async def _hangs_up() -> AsyncIterator[str]:
+    """A server that reads each request and closes the connection without a reply."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@contextlib.asynccontextmanager
+async def _always_503(serve: Serve) -> AsyncIterator[str]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"message": "Service Unavailable"}, status=503)
+
+    yield await serve(_app(handler))
+
+
+@pytest.mark.parametrize("op", _OPS)
+@pytest.mark.parametrize("server", ["503", "hangs-up"])
+async def test_bulk_call_whose_every_attempt_the_server_fails_stops_after_a_few_keys(
+    serve: Serve, op: str, server: str
+) -> None:
+    keys = _keys(400)
+    dead = _always_503(serve) if server == "503" else _hangs_up()
+    async with dead as base, local_client(base, max_connections=8) as client:
+        outcomes = await _run(client, op, keys)
+    assert sorted(o.prokey for o in outcomes) == keys  # every key once, none lost
+    errors = [o.error for o in outcomes]
+    assert all(e is not None for e in errors)
+    # The first wave, and the keys started while the fifth failure was still coming.
+    assert client.stats.requests <= 3 * (8 + FAILURES_TO_STOP)
+    shared = max({id(e): e for e in errors}.values(), key=lambda e: errors.count(e))
+    assert errors.count(shared) >= 400 - 8 - FAILURES_TO_STOP
+    assert any("failed every attempt" in note for note in shared.__notes__)
 
 
 def _always_429(retry_after: str) -> tuple[Handler, list[str]]:
