@@ -186,11 +186,21 @@ class SharedSchedule:
             raise Unreachable(self._reason(err)) from None
 
     def _reason(self, err: BaseException) -> str:
-        """What went wrong, in words: redis-py's text, any password masked to be sure."""
-        text = " ".join(str(err).split()).rstrip(".") or type(err).__name__
-        if self._url is not None:
-            text = SecretMasker(url_secrets(self._url)).mask(text)
+        """What went wrong, in words: redis-py's text, the password masked (a Redis or a
+        proxy echoing the AUTH command shows it) before its spaces are folded."""
+        text = SecretMasker(self._secrets()).mask(str(err))
+        text = " ".join(text.split()).rstrip(".") or type(err).__name__
         return f"{type(err).__name__}: {text}"
+
+    def _secrets(self) -> list[str]:
+        """The password this schedule authenticates with: its URL's, or the borrowed
+        client's."""
+        if self._url is not None:
+            return url_secrets(self._url)
+        if self._client is None:
+            return []
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        return [str(password)] if password else []
 
     def _connect(self) -> Callable[..., Awaitable[Any]]:
         """The script bound to the client: made now (in this loop) from the URL if needed."""
