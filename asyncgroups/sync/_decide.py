@@ -449,8 +449,8 @@ def _resume(d: DesiredGroup, pending: PendingCreate) -> PlanItem:
     if pending.decide_after is not None:
         after = iso_utc(datetime.fromisoformat(pending.decide_after))
         reason = (
-            "an earlier create of this group timed out or was cut off and may still "
-            f"land; apply looks for it, and creates nothing before {after}"
+            "an earlier create of this group failed without an answer or was cut off "
+            f"and may still land; apply looks for it, and creates nothing before {after}"
         )
     return PlanItem(d.key, Action.CREATE, desired=d, resume=True, reason=reason)
 

@@ -5,15 +5,34 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from asyncgroups import GroupsClient, RetryPolicy
 from asyncgroups.sync import DesiredGroup, SyncReport, SyncState, apply, plan
 from asyncgroups.testing import FakeGroupsServer
 
-__all__ = ["NO_WAIT", "local_client", "resume", "steady_clock"]
+__all__ = ["NO_WAIT", "MovedClock", "local_client", "resume", "steady_clock"]
 
 #: Three attempts, no backoff: retries happen, and the suite does not sleep for them.
 NO_WAIT = RetryPolicy(max_attempts=3, backoff_base=0.0, backoff_max=0.0)
+
+
+class MovedClock:
+    """An apply's wall clock, moved by the test instead of waiting (epoch seconds).
+
+    It starts at 2027-01-15T08:00:00Z unless told `now`.
+    """
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def past(self, moment: datetime | None) -> None:
+        """Move to a second after `moment` (a report's `decide_after`), if that is later."""
+        if moment is not None:
+            self.now = max(self.now, moment.timestamp() + 1)
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def local_client(server: FakeGroupsServer, **kwargs: object) -> GroupsClient:
