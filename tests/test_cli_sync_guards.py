@@ -182,3 +182,26 @@ async def test_sync_out_of_credits_is_said_once_and_no_patch_follows(
     assert [i["outcome"] for i in items] == ["done"] * 4 + ["failed"] * 8
     assert [i["error_type"] for i in items[5:]] == ["OutOfCreditsError"] * 7
     assert (summary["updated"], summary["failed"]) == (4, 8)
+
+
+async def test_sync_owned_groups_gone_but_one_unreadable_is_refused_in_one_line(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    state = await owning(server, capsys, tmp_path, 6)
+    with SyncState(state) as sync_state:
+        prokeys = [row.prokey for row in sync_state.rows().values()]
+    for prokey in prokeys:
+        assert (await cli(capsys, "delete", prokey, "--yes")).code == 0
+    server.inject(status=503, times=20, method="GET", path=f"/group/{prokeys[0]}")
+    server.reset_stats()
+    desired = str(tmp_path / "first.jsonl")
+
+    run = await cli(capsys, "sync", "--desired", desired, "--state", state, "--apply", "-y")
+
+    assert run.code == 2
+    (line,) = run.err_lines
+    assert line.startswith(
+        f"asyncgroups: error: refusing to apply: all 5 of the 6 groups {state} owns that "
+        "the plan could check are gone from the account"
+    )
+    assert writes(server) == []

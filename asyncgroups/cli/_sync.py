@@ -224,8 +224,14 @@ def _refusal(the_plan: Plan, args: argparse.Namespace) -> str | None:
 
 def _refusal_text(error: SyncError, args: argparse.Namespace) -> str:
     if isinstance(error, VanishedGroupsError):
+        which = f"all {error.owned} groups {args.state} owns"
+        if error.checked < error.owned:  # some not looked for, or their read failed
+            which = (
+                f"all {error.checked} of the {error.owned} groups {args.state} owns that "
+                "the plan could check"
+            )
         return (
-            f"all {error.owned} groups {args.state} owns are gone from the account: is "
+            f"{which} are gone from the account: is "
             "it the state of another account (--api-key, --base-url), or was the account "
             "emptied? If they were really deleted, --allow-vanished creates them all again"
         )

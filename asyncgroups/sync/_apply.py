@@ -29,6 +29,7 @@ from ._report import (
     SyncReport,
     done_result,
     failed_result,
+    waiting_result,
 )
 from ._state import StateSnapshot, SyncState
 
@@ -155,7 +156,9 @@ class _Apply:
                 if settled is not None:
                     note = "an earlier apply had created it; it is owned now, and kept"
                 elif waiting is not None:
-                    note = waiting.note()
+                    # Its row stays until a later apply decides it: say when.
+                    self._results[item.key] = waiting_result(item, waiting.when, waiting.note())
+                    continue
                 self._results[item.key] = ItemResult(
                     item.key,
                     item.action,

@@ -12,8 +12,9 @@ API takes no client-chosen id.
    groups that are new since the baseline, owned by no row and named exactly like the
    create are counted. One: that is the group the create made; it is recorded. More
    than one: nothing is guessed; the item fails with `AmbiguousCreateError` and its
-   pending row stays. None, after a timeout: the group may still land (step 5). None
-   otherwise: the account is listed once more, and only when that listing shows none
+   pending row stays. None, when the create may still land (`may_still_land`, step 5):
+   the item waits. None otherwise (the service itself answered with a 5xx: it is done
+   working): the account is listed once more, and only when that listing shows none
    either was nothing made, and the POST is sent again (up to `CREATE_ATTEMPTS`
    times). A POST that provably made nothing (`not err.may_have_acted`: refused with a
    4xx, or no connection could be made) drops the pending row.
@@ -21,19 +22,24 @@ API takes no client-chosen id.
    next apply, against the baseline it was written with, before anything else: the
    group found is recorded; a row that both of the apply's first listings show nothing
    for is dropped, and its key is created anew, unless it may still land (step 5).
-5. A create may still land while the server works on a POST the client stopped
-   waiting for: one that timed out, or one whose end nobody saw (its row says it was
-   sent, and nothing recorded how it ended: its apply was interrupted, or the lookup
-   after a lost reply failed). Until `landing_window(client.timeout)` has passed —
-   `LANDING_TIMEOUTS` times the client's timeout, and at least `LANDING_FLOOR`
-   seconds — counted from the timeout (for a POST whose end nobody saw: from the first
-   listing of the next apply that finds it missing), a listing that shows nothing
-   proves nothing. That moment (`decide_after`, wall-clock) is stored with the row.
-   Until it passes the item ends *waiting*: nothing is sent for it, and the report
-   says when it can be decided. Only two listings that both started after it, and
-   both show nothing, drop the row, so that the group is then created once. A group
-   that lands meanwhile is found and recorded by the next apply's listings, whenever
-   that runs.
+5. A create may still land while the server works on a POST nobody answered for. The
+   rule (`may_still_land`): any failure after the request may have reached the server
+   may still land, except an answer from the service itself that settles it. So a
+   timeout, a connection dropped after sending, a reply that could not be used, and a
+   gateway's 502 or 504 (or a 5xx HTTP does not define, as CDNs send), which speak for
+   a backend that may still be at work, may still land; a 4xx (nothing was made) and
+   a 500, 503 or other 5xx HTTP defines (the service answered: it is done) do not. So
+   may a POST whose end nobody saw (its row says it was sent, and nothing recorded how
+   it ended: its apply was interrupted, or the lookup after a failure failed too).
+   Until `landing_window(client.timeout)` has passed — `LANDING_TIMEOUTS` times the
+   client's timeout, and at least `LANDING_FLOOR` seconds — counted from the failure
+   (for a POST whose end nobody saw: from the first listing of the next apply that
+   finds it missing), a listing that shows nothing proves nothing. That moment
+   (`decide_after`, wall-clock) is stored with the row. Until it passes the item ends
+   *waiting*: nothing is sent for it, and its pending row stays; the report says when
+   it can be decided. Only two listings that both started after it, and both show
+   nothing, drop the row, so that the group is then created once. A group that lands
+   meanwhile is found and recorded by the next apply's listings, whenever that runs.
 6. A create after drift (the plan's read of a group the state owns answered 404) needs
    the same evidence that the group is gone: the two listings of step 1 must both not
    show the owned group. A read can answer 404 for a group that exists (a lagging
@@ -80,7 +86,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from .. import AsyncGroupsError, GroupPatch, GroupSummary
+from .. import AsyncGroupsError, GroupPatch, GroupSummary, ServerError
 from .._timestamp import iso_utc
 from ._decide import Action, PlanItem
 from ._desired import DesiredGroup
@@ -106,22 +112,34 @@ __all__ = [
     "Undecided",
     "WriteGate",
     "landing_window",
+    "may_still_land",
 ]
 
 #: POSTs sent at most for one create (each after checking that the last made nothing).
 CREATE_ATTEMPTS: Final = 3
-#: How many of the client's timeouts a create that timed out may still land in (step 5).
+#: How many of the client's timeouts a create that failed may still land in (step 5).
 LANDING_TIMEOUTS: Final = 5
-#: The least time, in seconds, a create that timed out may still land in (step 5).
+#: The least time, in seconds, a create that failed may still land in (step 5).
 LANDING_FLOOR: Final = 120.0
+#: The 5xx statuses the service answers with itself, done working: those HTTP defines,
+#: but a gateway's 502 and 504, which speak for a backend that may still be at work.
+SERVICE_5XX: Final = frozenset({500, 501, 503, 505, 506, 507, 508, 510, 511})
 
 #: Seconds since the epoch, now (`time.time`; a test passes one it can move).
 Clock = Callable[[], float]
 
 
 def landing_window(timeout: float) -> float:
-    """Seconds a create whose POST timed out may still land after the timeout (step 5)."""
+    """Seconds a create whose POST failed may still land after the failure (step 5)."""
     return max(LANDING_TIMEOUTS * timeout, LANDING_FLOOR)
+
+
+def may_still_land(err: AsyncGroupsError) -> bool:
+    """Whether a create whose POST failed with `err` may still make its group later, so
+    that only a listing after its landing window can show it made nothing (step 5)."""
+    if not err.may_have_acted:
+        return False
+    return not (isinstance(err, ServerError) and err.status in SERVICE_5XX)
 
 
 def _stored(moment: float) -> str:
@@ -154,16 +172,18 @@ class Undecided:
 
     #: Epoch seconds: a listing started after this can show that it made nothing.
     decide_after: float
-    #: Epoch seconds its POST timed out at; None for one cut off by an interruption.
-    timed_out_at: float | None = None
+    #: Epoch seconds its POST failed at; None for one cut off by an interruption.
+    failed_at: float | None = None
+    #: How it failed, where this apply saw it (the row does not keep it).
+    cause: str | None = None
 
     @classmethod
     def of(cls, pending: PendingCreate) -> Undecided | None:
         """What `pending`'s row says, if it may still land."""
         if pending.decide_after is None:
             return None
-        timed_out = pending.timed_out_at
-        return cls(_epoch(pending.decide_after), _epoch(timed_out) if timed_out else None)
+        failed = pending.timed_out_at
+        return cls(_epoch(pending.decide_after), _epoch(failed) if failed else None)
 
     @property
     def when(self) -> datetime:
@@ -177,9 +197,9 @@ class Undecided:
 
     def note(self) -> str:
         """The report's line: why nothing was sent, and when an apply can decide."""
-        if self.timed_out_at is not None:
-            at = iso_utc(datetime.fromtimestamp(self.timed_out_at, UTC))
-            what = f"a create that timed out at {at}"
+        if self.failed_at is not None:
+            at = iso_utc(datetime.fromtimestamp(self.failed_at, UTC))
+            what = f"a create that failed at {at}" + (f" ({self.cause})" if self.cause else "")
         else:
             what = "a create that was sent and never answered (an interrupted apply?)"
         return f"waiting: {what} may still land; nothing was sent; decided after {self.shown}"
@@ -331,12 +351,12 @@ class Creates:
             concurrency=self._concurrency,
         )
 
-    async def _made_by_lost_create(self, name: str, failed_at: float, *, twice: bool) -> list[str]:
+    async def _made_by_lost_create(self, name: str, failed_at: float) -> list[str]:
         """The new, unowned groups named `name` in a listing taken after `failed_at`;
-        with `twice`, empty only when a second listing shows none either (step 3)."""
+        empty only when a second listing shows none either (step 3)."""
         listing = await self._listing.after(failed_at)
         found = await self._named(listing, name)
-        if not found and twice:
+        if not found:
             found = await self._named(await self._listing.newer_than(listing), name)
         return found
 
@@ -405,11 +425,9 @@ class Creates:
         if not err.may_have_acted:
             self._state.forget_pending(item.key)
             return failed_result(item, err)
-        undecided = self._timed_out(item.key) if err.may_still_be_running else None
+        undecided = self._failed(item.key, err) if may_still_land(err) else None
         try:
-            found = await self._made_by_lost_create(
-                desired.name, failed_at, twice=undecided is None
-            )
+            found = await self._made_by_lost_create(desired.name, failed_at)
         except AsyncGroupsError as lookup:
             then = "next apply" if undecided is None else f"first apply after {undecided.shown}"
             note = (
@@ -429,12 +447,12 @@ class Creates:
             return waiting_result(item, undecided.when, undecided.note())
         return None
 
-    def _timed_out(self, key: str) -> Undecided:
-        """Store that `key`'s POST timed out now, and until when it may still land."""
+    def _failed(self, key: str, err: AsyncGroupsError) -> Undecided:
+        """Store that `key`'s POST failed now with `err`, and until when it may still land."""
         now = self._clock()
-        undecided = Undecided(math.ceil(now + landing_window(self._client.timeout)), now)
-        self._state.mark_undecided(key, _stored(undecided.decide_after), _stored(now))
-        return undecided
+        moment = math.ceil(now + landing_window(self._client.timeout))
+        self._state.mark_undecided(key, _stored(moment), _stored(now))
+        return Undecided(moment, now, str(err))
 
 
 class NewGroups:

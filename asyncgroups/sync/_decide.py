@@ -102,7 +102,8 @@ def looked_for(
     when it may prune (a group already gone is then not deleted, only forgotten); the
     ones it only keeps are not worth a request. One listing shows every group, so it
     checks them all; refresh none checks none. What the plan finds gone among these
-    is drift, and the vanished-groups guard (`all_vanished`) counts only these.
+    is drift, and the vanished-groups guard (`all_vanished`) counts only these, and of
+    them only the ones whose read got an answer.
     """
     if refresh is Refresh.NONE:
         return []
@@ -147,15 +148,18 @@ def delete_allowance(desired: int, owned: int) -> int:
     return max(DELETES_ALWAYS_ALLOWED, owned * DELETE_SHARE_PERCENT // 100)
 
 
-def all_vanished(owned: int, vanished: int) -> bool:
-    """True when all of `owned` groups (at least `VANISHED_AT_LEAST`) are gone at once.
+def all_vanished(checked: int, vanished: int) -> bool:
+    """True when all of the `checked` owned groups (at least `VANISHED_AT_LEAST`) are gone
+    at once.
 
-    That is how a state file used against another account looks (or an account that
-    was emptied): an apply would create every group again and leave the originals
-    orphaned. A group or two deleted by hand is ordinary drift, made again without a
-    word; so is a small state whose few groups all went.
+    `checked` counts the owned groups whose read got an answer (found, or gone): a read
+    that failed tells nothing about the account, so it neither hides the others nor
+    counts as one still there. All gone is how a state file used against another
+    account looks (or an account that was emptied): an apply would create every group
+    again and leave the originals orphaned. A group or two deleted by hand is ordinary
+    drift, made again without a word; so is a small state whose few groups all went.
     """
-    return owned >= VANISHED_AT_LEAST and vanished >= owned
+    return checked >= VANISHED_AT_LEAST and vanished >= checked
 
 
 @attrs.frozen
@@ -241,7 +245,8 @@ class Plan:
     desired_count: int = 0
     #: How many groups the state owned when the plan was made.
     owned_count: int = 0
-    #: How many of those the plan looked for in the account (`looked_for`).
+    #: How many of those the plan looked for in the account (`looked_for`) and got an
+    #: answer about (found, or gone; not those whose read failed).
     checked_count: int = 0
     #: How many of those it found gone: a read answered 404, or the listing lacked them.
     vanished_count: int = 0
@@ -329,7 +334,7 @@ class Plan:
     ) -> SyncError | None:
         """The error `apply` refuses this plan with, before sending anything; or None.
 
-        `VanishedGroupsError` when every owned group the plan looked for is gone
+        `VanishedGroupsError` when every owned group the plan could check is gone
         (`all_vanished`) unless `allow_vanished`; `MassDeleteError` when the plan
         deletes more groups than `max_deletes` (default: `delete_allowance`).
         """
@@ -408,7 +413,7 @@ def build_plan(
         adopt_by_name=adoptable is not None,
         desired_count=len(desired),
         owned_count=len(rows),
-        checked_count=len(checked),
+        checked_count=sum(1 for r in checked if r.prokey not in live.failed),
         vanished_count=sum(1 for r in checked if r.prokey in live.missing),
     )
 
@@ -449,8 +454,8 @@ def _resume(d: DesiredGroup, pending: PendingCreate) -> PlanItem:
     if pending.decide_after is not None:
         after = iso_utc(datetime.fromisoformat(pending.decide_after))
         reason = (
-            "an earlier create of this group timed out or was cut off and may still "
-            f"land; apply looks for it, and creates nothing before {after}"
+            "an earlier create of this group failed without an answer or was cut off "
+            f"and may still land; apply looks for it, and creates nothing before {after}"
         )
     return PlanItem(d.key, Action.CREATE, desired=d, resume=True, reason=reason)
 

@@ -177,9 +177,9 @@ class VanishedGroupsError(_PicklableError):
     That is what a state file used with another account's key (or base URL) looks
     like, or an account that was emptied: creating every group again would leave the
     originals orphaned in their own account. `.owned` is how many were owned, and
-    `.checked` how many of them the plan looked for (all of them gone: a read answered
-    404, or the listing lacked them); `apply(..., allow_vanished=True)` creates them
-    again.
+    `.checked` how many of them the plan could check (all of them gone: a read answered
+    404, or the listing lacked them; a read that failed is not counted);
+    `apply(..., allow_vanished=True)` creates them again.
     """
 
     def __init__(self, owned: int, *, checked: int | None = None) -> None:
@@ -189,7 +189,7 @@ class VanishedGroupsError(_PicklableError):
             f"all {owned} groups this state owns"
             if self.checked >= owned
             else f"all {self.checked} of the {owned} groups this state owns that the plan "
-            "looked for"
+            "could check"
         )
         super().__init__(
             f"{which} are gone from the account: is the state file meant for another "

@@ -69,7 +69,9 @@ class PendingCreate:
     started_at: str
     #: When its POST was last handed to the client; None: it was never sent.
     sent_at: str | None = None
-    #: When that POST timed out (it may still be running on the server), if it did.
+    #: When that POST failed in a way that may still land (a timeout, a connection
+    #: dropped after sending, a gateway's 502 or 504: it may still be running on the
+    #: server), if it did.
     timed_out_at: str | None = None
     #: Until when it may still land: only a listing started after this can show that
     #: it made nothing (`_creates.py`). None: not known to be still running.
@@ -479,8 +481,9 @@ class SyncState:
             db.execute("UPDATE pending_creates SET sent_at = ? WHERE key = ?", (at, key))
 
     def mark_undecided(self, key: str, decide_after: str, timed_out_at: str | None = None) -> None:
-        """Note that `key`'s create may still land until `decide_after` (its POST timed
-        out at `timed_out_at`, or was cut off when an apply was interrupted)."""
+        """Note that `key`'s create may still land until `decide_after` (its POST failed
+        at `timed_out_at` without an answer that settles it, or was cut off when an apply
+        was interrupted)."""
         with self._write() as db:
             db.execute(
                 "UPDATE pending_creates SET timed_out_at = coalesce(?, timed_out_at),"

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from asyncgroups import GroupsClient
 from asyncgroups.sync import DesiredGroup, SyncReport, SyncState, apply, plan
 
-__all__ = ["resume"]
+__all__ = ["MovedClock", "resume"]
+
+
+class MovedClock:
+    """An apply's wall clock, moved by the test instead of waiting (epoch seconds).
+
+    It starts at 2027-01-15T08:00:00Z unless told `now`.
+    """
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def past(self, moment: datetime | None) -> None:
+        """Move to a second after `moment` (a report's `decide_after`), if that is later."""
+        if moment is not None:
+            self.now = max(self.now, moment.timestamp() + 1)
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def resume(

@@ -24,6 +24,8 @@ from asyncgroups.sync import (
 from asyncgroups.sync._creates import LANDING_FLOOR
 from asyncgroups.testing import FakeGroupsServer
 
+from .support import MovedClock
+
 CAL = "https://example.com/team.ics"
 
 
@@ -139,16 +141,6 @@ async def test_sync_keeps_a_create_answered_with_an_odd_status_and_finds_its_gro
     assert owned == set(server.groups)
 
 
-class MovedClock:
-    """The apply's wall clock, moved by the test instead of waiting (epoch seconds)."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _post_count(server: FakeGroupsServer) -> int:
     return sum(1 for r in server.requests if r.method == "POST")
 
@@ -181,7 +173,9 @@ async def test_sync_timed_out_create_waits_then_its_late_group_is_found_not_dupl
             (item,) = first.items
             decide_after = datetime.fromtimestamp(clock.now + LANDING_FLOOR, UTC)
             assert (item.outcome, item.decide_after) == (ItemOutcome.WAITING, decide_after)
-            assert "timed out at 2027-01-15T08:00:00.000Z may still land" in (item.note or "")
+            failed = "failed at 2027-01-15T08:00:00.000Z (POST /group: no complete reply"
+            assert failed in (item.note or "")
+            assert "may still land" in (item.note or "")
             assert "decided after 2027-01-15T08:02:00.000Z" in (item.note or "")
             assert not first.ok
             assert not first.failed
@@ -263,3 +257,59 @@ async def test_sync_create_cut_off_in_flight_waits_then_is_found_not_duplicated(
             assert found.ok, found.items
         assert _post_count(server) == 2
         assert sorted(g["name"] for g in server.groups.values()) == ["Never sent", "Slow"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 504},  # a gateway gave up on a backend that is still making it
+        {"status": 502},
+        {"reset": True},  # the connection dropped after the request was sent
+    ],
+)
+@pytest.mark.parametrize("lands", [True, False])
+async def test_sync_create_failed_by_a_gateway_or_a_dropped_connection_waits_not_resent(
+    tmp_path: Path, fault: dict[str, Any], lands: bool
+) -> None:
+    # The fake answers (or drops) without acting; when `lands`, the test then makes the
+    # group itself, as the backend behind the gateway finishing late would.
+    desired = [DesiredGroup("a", "Alpha")]
+    clock = MovedClock()
+    async with FakeGroupsServer() as server, _client(server, timeout=1.0) as client:
+        server.inject(method="POST", **fault)
+        with SyncState(tmp_path / "sync.db") as state:
+            first = await _sync(client, desired, state, clock)
+            (item,) = first.items
+            decide_after = datetime.fromtimestamp(clock.now + LANDING_FLOOR, UTC)
+            assert (item.outcome, item.decide_after) == (ItemOutcome.WAITING, decide_after)
+            assert "may still land" in (item.note or "")
+            assert list(state.pending()) == ["a"]
+            # A retry loop runs again at once: an empty listing proves nothing yet.
+            again = await _sync(client, desired, state, clock)
+            assert again.items[0].outcome is ItemOutcome.WAITING
+            assert _post_count(server) == 1
+            if lands:
+                server.add_group("Alpha")
+            clock.now += LANDING_FLOOR
+            last = await _sync(client, desired, state, clock)
+            assert last.ok, last.items
+            assert state.pending() == {}
+            assert set(state.owned_prokeys()) == set(server.groups)
+        assert _post_count(server) == (1 if lands else 2)
+        assert [g["name"] for g in server.groups.values()] == ["Alpha"]
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_sync_create_answered_5xx_by_the_service_is_sent_again_at_once(
+    tmp_path: Path, status: int
+) -> None:
+    # The service itself answered: it is done, and two listings showing nothing prove
+    # that nothing was made. Sending again at once cannot duplicate.
+    desired = [DesiredGroup("a", "Alpha")]
+    async with FakeGroupsServer() as server, _client(server, timeout=1.0) as client:
+        server.inject(method="POST", status=status, body={"message": "try again"})
+        with SyncState(tmp_path / "sync.db") as state:
+            report = await _sync(client, desired, state, MovedClock())
+            assert report.ok, report.items
+        assert _post_count(server) == 2
+        assert [g["name"] for g in server.groups.values()] == ["Alpha"]

@@ -131,6 +131,34 @@ async def test_sync_apply_refuses_when_every_owned_group_is_gone_unless_told(
         assert _writes(server) == ["POST"] * 6
 
 
+async def test_sync_apply_refuses_when_every_owned_group_that_answered_is_gone(
+    tmp_path: Path,
+) -> None:
+    # The state used against another account: every read answers 404, but one read
+    # meets a 503 however often it is retried. That one blip must not let the other 19
+    # be made again there (and, back home, once more).
+    desired = _desired(20)
+    async with FakeGroupsServer() as server, local_client(server) as client:
+        with SyncState(tmp_path / "sync.db") as state:
+            await _owning(server, client, state, desired)
+            rows = state.rows()
+            for row in rows.values():
+                await client.groups.delete(row.prokey)
+            blip = rows["id-7"].prokey
+            server.inject(status=503, times=9, method="GET", path=f"/group/{blip}")
+            server.reset_stats()
+            the_plan = await plan(client, desired, state)
+            assert [item.key for item in the_plan.blocked] == ["id-7"]
+
+            with pytest.raises(VanishedGroupsError) as refused:
+                await apply(client, the_plan, state)
+
+            assert (refused.value.owned, refused.value.checked) == (20, 19)
+            assert state.rows() == rows
+        assert _writes(server) == []
+        assert server.groups == {}
+
+
 async def test_sync_apply_recreates_one_group_deleted_by_hand_without_being_told(
     tmp_path: Path,
 ) -> None:

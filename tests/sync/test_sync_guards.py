@@ -176,10 +176,42 @@ def test_plan_refusal_counts_only_the_owned_groups_the_plan_looked_for() -> None
     assert isinstance(error, VanishedGroupsError)
     assert (error.owned, error.checked) == (8, 5)
     assert str(error).startswith(
-        "all 5 of the 8 groups this state owns that the plan looked for are gone from the "
+        "all 5 of the 8 groups this state owns that the plan could check are gone from the "
         "account"
     )
     assert build_plan(desired(range(5)), snapshot(8), live=gone(*range(4))).refusal() is None
+
+
+@pytest.mark.parametrize(
+    ("owned", "missing", "unread", "refused"),
+    [
+        (20, range(19), [19], True),  # one read failed (a 503): the 19 answered all 404
+        (20, range(1, 20), [0], True),
+        (20, range(5), range(5, 20), True),  # 5 answered, all gone: enough to refuse
+        (20, range(4), range(4, 20), False),  # 4 answered: too few to tell
+        (20, range(18), [18], False),  # one answered and was there: this account
+        (6, [], range(6), False),  # nothing answered: nothing known to be gone
+    ],
+)
+def test_plan_refusal_when_every_owned_group_that_answered_vanished(
+    owned: int, missing: Sequence[int], unread: Sequence[int], refused: bool
+) -> None:
+    # A read that failed says nothing about the account; it must not hide the others.
+    failed = {prokey(n): APIError("Unavailable", status=503, method="GET", url="u") for n in unread}
+    live = LiveView(missing=frozenset(prokey(n) for n in missing), failed=failed)
+    the_plan = build_plan(desired(range(owned)), snapshot(owned), live=live)
+    assert (the_plan.checked_count, the_plan.vanished_count) == (
+        owned - len(unread),
+        len(missing),
+    )
+    error = the_plan.refusal()
+    assert isinstance(error, VanishedGroupsError) is refused
+    if isinstance(error, VanishedGroupsError):
+        assert (error.owned, error.checked) == (owned, owned - len(unread))
+        assert str(error).startswith(
+            f"all {owned - len(unread)} of the {owned} groups this state owns that the plan "
+            "could check are gone from the account"
+        )
 
 
 def test_plan_refusal_names_the_vanished_account_before_the_deletes() -> None:
