@@ -132,12 +132,25 @@ async def _chaos_round(
         assert "Traceback" not in err, err
         assert "bug in asyncgroups" not in err, err
     if rng.random() < 0.2:
-        shutil.copyfile(paths["state"], paths["copy"])
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(f"{paths['state']}{suffix}").unlink(missing_ok=True)
-        paths["copy"].replace(paths["state"])
-        seen["state copied alone"] += 1
+        seen[_restore_a_copy(paths["state"], paths["copy"])] += 1
     return seen
+
+
+def _restore_a_copy(state: Path, copy: Path) -> str:
+    """Replace the state by a copy of it, as a CI cache or a backup keeps one: the file
+    alone, or with its rollback journal when a kill cut a write short (the README's
+    rule for such a copy). Nothing else beside it survives."""
+    journal, copied_journal = Path(f"{state}-journal"), Path(f"{copy}-journal")
+    shutil.copyfile(state, copy)
+    kept = journal.exists()
+    if kept:
+        shutil.copyfile(journal, copied_journal)
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    copy.replace(state)
+    if kept:
+        copied_journal.replace(journal)
+    return "state copied with its journal" if kept else "state copied alone"
 
 
 async def _settle(server: FakeGroupsServer, paths: dict[str, Path]) -> int:
