@@ -10,7 +10,9 @@ user-info (all before the last `@`) masked.
 A server can echo a secret in many spellings: raw, JSON-escaped (`\\/`, `\\"`, or any
 character as `\\uXXXX`, in either case of hex), percent-encoded (`%4D`, `+` for a
 space), or as HTML character references (`&#77;`, `&#x4d;`, and every named one of
-HTML5: `&amp;`, `&sol;`, `&lowbar;`), and can mix them character by character. It can
+HTML5: `&amp;`, `&sol;`, `&lowbar;`), and can mix them character by character, in
+either case of letters (a server that upper-cases what it echoes: `8F14E45F-…` is the
+same UUID key as `8f14e45f-…`). It can
 also echo part of it: a header line cut at 100 bytes, a key with its last character
 dropped. So a run of at least half the secret's characters (and at least 8) that starts
 it is masked too: what is left unseen is still a secret. (Cuts come at the end of a
@@ -198,7 +200,8 @@ class SecretMasker:
         if self._pattern is None and self.secrets:
             # Longest first: a secret that contains another is masked whole.
             ordered = sorted(self.secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(_secret_pattern(secret) for secret in ordered))
+            alternatives = "|".join(_secret_pattern(secret) for secret in ordered)
+            self._pattern = re.compile(alternatives, re.IGNORECASE)
         return self._pattern
 
     def mask(self, text: str) -> str:

@@ -51,6 +51,9 @@ def _all_u(text: str, upper: bool = False) -> str:
         SECRET.replace("_", "&lowbar;").replace("/", "&sol;").replace("+", "&plus;"),
         SECRET.replace("=", "&equals;").replace("_", "&UnderBar;"),  # HTML5 names
         SECRET[:2] + "%5f" + SECRET[3:9] + "\\u0041" + SECRET[10:],  # mixed by character
+        SECRET.upper(),  # a server that upper-cases what it echoes
+        SECRET.swapcase(),
+        quote(SECRET.upper(), safe=""),
     ],
 )
 def test_secret_masker_masks_every_spelling_of_the_key(spelling: str) -> None:
