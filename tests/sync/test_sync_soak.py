@@ -140,6 +140,8 @@ def _restore_a_copy(state: Path, copy: Path) -> str:
     """Replace the state by a copy of it, as a CI cache or a backup keeps one: the file
     alone, or with its rollback journal when a kill cut a write short (the README's
     rule for such a copy). Nothing else beside it survives."""
+    if not state.exists():  # killed before the first apply made it
+        return "no state yet to copy"
     journal, copied_journal = Path(f"{state}-journal"), Path(f"{copy}-journal")
     shutil.copyfile(state, copy)
     kept = journal.exists()
