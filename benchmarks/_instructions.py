@@ -6,7 +6,7 @@ loopback server (outside valgrind), then runs each client's fresh workload under
 once (interpreter start-up, imports, opening and closing the client, first-use code
 generation) is the same in both, so the difference divided by N is what one more request
 costs. Unlike wall-clock time it barely moves with the machine's load: repeated runs
-agree to about 0.1%, so a change of 1% per request is seen. Needs valgrind on PATH.
+agree within about 0.7%, so a change of 1% per request is seen. Needs valgrind on PATH.
 """
 
 from __future__ import annotations
