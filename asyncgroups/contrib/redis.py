@@ -42,9 +42,10 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import urlsplit
 
-from .._config import MISPLACED_AT, check_number, misplaced_at
+from .._config import check_number
 from .._limiter import SPACING_MARGIN
 from .._mask import SecretMasker, redact_url, url_secrets
+from .._urls import MISPLACED_AT, misplaced_at
 from ..errors import ClientStateError, LimiterUnavailableError, ValidationError
 
 try:
