@@ -364,38 +364,28 @@ class ClientSettings:
         url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         check_number("timeout", timeout)
         check_number("max_connections", max_connections, integer=True, minimum=1)
-        if rate_limit is not None and rate_limit is not RATE_LIMIT_DEFAULT:
-            check_number("rate_limit", rate_limit)
+        rate = _rate(rate_limit)
         _check_types(retry, ssl_context, proxy)
         check_number("max_body_size", max_body_size, integer=True, minimum=1)
-        agent = version
-        if user_agent:
-            check_header_value("user_agent", user_agent)
-            agent = f"{agent} {user_agent}"
+        agent = _user_agent(version, user_agent)
         check_rate_beside_limiter(rate_limit, custom_limiter=custom_limiter)
         if borrowed is not None:
             check_borrowed(borrowed)
-        seconds = float(timeout)  # type: ignore[arg-type]  # checked above
+        seconds, connections = float(cast(float, timeout)), cast(int, max_connections)
+        https = url.lower().startswith("https:")
         return cls(
             base_url=url,
             api_key=key,
             timeout=seconds,
             connect_timeout=seconds - min(seconds * _CONNECT_MARGIN, 1.0),
-            max_connections=max_connections,  # type: ignore[arg-type]  # checked above
-            max_in_flight=in_flight_cap(
-                max_connections,  # type: ignore[arg-type]  # checked above
-                borrowed.pool if borrowed is not None else None,
-            ),
-            rate_limit=_rate(rate_limit),
-            retry=retry,  # type: ignore[arg-type]  # checked above
-            tls=request_tls(
-                ssl_context,  # type: ignore[arg-type]  # checked above
-                borrowed,
-                https=url.lower().startswith("https:"),
-            ),
-            proxy=proxy if proxy is not None else proxy_from_env(url),  # type: ignore[arg-type]
+            max_connections=connections,
+            max_in_flight=in_flight_cap(connections, borrowed.pool if borrowed else None),
+            rate_limit=rate,
+            retry=cast(RetryPolicy | None, retry),
+            tls=request_tls(cast(ssl.SSLContext | None, ssl_context), borrowed, https=https),
+            proxy=cast(str, proxy) if proxy is not None else proxy_from_env(url),
             user_agent=agent,
-            max_body_size=max_body_size,  # type: ignore[arg-type]  # checked above
+            max_body_size=cast(int, max_body_size),
         )
 
 
@@ -410,7 +400,18 @@ def _check_types(retry: object, ssl_context: object, proxy: object) -> None:
 
 
 def _rate(rate_limit: object) -> float | None:
-    """The rate a checked `rate_limit=` stands for: its own, or `DEFAULT_RATE_LIMIT`."""
+    """The rate `rate_limit=` stands for (`DEFAULT_RATE_LIMIT` when not given), checked."""
     if rate_limit is RATE_LIMIT_DEFAULT:
         return DEFAULT_RATE_LIMIT
-    return None if rate_limit is None else float(rate_limit)  # type: ignore[arg-type]
+    if rate_limit is None:
+        return None
+    check_number("rate_limit", rate_limit)
+    return float(cast(float, rate_limit))
+
+
+def _user_agent(version: str, user_agent: object) -> str:
+    """`version` (`asyncgroups/<v> aiohttp/<v>`), and a given `user_agent` after it."""
+    if not user_agent:
+        return version
+    check_header_value("user_agent", user_agent)
+    return f"{version} {user_agent}"
