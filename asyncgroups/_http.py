@@ -135,9 +135,8 @@ class Pipeline:
         self.closed = False
         self._settings = settings
         self._headers = _headers(settings, borrowed=session is not None)
-        # Parsed once: each request's URL is this one with its path extended, already
-        # encoded (prokeys are validated), instead of a string parsed again per request:
-        # 3% fewer instructions per request (callgrind).
+        # Each request's URL is this one with its (encoded) path put on, not a string
+        # parsed again per request: 3.0% fewer instructions per request.
         self._base = URL(settings.base_url)
         self._base_path = self._base.raw_path.rstrip("/")
         self._wire_timeout = wire_timeout(session, settings.connect_timeout)
@@ -318,8 +317,7 @@ class Pipeline:
         """One request on the wire under the attempt's timeout: status, headers, body."""
         seconds = request.options.timeout
         deadlines = self._deadlines.get(seconds) or self._new_deadlines(seconds)
-        # One loop timer for every attempt of that limit: 5.7% fewer instructions per
-        # request than asyncio.timeout (callgrind, as in the README's Performance).
+        # One timer per limit, not asyncio.timeout: 5.7% fewer instructions per request.
         with deadlines.watch():
             async with session.request(
                 request.method,
