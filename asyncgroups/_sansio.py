@@ -136,10 +136,6 @@ class Attempt(Generic[T]):
         )
 
 
-#: The result of every 2xx read without a decoder: one object, never changed.
-_DONE: Final[Attempt[Any]] = Attempt(None)
-
-
 def classify_reply(
     rules: Rules,
     request: Request[T],
@@ -197,7 +193,7 @@ def _read_success(
     decode = request.decode
     if decode is None:
         if not _is_page(body):
-            return _DONE
+            return Attempt(None)
         # A web page, not the API (a wrong base URL, a captive portal): what was
         # asked for did not happen, or nobody can tell.
         text = "the reply is an HTML page, not the API's JSON (is the base URL right?)"
