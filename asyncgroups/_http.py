@@ -45,7 +45,7 @@ from ._sansio import (
     settle,
     stopped_error,
 )
-from ._session import new_session, read_body, send_reporting, wire_timeout
+from ._session import close_session, new_session, read_body, send_reporting, wire_timeout
 from ._stats import ClientStats
 from ._urls import host_port_of
 from .errors import AsyncGroupsError, ClientStateError, LimiterUnavailableError, RateLimitError
@@ -184,17 +184,8 @@ class Pipeline:
             return
         self.closed = True
         session, self._session = self._session, None
-        if session is None or not self._owns_session:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if self._loop is None or running is self._loop:
-            await session.close()
-        elif self._loop.is_closed():
-            # The loop that owned the sockets is gone; detach so nothing waits on it.
-            session.detach()
+        if session is not None and self._owns_session:
+            await close_session(session, self._loop)
 
     # Sending ------------------------------------------------------------------------
 

@@ -1,14 +1,15 @@
-"""The aiohttp session of a client: made, borrowed, and read from. Performs no I/O itself.
+"""The aiohttp session of a client: made, borrowed, read from, and closed.
 
 `_http.py` sends on the session; this module says how a client makes one
-(`new_session`), what the setting rules learn of one it borrows (`borrowed_session`),
-aiohttp's own timers and trace hooks for each request, and how a reply's body is read
-under the size cap (`read_body`). With `_http.py` and `_failures.py`, the only client
-modules that import aiohttp.
+(`new_session`) and closes it (`close_session`), what the setting rules learn of one it
+borrows (`borrowed_session`), aiohttp's own timers and trace hooks for each request, and
+how a reply's body is read under the size cap (`read_body`). With `_http.py` and
+`_failures.py`, the only client modules that import aiohttp.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 
@@ -18,7 +19,14 @@ import attrs
 from ._config import KEEPALIVE_TIMEOUT, BorrowedSession, ClientSettings
 from ._limiter import ClientLimiter, Limiter
 
-__all__ = ["borrowed_session", "new_session", "read_body", "send_reporting", "wire_timeout"]
+__all__ = [
+    "borrowed_session",
+    "close_session",
+    "new_session",
+    "read_body",
+    "send_reporting",
+    "wire_timeout",
+]
 
 
 def borrowed_session(session: aiohttp.ClientSession | None) -> BorrowedSession | None:
@@ -94,6 +102,24 @@ def new_session(
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
     return session
+
+
+async def close_session(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close a session a client made, from `loop`, the one it was used in (None: never).
+
+    Called from elsewhere with that loop gone, it is detached instead, so nothing waits
+    on sockets no loop will ever serve again.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is None or running is loop:
+        await session.close()
+    elif loop.is_closed():
+        session.detach()
 
 
 async def read_body(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
