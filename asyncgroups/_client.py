@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING, Self
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_RETRY,
     RATE_LIMIT_DEFAULT,
     ClientSettings,
+    RateDefault,
 )
-from ._http import AIOHTTP_VERSION, Pipeline, check_borrowed
+from ._http import AIOHTTP_VERSION, Pipeline
 from ._limiter import ClientLimiter, Limiter
 from ._retry import RetryPolicy
+from ._session import borrowed_session
 from ._stats import ClientStats
 from ._version import __version__
-from .errors import ValidationError
 from .groups import GroupsResource
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "GroupsClient"]
-
-_DEFAULT_RETRY = RetryPolicy()
 
 
 class GroupsClient:
@@ -55,8 +55,8 @@ class GroupsClient:
         base_url: str | None = None,
         timeout: float = 30.0,
         max_connections: int = 32,
-        rate_limit: float | None = RATE_LIMIT_DEFAULT,
-        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        rate_limit: float | RateDefault | None = RATE_LIMIT_DEFAULT,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         session: aiohttp.ClientSession | None = None,
         allow_insecure_http: bool = False,
         ssl_context: ssl.SSLContext | None = None,
@@ -79,15 +79,9 @@ class GroupsClient:
             user_agent=user_agent,
             max_body_size=max_body_size,
             version=f"asyncgroups/{__version__} aiohttp/{AIOHTTP_VERSION}",
+            custom_limiter=limiter is not None,
+            borrowed=borrowed_session(session),
         )
-        if limiter is not None and not (rate_limit is None or rate_limit is RATE_LIMIT_DEFAULT):
-            raise ValidationError(
-                "pass either limiter= or rate_limit=, not both: a custom limiter paces "
-                "requests by its own rules, and the rate would be ignored",
-                field="rate_limit",
-            )
-        if session is not None:
-            check_borrowed(session)
         self.max_connections = settings.max_connections
         self.timeout = settings.timeout
         #: What this client has sent so far (the pipeline keeps the count).
@@ -97,7 +91,6 @@ class GroupsClient:
             limiter=limiter,
             stats=self.stats,
             session=session,
-            ssl_context=ssl_context,
             trace_configs=trace_configs,
         )
         #: The operations on groups.
@@ -122,7 +115,7 @@ class GroupsClient:
     @property
     def retry(self) -> RetryPolicy | None:
         """The retry policy (None: never retry)."""
-        return self._pipeline.retry
+        return self._pipeline.options.retry
 
     @property
     def limiter(self) -> Limiter:

@@ -2,28 +2,27 @@
 
 `ClientSettings.from_arguments` takes what `GroupsClient(...)` was given (and the
 environment) and either returns settings every later step can trust or raises
-`ValidationError` naming the argument. The rules for URLs, proxies, header values and
-numbers live here once; the pipeline and the limiter only read the result. The
-environment variable names the client reads are here too, for the CLI to share.
+`ValidationError` naming the argument. Every rule of the settings lives here once (those
+of proxy URLs and hosts in `_urls`): numbers, header values, TLS, a rate beside a custom
+limiter, a borrowed session's own settings. The pipeline and the limiter only read the
+result. The environment variable names the client reads are here too, for the CLI.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
-import ipaddress
 import math
 import os
 import ssl
-import urllib.request
 from typing import Any, Final, cast
-from urllib.parse import SplitResult, unquote, urlsplit
-from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 import attrs
 
 from ._mask import redact_url
 from ._retry import RetryPolicy
 from ._secret import Secret
+from ._urls import check_proxy, is_loopback, proxy_from_env, split_url
 from .errors import ValidationError
 
 __all__ = [
@@ -32,22 +31,22 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RETRY",
     "KEEPALIVE_TIMEOUT",
-    "MISPLACED_AT",
     "RATE_LIMIT_DEFAULT",
+    "BorrowedSession",
     "ClientSettings",
+    "Options",
+    "RateDefault",
     "check_api_key",
     "check_base_url",
+    "check_borrowed",
     "check_header_value",
     "check_number",
-    "check_proxy",
+    "check_rate_beside_limiter",
     "check_tls",
-    "host_port",
-    "host_port_of",
     "in_flight_cap",
-    "is_loopback",
-    "misplaced_at",
-    "proxy_from_env",
+    "request_tls",
 ]
 
 #: The production API.
@@ -57,6 +56,9 @@ DEFAULT_MAX_BODY_SIZE: Final = 8 * 1024 * 1024
 #: Requests per second a client sends at most by default: the service's documented limit
 #: ("The API is rate limited at 80 requests per second").
 DEFAULT_RATE_LIMIT: Final = 80.0
+#: The retry policy of a client given none: `RetryPolicy()`. A client without retries
+#: (`retry=None`) still cools down after a 429 by its backoff and `max_retry_after`.
+DEFAULT_RETRY: Final = RetryPolicy()
 #: Idle pooled connections are closed after this many seconds: shorter than the 5 s idle
 #: limit common on servers and load balancers, so a reused connection is rarely stale.
 KEEPALIVE_TIMEOUT: Final = 4.0
@@ -70,28 +72,21 @@ BASE_URL_ENV: Final = "ASYNCGROUPS_BASE_URL"
 _CONNECT_MARGIN: Final = 0.1
 
 
-class _DefaultRate(float):
-    """`DEFAULT_RATE_LIMIT`, as the default of `rate_limit=`: equal to it, shown as it.
+class RateDefault(enum.Enum):
+    """The type of `RATE_LIMIT_DEFAULT`: `rate_limit=` not given.
 
-    Only identity tells it from an explicit `rate_limit=80.0`, which a custom `limiter=`
-    refuses (it would be silently ignored) while the default is not refused.
+    The client then sends at `DEFAULT_RATE_LIMIT`, and a custom `limiter=` beside it is
+    not refused, as an explicit `rate_limit=80.0` is (it would be silently ignored).
     """
 
-    __slots__ = ()
+    RATE_LIMIT_DEFAULT = "DEFAULT_RATE_LIMIT"
+
+    def __repr__(self) -> str:  # what a signature shows: the constant it stands for
+        return "DEFAULT_RATE_LIMIT"
 
 
-#: The default value of `GroupsClient(rate_limit=...)`; `is` tells "not given".
-RATE_LIMIT_DEFAULT: Final = _DefaultRate(DEFAULT_RATE_LIMIT)
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+#: The default value of `GroupsClient(rate_limit=...)`: "not given".
+RATE_LIMIT_DEFAULT: Final = RateDefault.RATE_LIMIT_DEFAULT
 
 
 def check_number(
@@ -120,112 +115,6 @@ def check_header_value(field: str, value: object) -> None:
     """`ValidationError` unless `value` can be sent as one HTTP header line."""
     if not isinstance(value, str) or not all(" " <= ch <= "~" or ch == "\t" for ch in value):
         raise ValidationError(f"{field} must be a single-line string", field=field)
-
-
-def proxy_from_env(url: str) -> str | None:
-    """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for `url`, unless `NO_PROXY` excludes it.
-
-    Loopback hosts never go through a proxy (a local fake server must stay local). A
-    proxy given without a scheme (`proxy.corp:3128`, common in corporate settings) is
-    taken as `http://`; a scheme aiohttp cannot use (`socks5://`) is a `ValidationError`
-    rather than a proxy silently misused.
-    """
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    if not proxy or not parts.hostname or is_loopback(parts.hostname):
-        return None
-    if proxy_bypass_environment(parts.hostname, proxies):
-        return None
-    return check_proxy(proxy if "://" in proxy else f"http://{proxy}", source="environment")
-
-
-def check_proxy(proxy: str, *, source: str = "proxy") -> str:
-    """`proxy` if it is an http(s) URL with a host, else `ValidationError`."""
-    what = f"the proxy from the {source}" if source == "environment" else "proxy"
-    if not isinstance(proxy, str):
-        raise ValidationError(
-            f"{what} must be an http(s) URL with a host, not {type(proxy).__name__}",
-            field="proxy",
-        )
-    if misplaced_at(proxy):
-        raise ValidationError(f"{what} {MISPLACED_AT}: {redact_url(proxy)!r}", field="proxy")
-    parts = _split(proxy)
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValidationError(
-            f"{what} must be an http(s) URL with a host, not {redact_url(proxy)!r}",
-            field="proxy",
-        )
-    _check_proxy_credentials(what, parts, proxy)
-    return proxy
-
-
-def _check_proxy_credentials(what: str, parts: SplitResult, proxy: str) -> None:
-    """`ValidationError` unless aiohttp can send the proxy's user name and password.
-
-    It sends them as `Proxy-Authorization: Basic`, encoded in Latin-1, and refuses a `:`
-    in the user name; either failure would otherwise come from inside the request, an
-    untyped error whose arguments hold the password.
-    """
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    shown = f"{what} {redact_url(proxy)!r} cannot be used"
-    if ":" in user:
-        raise ValidationError(f"{shown}: its user name holds a ':'", field="proxy")
-    try:
-        f"{user}:{password}".encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            f"{shown}: its user name and password must be Latin-1 characters (they are "
-            "sent so, in Proxy-Authorization: Basic)",
-            field="proxy",
-        ) from None
-
-
-#: What a message about a `misplaced_at` URL says after naming it.
-MISPLACED_AT: Final = (
-    "has an '@' after a '/', '?' or '#': percent-encode those characters in a user name, "
-    "password or path (%2F, %3F, %23, %40 for '@')"
-)
-
-
-def misplaced_at(url: str) -> bool:
-    """True when `url` has an `@` outside what a URL parser reads as its authority.
-
-    That is a user name or password with a raw `/`, `?`, `#` (or an `@` after one): the
-    parser would end the host there and read the rest of the password as a path, query
-    or fragment, so it would connect somewhere else and show the password's tail in
-    messages about that. Refused, with `MISPLACED_AT` saying how to write it instead.
-    """
-    if "@" not in url:
-        return False
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:  # a malformed bracketed host: refused by the caller's own check
-        return False
-    return netloc.count("@") != url.count("@")
-
-
-def _split(url: str) -> SplitResult | None:
-    """`url` split into parts, or None when it cannot be (urlsplit raises on "https://[::1")."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
-    except ValueError:
-        return None
-    return parts
-
-
-def host_port_of(url: str) -> str:
-    """`host:port` of a URL, the port filled in from the scheme when it has none."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return host_port(parts.hostname or "", port)
-
-
-def host_port(host: str, port: int | None) -> str:
-    """`host:port` as a message shows it, an IPv6 address in brackets."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}" if port is not None else shown
 
 
 def check_api_key(api_key: object) -> Secret:
@@ -266,7 +155,7 @@ def check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
         raise ValidationError(
             "base_url must not carry credentials (nor any '@')", field="base_url"
         )
-    parts = _split(url)
+    parts = split_url(url)
     scheme = parts.scheme.lower() if parts else ""
     if parts is None or scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(
@@ -341,6 +230,70 @@ def in_flight_cap(max_connections: int, borrowed_pool: int | None) -> int:
 
 
 @attrs.frozen(kw_only=True)
+class BorrowedSession:
+    """What the setting rules need to know of an `aiohttp.ClientSession` a client borrows.
+
+    `_http.borrowed_session` reads it off the session, so the rules stay free of aiohttp.
+    """
+
+    #: True when the session has `auth=` set.
+    has_auth: bool
+    #: Its connector's `ssl=`: True, False, an `ssl.SSLContext` or a pinned certificate.
+    tls: object
+    #: True when `tls` pins the server's certificate (an `aiohttp.Fingerprint`).
+    pins_certificate: bool
+    #: Its connector's connection limit (0: none; None: it has no connector).
+    pool: int | None
+
+
+def check_borrowed(borrowed: BorrowedSession) -> None:
+    """Refuse a borrowed session whose settings would fight the client's own."""
+    if borrowed.has_auth:
+        raise ValidationError(
+            "the borrowed session has auth= set, which aiohttp cannot combine with the "
+            "API key's Authorization header; pass a session without auth",
+            field="session",
+        )
+
+
+def request_tls(
+    ssl_context: ssl.SSLContext | None, borrowed: BorrowedSession | None, *, https: bool
+) -> object:
+    """The TLS setting every request of a client carries, or `ValidationError`.
+
+    A borrowed connector that pins the certificate is honoured unless `ssl_context` is
+    given; everything else is `check_tls`'s rule.
+    """
+    if borrowed is not None and borrowed.pins_certificate and ssl_context is None:
+        return borrowed.tls
+    return check_tls(ssl_context, borrowed.tls if borrowed is not None else True, https=https)
+
+
+def check_rate_beside_limiter(rate_limit: object, *, custom_limiter: bool) -> None:
+    """`ValidationError` for a rate given beside a custom limiter, which would ignore it."""
+    if custom_limiter and rate_limit is not None and rate_limit is not RATE_LIMIT_DEFAULT:
+        raise ValidationError(
+            "pass either limiter= or rate_limit=, not both: a custom limiter paces "
+            "requests by its own rules, and the rate would be ignored",
+            field="rate_limit",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Options:
+    """What each call is sent with; a client's settings give every call the same."""
+
+    #: Seconds one attempt may take on the wire.
+    timeout: float
+    #: Seconds a socket connect may take (`ClientSettings.connect_timeout`).
+    connect_timeout: float
+    #: The retry policy (None: never retry).
+    retry: RetryPolicy | None
+    #: Replies larger than this many bytes are an error.
+    max_body_size: int
+
+
+@attrs.frozen(kw_only=True)
 class ClientSettings:
     """What one client sends with, checked once; built by `from_arguments`."""
 
@@ -355,16 +308,30 @@ class ClientSettings:
     connect_timeout: float
     #: The pool size of a session the client makes, and the default bulk concurrency.
     max_connections: int
+    #: Requests in flight at most (`in_flight_cap`).
+    max_in_flight: int
     #: Requests per second (None: unlimited), for the default limiter.
     rate_limit: float | None
     #: The retry policy (None: never retry).
     retry: RetryPolicy | None
+    #: The TLS setting every request carries (`request_tls`).
+    tls: object
     #: The proxy every request goes through (None: direct); its repr hides the password.
     proxy: str | None = attrs.field(repr=lambda proxy: repr(proxy and redact_url(proxy)))
     #: The `User-Agent` header.
     user_agent: str
     #: Replies larger than this many bytes are an error.
     max_body_size: int
+
+    @property
+    def options(self) -> Options:
+        """The options every call of the client is sent with."""
+        return Options(
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            retry=self.retry,
+            max_body_size=self.max_body_size,
+        )
 
     @classmethod
     def from_arguments(
@@ -382,42 +349,69 @@ class ClientSettings:
         user_agent: object,
         max_body_size: object,
         version: str,
+        custom_limiter: bool = False,
+        borrowed: BorrowedSession | None = None,
     ) -> ClientSettings:
         """Check every argument in the order `GroupsClient` takes them; the first bad one raises.
 
         The API key and base URL fall back to the environment, and so does the proxy
         (`HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`). `version` heads the `User-Agent`
-        (`asyncgroups/<v> aiohttp/<v>`); a given `user_agent` is appended to it.
+        (`asyncgroups/<v> aiohttp/<v>`); a given `user_agent` is appended to it. Then
+        come the rules that join arguments: a rate beside a `custom_limiter`, and the
+        `borrowed` session's own settings.
         """
         key = check_api_key(api_key)
         url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         check_number("timeout", timeout)
         check_number("max_connections", max_connections, integer=True, minimum=1)
-        if rate_limit is not None:
-            check_number("rate_limit", rate_limit)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError(
-                "retry must be a RetryPolicy, or None to never retry", field="retry"
-            )
-        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-            raise ValidationError("ssl_context must be an ssl.SSLContext", field="ssl_context")
-        if proxy is not None:
-            check_proxy(proxy)  # type: ignore[arg-type]  # checked: it raises on a non-str
+        rate = _rate(rate_limit)
+        _check_types(retry, ssl_context, proxy)
         check_number("max_body_size", max_body_size, integer=True, minimum=1)
-        agent = version
-        if user_agent:
-            check_header_value("user_agent", user_agent)
-            agent = f"{agent} {user_agent}"
-        seconds = float(timeout)  # type: ignore[arg-type]  # checked above
+        agent = _user_agent(version, user_agent)
+        check_rate_beside_limiter(rate_limit, custom_limiter=custom_limiter)
+        if borrowed is not None:
+            check_borrowed(borrowed)
+        seconds, connections = float(cast(float, timeout)), cast(int, max_connections)
+        https = url.lower().startswith("https:")
         return cls(
             base_url=url,
             api_key=key,
             timeout=seconds,
             connect_timeout=seconds - min(seconds * _CONNECT_MARGIN, 1.0),
-            max_connections=max_connections,  # type: ignore[arg-type]  # checked above
-            rate_limit=None if rate_limit is None else float(rate_limit),  # type: ignore[arg-type]
-            retry=retry,
-            proxy=proxy if proxy is not None else proxy_from_env(url),  # type: ignore[arg-type]
+            max_connections=connections,
+            max_in_flight=in_flight_cap(connections, borrowed.pool if borrowed else None),
+            rate_limit=rate,
+            retry=cast(RetryPolicy | None, retry),
+            tls=request_tls(cast(ssl.SSLContext | None, ssl_context), borrowed, https=https),
+            proxy=cast(str, proxy) if proxy is not None else proxy_from_env(url),
             user_agent=agent,
-            max_body_size=max_body_size,  # type: ignore[arg-type]  # checked above
+            max_body_size=cast(int, max_body_size),
         )
+
+
+def _check_types(retry: object, ssl_context: object, proxy: object) -> None:
+    """`ValidationError` unless the retry policy, TLS context and proxy are of their types."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ValidationError("retry must be a RetryPolicy, or None to never retry", field="retry")
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise ValidationError("ssl_context must be an ssl.SSLContext", field="ssl_context")
+    if proxy is not None:
+        check_proxy(proxy)  # type: ignore[arg-type]  # checked: it raises on a non-str
+
+
+def _rate(rate_limit: object) -> float | None:
+    """The rate `rate_limit=` stands for (`DEFAULT_RATE_LIMIT` when not given), checked."""
+    if rate_limit is RATE_LIMIT_DEFAULT:
+        return DEFAULT_RATE_LIMIT
+    if rate_limit is None:
+        return None
+    check_number("rate_limit", rate_limit)
+    return float(cast(float, rate_limit))
+
+
+def _user_agent(version: str, user_agent: object) -> str:
+    """`version` (`asyncgroups/<v> aiohttp/<v>`), and a given `user_agent` after it."""
+    if not user_agent:
+        return version
+    check_header_value("user_agent", user_agent)
+    return f"{version} {user_agent}"

@@ -1,10 +1,12 @@
-"""Per-attempt time limits for one client, kept with one loop timer instead of one each.
+"""Per-attempt time limits, kept with one loop timer instead of one each.
 
-`asyncio.timeout()` schedules a timer handle for every use: a heap push, a cancel and a
-heap pop per request, about a tenth of the client's CPU time per request on a fast
-connection. Every attempt of one client has the same limit, so deadlines come in the
-order attempts start: an insertion-ordered dict holds the attempts still running, and a
-single timer waits for the oldest of them. Performs no I/O.
+`asyncio.timeout()` schedules a timer handle for every use: a heap push of a Python
+object compared in Python, a cancel, and a cancelled handle left in the loop's heap
+until it comes due or the heap is rebuilt (where the pipeline uses this module, a
+comment says what that costs per request). Every attempt under one `Deadlines` has the
+same limit (the pipeline keeps one per length), so deadlines come in the order attempts
+start: an insertion-ordered dict holds the attempts still running, and a single timer
+waits for the oldest of them. Performs no I/O.
 
 The cancellation semantics are those of `asyncio.timeout()` on every Python this
 package supports (3.11 to 3.13): an expired attempt's task is cancelled, and leaving the

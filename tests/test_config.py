@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import pickle
+import ssl
 from typing import Any
 
 import pytest
@@ -21,12 +22,14 @@ from asyncgroups._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
     RATE_LIMIT_DEFAULT,
+    BorrowedSession,
     ClientSettings,
     check_number,
     in_flight_cap,
-    misplaced_at,
+    request_tls,
 )
 from asyncgroups._secret import Secret
+from asyncgroups._urls import misplaced_at
 
 BASE = "https://api.example.com/v1"
 
@@ -239,13 +242,79 @@ def test_client_with_a_limiter_reports_its_rate() -> None:
 def test_client_default_rate_limit_is_80_in_the_signature_and_repr() -> None:
     default = inspect.signature(GroupsClient).parameters["rate_limit"].default
     assert default is RATE_LIMIT_DEFAULT
-    assert repr(default) == "80.0"
-    assert default == DEFAULT_RATE_LIMIT == 80.0
+    assert repr(default) == "DEFAULT_RATE_LIMIT"  # the public constant it stands for
+    assert DEFAULT_RATE_LIMIT == 80.0
     client = GroupsClient(API_KEY, base_url=BASE)
     assert client.rate_limit == 80.0
     assert type(client.rate_limit) is float
     assert "rate_limit=80.0" in repr(client)
 
 
-def test_default_rate_survives_pickling_as_a_number() -> None:
-    assert pickle.loads(pickle.dumps(RATE_LIMIT_DEFAULT)) == 80.0  # noqa: S301
+def test_default_rate_survives_pickling_as_itself() -> None:
+    assert pickle.loads(pickle.dumps(RATE_LIMIT_DEFAULT)) is RATE_LIMIT_DEFAULT  # noqa: S301
+
+
+# TLS and a borrowed session -------------------------------------------------------------
+
+
+def _borrowed(tls: object, *, pinned: bool = False) -> BorrowedSession:
+    return BorrowedSession(has_auth=False, tls=tls, pins_certificate=pinned, pool=None)
+
+
+def _unverifying() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+VERIFYING = ssl.create_default_context()
+PIN = object()  # stands for an aiohttp.Fingerprint: the rule only passes it on
+
+
+@pytest.mark.parametrize(
+    ("ssl_context", "borrowed", "https", "expected"),
+    [
+        (None, None, True, "system"),
+        (VERIFYING, None, True, VERIFYING),
+        (VERIFYING, _borrowed(_unverifying()), True, VERIFYING),  # an explicit one wins
+        (None, _borrowed(VERIFYING), True, VERIFYING),  # a verifying borrowed one is kept
+        (None, _borrowed(PIN, pinned=True), True, PIN),
+        (VERIFYING, _borrowed(PIN, pinned=True), True, VERIFYING),
+        (None, _borrowed(True), True, "system"),
+        (None, _borrowed(False), False, "system"),  # plain http makes no TLS
+        (None, _borrowed(False), True, "session"),
+        (None, _borrowed(_unverifying()), True, "session"),
+        (_unverifying(), None, True, "ssl_context"),
+    ],
+)
+def test_request_tls(
+    ssl_context: ssl.SSLContext | None,
+    borrowed: BorrowedSession | None,
+    https: bool,
+    expected: object,
+) -> None:
+    if expected in ("session", "ssl_context"):
+        with pytest.raises(ValidationError) as info:
+            request_tls(ssl_context, borrowed, https=https)
+        assert info.value.field == expected
+        return
+    tls = request_tls(ssl_context, borrowed, https=https)
+    if expected == "system":
+        assert isinstance(tls, ssl.SSLContext)
+        assert tls.verify_mode == ssl.CERT_REQUIRED
+        assert tls.check_hostname
+    else:
+        assert tls is expected
+
+
+def test_settings_refuse_a_borrowed_session_with_auth() -> None:
+    borrowed = BorrowedSession(has_auth=True, tls=True, pins_certificate=False, pool=None)
+    with pytest.raises(ValidationError, match="auth=") as info:
+        _settings(borrowed=borrowed)
+    assert info.value.field == "session"
+
+
+def test_settings_cap_requests_in_flight_by_a_borrowed_pool() -> None:
+    borrowed = BorrowedSession(has_auth=False, tls=True, pins_certificate=False, pool=8)
+    assert _settings(borrowed=borrowed).max_in_flight == 8

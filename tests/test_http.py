@@ -41,9 +41,8 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
-from asyncgroups._config import proxy_from_env
 from asyncgroups._mask import SecretMasker
-from asyncgroups._sansio import os_reason as _os_reason
+from asyncgroups._urls import proxy_from_env
 
 if TYPE_CHECKING:
     from conftest import FakeClock, MockAPI, Serve
@@ -285,32 +284,6 @@ async def test_pipeline_unresolvable_host_says_it_could_not_be_resolved() -> Non
         f"GET /group/{KEY}: could not resolve host nonexistent.invalid: "
     )
     assert "ssl" not in str(info.value).lower()
-
-
-@pytest.mark.parametrize(
-    ("error", "reason"),
-    [
-        (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"), "connection refused"),
-        (OSError(113, "Connect call failed ('10.0.0.1', 443)"), "host unreachable"),
-        (OSError(101, "Network is unreachable"), "network unreachable"),
-        (OSError(110, "Connect call failed"), "timed out"),
-        (OSError(13, "Connect call failed"), "permission denied"),
-        (
-            OSError(
-                "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), "
-                "[Errno 111] Connect call failed ('127.0.0.1', 1)"
-            ),
-            "connection refused",
-        ),
-        (OSError("Multiple exceptions: [Errno 111] a, [Errno 99] b"), None),
-        (socket.gaierror(-2, "Name or service not known"), "name or service not known"),
-        (OSError(), "OSError"),
-    ],
-)
-def test_os_reason_says_why_a_connect_failed_in_plain_words(
-    error: OSError, reason: str | None
-) -> None:
-    assert _os_reason(error) == (reason if reason is not None else str(error))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`classify` and `settle`: what one attempt came to, as tables, without I/O.
+"""`classify_reply`, `classify_failure` and `settle`: what one attempt came to, as tables.
 
 Like gidgethub's `TestDecipherResponse`: one class per function, a test per row of
 behaviour. The clock is fixed and the retry policy is given, so nothing sleeps.
@@ -23,8 +23,17 @@ from asyncgroups import (
     UnexpectedResponseError,
     ValidationError,
 )
+from asyncgroups._config import Options
 from asyncgroups._retry import Failure
-from asyncgroups._sansio import Attempt, Rules, classify, settle
+from asyncgroups._sansio import (
+    Attempt,
+    Learnt,
+    Request,
+    Rules,
+    classify_failure,
+    classify_reply,
+    settle,
+)
 
 BASE = "https://api.example.com/v1"
 PATH = "/group/31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa"
@@ -35,14 +44,19 @@ SECRET = "sk_live_0123456789abcdef"
 DEFAULT_POLICY = RetryPolicy()
 
 
-def _rules(retry: RetryPolicy | None = DEFAULT_POLICY, max_body_size: int = 100) -> Rules:
-    return Rules(
-        base_url=BASE,
-        retry=retry,
-        clean=lambda text: text.replace(SECRET, "***"),
-        max_body_size=max_body_size,
-        clock=lambda: NOW,
-    )
+def _rules() -> Rules:
+    return Rules(mask=lambda text: text.replace(SECRET, "***"), clock=lambda: NOW)
+
+
+def _request(
+    method: str = "GET",
+    *,
+    decode: Any = None,
+    retry: RetryPolicy | None = DEFAULT_POLICY,
+    max_body_size: int = 100,
+) -> Request[Any]:
+    options = Options(timeout=1.0, connect_timeout=0.9, retry=retry, max_body_size=max_body_size)
+    return Request(method, PATH, BASE + PATH, None, None, decode, options)
 
 
 def _reply(
@@ -53,24 +67,16 @@ def _reply(
     attempt: int = 1,
     headers: dict[str, str] | None = None,
     decode: Any = None,
-    rules: Rules | None = None,
+    retry: RetryPolicy | None = DEFAULT_POLICY,
 ) -> Attempt[Any]:
-    return classify(
-        rules or _rules(),
-        method,
-        PATH,
-        attempt,
-        status=status,
-        headers=headers or {},
-        body=body,
-        decode=decode,
-    )
+    request = _request(method, decode=decode, retry=retry)
+    return classify_reply(_rules(), request, attempt, status, headers or {}, body)
 
 
 def _failure(
     failure: Failure, error: TransportError, *, method: str = "GET", attempt: int = 1
 ) -> Attempt[Any]:
-    return classify(_rules(), method, PATH, attempt, failure=failure, error=error)
+    return classify_failure(_request(method), attempt, failure, error)
 
 
 class TestClassifyReply:
@@ -182,7 +188,7 @@ class TestClassifyReply:
         assert not _reply(503, attempt=3).retry
 
     def test_no_policy_never_retries(self) -> None:
-        assert not _reply(503, rules=_rules(retry=None)).retry
+        assert not _reply(503, retry=None).retry
 
     @pytest.mark.parametrize("status", [301, 302, 307])
     def test_3xx_is_unexpected(self, status: int) -> None:
@@ -254,27 +260,21 @@ class TestSettle:
     def test_a_404_after_a_lost_reply_may_have_acted(self) -> None:
         error = settle(
             NotFoundError("gone", status=404, method="DELETE", url=BASE + PATH),
-            earlier_lost=True,
-            earlier_running=False,
-            earlier_connected=True,
+            Learnt(reply_lost=True, may_be_running=False, connected=True),
         )
         assert error.may_have_acted
 
     def test_a_404_after_a_5xx_did_not_act(self) -> None:
         error = settle(
             NotFoundError("gone", status=404, method="DELETE", url=BASE + PATH),
-            earlier_lost=False,
-            earlier_running=False,
-            earlier_connected=True,
+            Learnt(reply_lost=False, may_be_running=False, connected=True),
         )
         assert not error.may_have_acted
 
     def test_a_connect_error_after_a_reply_got_through_says_it_connected_before(self) -> None:
         error = settle(
             ConnectError("refused"),
-            earlier_lost=False,
-            earlier_running=False,
-            earlier_connected=True,
+            Learnt(reply_lost=False, may_be_running=False, connected=True),
         )
         assert isinstance(error, TransportError)
         assert not error.never_connected
@@ -283,9 +283,7 @@ class TestSettle:
     def test_a_connect_error_of_every_attempt_never_connected(self) -> None:
         error = settle(
             ConnectError("refused"),
-            earlier_lost=False,
-            earlier_running=False,
-            earlier_connected=False,
+            Learnt(reply_lost=False, may_be_running=False, connected=False),
         )
         assert isinstance(error, TransportError)
         assert error.never_connected
@@ -293,11 +291,33 @@ class TestSettle:
     def test_an_earlier_timeout_may_still_be_running(self) -> None:
         error = settle(
             ServerError("busy", status=503, method="DELETE", url=BASE + PATH),
-            earlier_lost=True,
-            earlier_running=True,
-            earlier_connected=True,
+            Learnt(reply_lost=True, may_be_running=True, connected=True),
         )
         assert (error.may_have_acted, error.may_still_be_running) == (True, True)
+
+
+class TestLearnt:
+    @pytest.mark.parametrize(
+        ("failure", "error", "learnt"),
+        [
+            (Failure.DISCONNECT, TransportError("reset"), Learnt(True, False, True)),
+            (Failure.TIMEOUT, RequestTimeout("slow"), Learnt(True, True, True)),
+            (Failure.CONNECT, ConnectError("refused"), Learnt(False, False, False)),
+            (Failure.CONNECT, ConnectTimeout("no answer"), Learnt(False, False, False)),
+            (
+                503,
+                ServerError("busy", status=503, method="GET", url=BASE),
+                Learnt(False, False, True),
+            ),
+        ],
+    )
+    def test_after_one_failed_attempt(self, failure: Any, error: Any, learnt: Learnt) -> None:
+        assert Learnt().after(Attempt(None, error, failure, retry=True)) == learnt
+
+    def test_what_was_learnt_is_never_forgotten(self) -> None:
+        lost = Learnt().after(Attempt(None, RequestTimeout("slow"), Failure.TIMEOUT))
+        refused = Attempt(None, ConnectError("refused"), Failure.CONNECT)
+        assert lost.after(refused) == Learnt(reply_lost=True, may_be_running=True, connected=True)
 
 
 @pytest.mark.parametrize(

@@ -40,9 +40,10 @@ import math
 from typing import Final, Self
 from urllib.parse import urlsplit
 
-from .._config import MISPLACED_AT, check_number, misplaced_at
+from .._config import check_number
 from .._limiter import SPACING_MARGIN
 from .._mask import redact_url
+from .._urls import MISPLACED_AT, misplaced_at
 from ..errors import LimiterUnavailableError, ValidationError
 
 try:
