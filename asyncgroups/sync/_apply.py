@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
-from ._creates import Clock, Creates, Made, WriteGate
+from ._creates import Creates, Made
 from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError
+from ._landing import Clock
+from ._listings import WriteGate
 from ._report import (
     ItemOutcome,
     ItemResult,

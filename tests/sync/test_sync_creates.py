@@ -19,7 +19,7 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups.errors import make_status_error
-from asyncgroups.sync._creates import (
+from asyncgroups.sync._landing import (
     LANDING_FLOOR,
     LANDING_TIMEOUTS,
     Undecided,
