@@ -19,11 +19,11 @@ import attrs
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
 from ._creates import Creates, Made
-from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError
 from ._landing import Clock
 from ._listings import WriteGate
+from ._plan import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._report import (
     ItemOutcome,
     ItemResult,

@@ -79,11 +79,11 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from .. import AsyncGroupsError, GroupPatch
-from ._decide import Action, PlanItem
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError
 from ._landing import Clock, Undecided, landing_window, may_still_land, stored
 from ._listings import FreshListing, Listing, NewGroups, WriteGate
+from ._plan import Action, PlanItem
 from ._report import ItemResult, failed_result, waiting_result
 from ._state import PendingCreate, StateSnapshot, SyncState
 

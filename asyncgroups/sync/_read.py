@@ -26,9 +26,10 @@ from .. import (
     ValidationError,
     check_concurrency,
 )
-from ._decide import LiveView, Plan, Refresh, build_plan, check_refresh, looked_for
+from ._decide import LiveView, build_plan, looked_for
 from ._desired import DesiredGroup, DesiredInput, collect_desired
 from ._errors import SyncError
+from ._plan import Plan, Refresh, check_refresh
 from ._state import StateRow, StateSnapshot, SyncState
 
 if TYPE_CHECKING:
