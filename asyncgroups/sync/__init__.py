@@ -36,7 +36,8 @@ from ._plan import WRITE_ACTIONS, Action, Change, Plan, PlanItem, Refresh
 from ._read import plan
 from ._records import plan_record, result_record
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
-from ._state import StateRow, SyncState
+from ._rows import StateRow
+from ._state import SyncState
 
 # What a user calls, receives or catches (the README's sync section, the CLI). The
 # machinery (build_plan, LiveView, StateSnapshot, PendingCreate, the attempt counts)

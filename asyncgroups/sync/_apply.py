@@ -33,7 +33,8 @@ from ._report import (
     failed_result,
     waiting_result,
 )
-from ._state import StateSnapshot, SyncState
+from ._rows import StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient

@@ -85,7 +85,8 @@ from ._landing import Clock, Undecided, landing_window, may_still_land, stored
 from ._listings import FreshListing, Listing, NewGroups, WriteGate
 from ._plan import Action, PlanItem
 from ._report import ItemResult, failed_result, waiting_result
-from ._state import PendingCreate, StateSnapshot, SyncState
+from ._rows import PendingCreate, StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient

@@ -19,7 +19,7 @@ from .. import UNSET, AsyncGroupsError, Group, GroupPatch, GroupStatus, Validati
 from .._timestamp import iso_utc
 from ._desired import FIELDS, DesiredGroup, plain
 from ._plan import Action, Change, Plan, PlanItem, Refresh, check_refresh
-from ._state import PendingCreate, StateRow, StateSnapshot
+from ._rows import PendingCreate, StateRow, StateSnapshot
 
 __all__ = ["LiveView", "build_plan", "looked_for"]
 

@@ -16,7 +16,7 @@ import attrs
 
 from .. import AsyncGroupsError, ServerError
 from .._timestamp import iso_utc
-from ._state import PendingCreate
+from ._rows import PendingCreate
 
 __all__ = [
     "LANDING_FLOOR",

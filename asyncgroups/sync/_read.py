@@ -30,7 +30,8 @@ from ._decide import LiveView, build_plan, looked_for
 from ._desired import DesiredGroup, DesiredInput, collect_desired
 from ._errors import SyncError
 from ._plan import Plan, Refresh, check_refresh
-from ._state import StateRow, StateSnapshot, SyncState
+from ._rows import StateRow, StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient

@@ -26,7 +26,7 @@ from asyncgroups.sync._landing import (
     landing_window,
     may_still_land,
 )
-from asyncgroups.sync._state import PendingCreate
+from asyncgroups.sync._rows import PendingCreate
 
 
 @pytest.mark.parametrize(

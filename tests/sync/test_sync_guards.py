@@ -21,7 +21,7 @@ from asyncgroups.sync import (
 )
 from asyncgroups.sync._decide import LiveView, build_plan
 from asyncgroups.sync._plan import all_vanished, delete_allowance
-from asyncgroups.sync._state import StateSnapshot
+from asyncgroups.sync._rows import StateSnapshot
 
 
 def prokey(n: int) -> str:
