@@ -14,7 +14,7 @@ import pytest
 from cli_support import cli, fake_api, python_m
 
 from asyncgroups import ClientStats
-from asyncgroups.cli._args import REFRESH_MODES
+from asyncgroups.cli._subcommands import REFRESH_MODES
 from asyncgroups.sync import Refresh, SyncState
 from asyncgroups.testing import FakeGroupsServer, RecordedRequest
 

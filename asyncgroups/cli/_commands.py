@@ -13,12 +13,12 @@ import re
 from typing import Any, Final
 
 from .. import BulkResult, Group, GroupPatch, GroupSummary, NewGroup, ValidationError
-from ._args import CLEARABLE
 from ._common import cannot_print, check_keys, confirm_delete, describe
 from ._exits import FAILED, OK, UsageError
 from ._io import JsonLines, UnprintableError, open_output, say
 from ._settings import Settings, make_client
 from ._signals import run_loop
+from ._subcommands import CLEARABLE
 
 __all__ = [
     "cmd_create",

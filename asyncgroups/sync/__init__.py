@@ -18,7 +18,6 @@ interrupted apply resumes without duplicates. Uses only the public client API.
 """
 
 from ._apply import SyncProgressCallback, apply
-from ._decide import WRITE_ACTIONS, Action, Change, Plan, PlanItem, Refresh
 from ._desired import DesiredGroup, DesiredInput, read_desired
 from ._errors import (
     AmbiguousCreateError,
@@ -33,10 +32,12 @@ from ._errors import (
     SyncError,
     VanishedGroupsError,
 )
+from ._plan import WRITE_ACTIONS, Action, Change, Plan, PlanItem, Refresh
 from ._read import plan
 from ._records import plan_record, result_record
 from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
-from ._state import StateRow, SyncState
+from ._rows import StateRow
+from ._state import SyncState
 
 # What a user calls, receives or catches (the README's sync section, the CLI). The
 # machinery (build_plan, LiveView, StateSnapshot, PendingCreate, the attempt counts)

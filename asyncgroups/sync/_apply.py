@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
-from ._creates import Clock, Creates, Made, WriteGate
-from ._decide import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
+from ._creates import Creates, Made
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError
+from ._landing import Clock
+from ._listings import WriteGate
+from ._plan import WRITE_ACTIONS, Action, Plan, PlanItem, Refresh
 from ._report import (
     ItemOutcome,
     ItemResult,
@@ -31,7 +33,8 @@ from ._report import (
     failed_result,
     waiting_result,
 )
-from ._state import StateSnapshot, SyncState
+from ._rows import StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient

@@ -60,95 +60,41 @@ past one of them would look new later, and could be taken for what a lost create
 Creates with the same name are sent one at a time, so step 3 never mistakes another
 key's in-flight create for its own.
 
-This module holds the protocol's logic; the state file only stores its rows
+This module holds the protocol's steps; the state file only stores its rows
 (`SyncState.new_baseline`, `.baseline`, `.mark_sent`, `.mark_undecided`, `.record`,
-`.forget_pending`). `_apply.py` hands each create item to `Creates.run`, and sends
-every update and delete through the gate.
+`.forget_pending`), step 5's rule and times are in `_landing.py`, and the listings (the
+gate, listings shared by lookups, the index of new groups) in `_listings.py`.
+`_apply.py` hands each create item to `Creates.run`, and sends every update and delete
+through the gate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Collection,
-    Iterable,
-    Mapping,
-    Sequence,
-)
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from .. import AsyncGroupsError, GroupPatch, GroupSummary, ServerError
-from .._timestamp import iso_utc
-from ._decide import Action, PlanItem
+from .. import AsyncGroupsError, GroupPatch
 from ._desired import DesiredGroup
 from ._errors import AmbiguousCreateError
-from ._read import list_groups, read_live
+from ._landing import Clock, Undecided, landing_window, may_still_land, stored
+from ._listings import FreshListing, Listing, NewGroups, WriteGate
+from ._plan import Action, PlanItem
 from ._report import ItemResult, failed_result, waiting_result
-from ._state import PendingCreate, StateSnapshot, SyncState
+from ._rows import PendingCreate, StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient
 
-__all__ = [
-    "CREATE_ATTEMPTS",
-    "LANDING_FLOOR",
-    "LANDING_TIMEOUTS",
-    "Clock",
-    "Creates",
-    "Finish",
-    "FreshListing",
-    "Listing",
-    "Made",
-    "NewGroups",
-    "Undecided",
-    "WriteGate",
-    "landing_window",
-    "may_still_land",
-]
+__all__ = ["CREATE_ATTEMPTS", "Creates", "Finish", "Made"]
 
 #: POSTs sent at most for one create (each after checking that the last made nothing).
 CREATE_ATTEMPTS: Final = 3
-#: How many of the client's timeouts a create that failed may still land in (step 5).
-LANDING_TIMEOUTS: Final = 5
-#: The least time, in seconds, a create that failed may still land in (step 5).
-LANDING_FLOOR: Final = 120.0
-#: The 5xx statuses the service answers with itself, done working: those HTTP defines,
-#: but a gateway's 502 and 504, which speak for a backend that may still be at work.
-SERVICE_5XX: Final = frozenset({500, 501, 503, 505, 506, 507, 508, 510, 511})
-
-#: Seconds since the epoch, now (`time.time`; a test passes one it can move).
-Clock = Callable[[], float]
-
-
-def landing_window(timeout: float) -> float:
-    """Seconds a create whose POST failed may still land after the failure (step 5)."""
-    return max(LANDING_TIMEOUTS * timeout, LANDING_FLOOR)
-
-
-def may_still_land(err: AsyncGroupsError) -> bool:
-    """Whether a create whose POST failed with `err` may still make its group later, so
-    that only a listing after its landing window can show it made nothing (step 5)."""
-    if not err.may_have_acted:
-        return False
-    return not (isinstance(err, ServerError) and err.status in SERVICE_5XX)
-
-
-def _stored(moment: float) -> str:
-    """`moment` (epoch seconds) as the state file stores times."""
-    return iso_utc(datetime.fromtimestamp(moment, UTC), utc="+00:00")
-
-
-def _epoch(stored: str) -> float:
-    return datetime.fromisoformat(stored).timestamp()
 
 
 @attrs.frozen
@@ -164,45 +110,6 @@ class Made:
     #: The group the state already owned (a drift create found it there): the item is
     #: reported as the update it was, or as unchanged, not as a create.
     kept: bool = False
-
-
-@attrs.frozen
-class Undecided:
-    """A create that may still land (step 5): when it can be decided, and why not now."""
-
-    #: Epoch seconds: a listing started after this can show that it made nothing.
-    decide_after: float
-    #: Epoch seconds its POST failed at; None for one cut off by an interruption.
-    failed_at: float | None = None
-    #: How it failed, where this apply saw it (the row does not keep it).
-    cause: str | None = None
-
-    @classmethod
-    def of(cls, pending: PendingCreate) -> Undecided | None:
-        """What `pending`'s row says, if it may still land."""
-        if pending.decide_after is None:
-            return None
-        failed = pending.timed_out_at
-        return cls(_epoch(pending.decide_after), _epoch(failed) if failed else None)
-
-    @property
-    def when(self) -> datetime:
-        """`decide_after` as an aware UTC time."""
-        return datetime.fromtimestamp(self.decide_after, UTC)
-
-    @property
-    def shown(self) -> str:
-        """`decide_after` as a person reads it (ISO 8601, UTC)."""
-        return iso_utc(self.when)
-
-    def note(self) -> str:
-        """The report's line: why nothing was sent, and when an apply can decide."""
-        if self.failed_at is not None:
-            at = iso_utc(datetime.fromtimestamp(self.failed_at, UTC))
-            what = f"a create that failed at {at}" + (f" ({self.cause})" if self.cause else "")
-        else:
-            what = "a create that was sent and never answered (an interrupted apply?)"
-        return f"waiting: {what} may still land; nothing was sent; decided after {self.shown}"
 
 
 #: How the apply completes a create item whose group exists: patch, record, report.
@@ -300,7 +207,7 @@ class Creates:
             # Sent, and nobody saw how it ended.
             moment = math.ceil(first.wall + landing_window(self._client.timeout))
             undecided = Undecided(moment)
-            self._state.mark_undecided(pending.key, _stored(moment))
+            self._state.mark_undecided(pending.key, stored(moment))
         if undecided is not None and first.wall < undecided.decide_after:
             self._waiting[pending.key] = undecided
         else:
@@ -401,7 +308,7 @@ class Creates:
         last: AsyncGroupsError | None = None
         for _ in range(CREATE_ATTEMPTS):
             # The pending row, on disk since `prepare`, covers a crash from here.
-            self._state.mark_sent(item.key, _stored(self._clock()))
+            self._state.mark_sent(item.key, stored(self._clock()))
             try:
                 prokey = await self._client.groups.create(new)
             except AsyncGroupsError as err:
@@ -451,160 +358,5 @@ class Creates:
         """Store that `key`'s POST failed now with `err`, and until when it may still land."""
         now = self._clock()
         moment = math.ceil(now + landing_window(self._client.timeout))
-        self._state.mark_undecided(key, _stored(moment), _stored(now))
+        self._state.mark_undecided(key, stored(moment), stored(now))
         return Undecided(moment, now, str(err))
-
-
-class NewGroups:
-    """The groups of a listing that are new since a baseline and unowned, by exact name.
-
-    That is what a create whose reply was lost would have made. Groups the listing gives
-    without a name (the API may list ids only) are read to learn theirs, once per apply:
-    `names` is a cache shared by every index built in that apply.
-    """
-
-    __slots__ = ("_by_name",)
-
-    def __init__(self, by_name: Mapping[str, list[str]]) -> None:
-        self._by_name = by_name
-
-    @classmethod
-    async def build(
-        cls,
-        client: GroupsClient,
-        listing: Iterable[GroupSummary],
-        *,
-        baseline: Collection[str],
-        owned: Collection[str],
-        names: dict[str, str],
-        concurrency: int | None,
-    ) -> NewGroups:
-        """Index `listing`; raises the error of a name read that still fails.
-
-        Guessing a name here could make a duplicate or take another key's group, so a
-        read that fails ends the lookup instead.
-        """
-        fresh = [s for s in listing if s.prokey not in baseline and s.prokey not in owned]
-        unnamed = [s.prokey for s in fresh if s.name is None and s.prokey not in names]
-        if unnamed:
-            live = await read_live(client, unnamed, concurrency=concurrency)
-            if live.failed:
-                raise next(iter(live.failed.values()))
-            names.update((key, group.name) for key, group in live.groups.items())
-        by_name: dict[str, list[str]] = {}
-        for summary in fresh:
-            name = summary.name if summary.name is not None else names.get(summary.prokey)
-            if name is not None:  # None: deleted between the listing and the read
-                by_name.setdefault(name, []).append(summary.prokey)
-        return cls(by_name)
-
-    def named(self, name: str, owned: Collection[str] = ()) -> list[str]:
-        """Prokeys of the new groups named exactly `name`, leaving out `owned` ones."""
-        return [key for key in self._by_name.get(name, ()) if key not in owned]
-
-
-class Listing:
-    """One complete listing of the account, numbered in the order they were taken."""
-
-    __slots__ = ("number", "started", "summaries", "wall")
-
-    def __init__(
-        self, summaries: list[GroupSummary], *, number: int, started: float, wall: float
-    ) -> None:
-        self.summaries = summaries
-        #: 1 for the first listing an apply took, then 2, …
-        self.number = number
-        #: When its first page was asked for (event-loop time, to order it in the apply).
-        self.started = started
-        #: The same moment by the apply's clock (epoch seconds, comparable across runs).
-        self.wall = wall
-
-
-class WriteGate:
-    """Holds this apply's updates and deletes while the account is being listed.
-
-    A listing is read page after page, and the service promises no order: a delete
-    (or an update, where the order follows the last change) while the pages are read
-    can move a group across a page boundary into a page already read, and the listing
-    then misses it. A create only adds: it can make a group appear twice (given once),
-    never hide one, so creates are not held. Listings are rare (after a lost create
-    reply), so holding writes for one costs little; a listing waits for the writes in
-    flight to finish, and new writes wait for it.
-    """
-
-    __slots__ = ("_changed", "_listings", "_writes")
-
-    def __init__(self) -> None:
-        self._changed = asyncio.Condition()
-        self._writes = 0
-        self._listings = 0
-
-    @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
-        """Hold one update or delete; waits while a listing is under way."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._listings == 0)
-            self._writes += 1
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self._writes -= 1
-                self._changed.notify_all()
-
-    @contextlib.asynccontextmanager
-    async def listing(self) -> AsyncIterator[None]:
-        """Hold a listing: no new writes start, and those in flight are waited for."""
-        async with self._changed:
-            self._listings += 1
-            try:
-                await self._changed.wait_for(lambda: self._writes == 0)
-            except BaseException:
-                self._listings -= 1
-                self._changed.notify_all()
-                raise
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self._listings -= 1
-                self._changed.notify_all()
-
-
-class FreshListing:
-    """Account listings shared by callers that each need one taken after some moment.
-
-    After a create's reply is lost, the check for what it made needs a listing sent
-    after the failure. Several such checks at once share one listing instead of each
-    reading every page of the account. Each listing is taken through `gate`, so this
-    apply's own writes cannot shift groups between its pages.
-    """
-
-    __slots__ = ("_client", "_clock", "_gate", "_last", "_lock")
-
-    def __init__(self, client: GroupsClient, gate: WriteGate, *, clock: Clock = time.time) -> None:
-        self._client = client
-        self._gate = gate
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._last: Listing | None = None
-
-    async def after(self, moment: float) -> Listing:
-        """A listing whose first request started at `moment` (event-loop time) or later."""
-        return await self._take(lambda last: last.started >= moment)
-
-    async def newer_than(self, listing: Listing) -> Listing:
-        """A listing taken after `listing` was (to check again what it did not show)."""
-        return await self._take(lambda last: last.number > listing.number)
-
-    async def _take(self, fresh_enough: Callable[[Listing], bool]) -> Listing:
-        async with self._lock:
-            last = self._last
-            if last is not None and fresh_enough(last):
-                return last
-            async with self._gate.listing():
-                started, wall = asyncio.get_running_loop().time(), self._clock()
-                summaries = await list_groups(self._client)
-            number = last.number + 1 if last is not None else 1
-            self._last = Listing(summaries, number=number, started=started, wall=wall)
-            return self._last

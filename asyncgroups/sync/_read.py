@@ -26,10 +26,12 @@ from .. import (
     ValidationError,
     check_concurrency,
 )
-from ._decide import LiveView, Plan, Refresh, build_plan, check_refresh, looked_for
+from ._decide import LiveView, build_plan, looked_for
 from ._desired import DesiredGroup, DesiredInput, collect_desired
 from ._errors import SyncError
-from ._state import StateRow, StateSnapshot, SyncState
+from ._plan import Plan, Refresh, check_refresh
+from ._rows import StateRow, StateSnapshot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from .. import GroupsClient
@@ -94,12 +96,36 @@ async def plan(
     state.check_account(client.base_url)
     records = await collect_desired(desired)
     snapshot = state.snapshot()
+    reads = _Reads(client, limit, on_progress)
+    live, adoptable = await _read_account(
+        reads, records, snapshot, mode, prune=prune, adopt_by_name=adopt_by_name
+    )
+    return build_plan(
+        records,
+        snapshot,
+        live=live,
+        refresh=mode,
+        adoptable=adoptable,
+        prune=prune,
+        updates_before=client.stats.updates_sent,
+    )
+
+
+async def _read_account(
+    reads: _Reads,
+    records: list[DesiredGroup],
+    snapshot: StateSnapshot,
+    mode: Refresh,
+    *,
+    prune: bool,
+    adopt_by_name: bool,
+) -> tuple[LiveView, dict[str, list[str]] | None]:
+    """What the plan reads of the account: the owned groups `looked_for` (as `mode`
+    reads them), and with `adopt_by_name` the adoption candidates (None without)."""
     checked = looked_for(snapshot.rows, {d.key for d in records}, refresh=mode, prune=prune)
     seeking = _seeking(records, snapshot) if adopt_by_name else set()
     # One listing serves both the listing refresh and adoption.
-    listing = await list_groups(client) if mode is Refresh.LISTING or seeking else []
-    reads = _Reads(client, limit, on_progress)
-
+    listing = await list_groups(reads.client) if mode is Refresh.LISTING or seeking else []
     adoptable: dict[str, list[str]] | None = None
     known: dict[str, Group] = {}
     to_read = [row.prokey for row in checked] if mode is Refresh.FULL else []
@@ -112,15 +138,7 @@ async def plan(
     live = await reads.live(to_read)
     if mode is Refresh.LISTING:
         live = _with_listing(live, listing, checked)
-    return build_plan(
-        records,
-        snapshot,
-        live=attrs.evolve(live, groups={**known, **live.groups}),
-        refresh=mode,
-        adoptable=adoptable,
-        prune=prune,
-        updates_before=client.stats.updates_sent,
-    )
+    return attrs.evolve(live, groups={**known, **live.groups}), adoptable
 
 
 def _seeking(records: list[DesiredGroup], snapshot: StateSnapshot) -> set[str]:
@@ -173,12 +191,12 @@ class _Reads:
     """The plan's bulk reads, reported to `on_progress` as one: each read adds its keys
     to the total, and its progress to what the reads before it did."""
 
-    __slots__ = ("_callback", "_client", "_concurrency", "_so_far")
+    __slots__ = ("_callback", "_concurrency", "_so_far", "client")
 
     def __init__(
         self, client: GroupsClient, concurrency: int, callback: ReadProgressCallback | None
     ) -> None:
-        self._client = client
+        self.client = client
         self._concurrency = concurrency
         self._callback = callback
         self._so_far = BulkProgress(done=0, total=0, failed=0, missing=0)
@@ -203,7 +221,7 @@ class _Reads:
 
         callback = report if self._callback is not None else None
         return await read_live(
-            self._client, prokeys, concurrency=self._concurrency, on_progress=callback
+            self.client, prokeys, concurrency=self._concurrency, on_progress=callback
         )
 
 

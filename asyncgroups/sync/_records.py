@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import UNSET
 from .._timestamp import iso_utc
-from ._decide import Action, PlanItem
+from ._plan import Action, PlanItem
 from ._report import ItemResult
 
 __all__ = ["plan_record", "result_record"]

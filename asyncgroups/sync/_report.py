@@ -10,8 +10,8 @@ import attrs
 
 from .. import AsyncGroupsError, ClientStats
 from .._timestamp import iso_utc
-from ._decide import Action, PlanItem, estimated_credits
 from ._errors import OutOfCreditsError
+from ._plan import Action, PlanItem, estimated_credits
 
 __all__ = [
     "ItemOutcome",

@@ -9,8 +9,10 @@ Writes need the apply lock (`SyncState.locked()`): an OS lock on the database fi
 itself (`_lock.py`), dropped with its process, so a crash never leaves a stale lock
 behind. An apply starts with one transaction that checks the plan is still current and
 the client's account is the state's (`applying`). The file's format, and the checks
-made on opening it, are in `_schema.py`. This module stores the lost-create protocol's
-rows (baselines, pending creates); the protocol's logic is in `_creates.py`.
+made on opening it, are in `_schema.py`; its connection, transactions and lock in
+`_database.py`; its records, and reading them, in `_rows.py`. This module stores the
+lost-create protocol's rows (baselines, pending creates); the protocol's logic is in
+`_creates.py`.
 """
 
 from __future__ import annotations
@@ -18,84 +20,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Any, Final, Literal, Self
-
-import attrs
+from types import MappingProxyType
+from typing import Any, Final, Self
 
 from .. import ValidationError
-from ._errors import StalePlanError, StateAccountError, StateFileError, StateLockedError
-from ._lock import ApplyLock
-from ._schema import SYNC_DURABLE, SYNC_WRITE, now, open_database, read_meta, upgrade
+from ._database import StateDatabase
+from ._errors import StalePlanError, StateAccountError, StateLockedError
+from ._rows import Origin, PendingCreate, StateRow, StateSnapshot, read_pending, read_rows
+from ._schema import now
 
-__all__ = ["Origin", "PendingCreate", "StateRow", "StateSnapshot", "SyncState", "account_url"]
+__all__ = ["SyncState", "account_url"]
 
 #: The ports a URL may leave out, by scheme.
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-
-#: How a group came to be owned by the state: made by a sync, or adopted by name.
-Origin = Literal["created", "adopted"]
-
-
-@attrs.frozen
-class StateRow:
-    """A group the state owns: its key, prokey, origin and the fields last applied."""
-
-    key: str
-    prokey: str
-    origin: Origin
-    #: The managed fields as last applied, as plain JSON values.
-    fields: Mapping[str, Any]
-    updated_at: str
-
-
-@attrs.frozen
-class PendingCreate:
-    """A create that may have been sent and whose outcome is not known yet.
-
-    `baseline` names the account listing taken before it was sent: a group that was not
-    in that listing, that no row owns and that has this `name` may be what it made.
-    """
-
-    key: str
-    name: str
-    fields: Mapping[str, Any]
-    baseline: int
-    started_at: str
-    #: When its POST was last handed to the client; None: it was never sent.
-    sent_at: str | None = None
-    #: When that POST failed in a way that may still land (a timeout, a connection
-    #: dropped after sending, a gateway's 502 or 504: it may still be running on the
-    #: server), if it did.
-    timed_out_at: str | None = None
-    #: Until when it may still land: only a listing started after this can show that
-    #: it made nothing (`_creates.py`). None: not known to be still running.
-    decide_after: str | None = None
-
-
-@attrs.frozen
-class StateSnapshot:
-    """Everything a plan needs from the state, read in one transaction."""
-
-    state_id: str
-    generation: int
-    rows: Mapping[str, StateRow]
-    pending: Mapping[str, PendingCreate]
-
-
-def _fields(text: str) -> Mapping[str, Any]:
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError) as err:
-        raise StateFileError(f"a stored field set is not valid JSON ({err}): {text!r:.80}") from err
-    if not isinstance(value, dict):
-        raise StateFileError(f"a stored field set is not a JSON object: {text[:80]!r}")
-    return MappingProxyType(value)
 
 
 def account_url(base_url: str) -> str:
@@ -135,63 +75,43 @@ class SyncState:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path)
-        self._lock_depth = 0
+        self._file = StateDatabase(Path(path))
         #: True while an `apply` runs on this object (the lock alone nests, so it
         #: cannot tell a second apply of the same object from the first one).
         self._applying = False
-        db = open_database(self._path)
-        try:
-            self._lock = ApplyLock(self._path)
-        except OSError as err:
-            db.close()
-            raise StateFileError(f"cannot open the state file {self._path}: {err}") from err
-        self._db: sqlite3.Connection | None = db
 
     # Lifecycle ----------------------------------------------------------------------
 
     @property
     def path(self) -> Path:
         """Where the state file is."""
-        return self._path
+        return self._file.path
 
     @property
     def closed(self) -> bool:
         """True once `close()` was called."""
-        return self._db is None
+        return self._file.closed
 
     def close(self) -> None:
         """Release the lock (if held) and close the database; calling it again does nothing."""
-        if self.holds_lock:
-            self._unlock()
-        self._lock_depth = 0
-        db, self._db = self._db, None
-        if db is not None:
-            db.close()
-        # After the database: the lock's descriptor must outlive SQLite's (`_lock.py`).
-        self._lock.close()
+        self._file.close()
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("locked" if self.holds_lock else "open")
-        return f"SyncState({str(self._path)!r}, {state})"
+        return f"SyncState({str(self.path)!r}, {state})"
 
     # The apply lock -----------------------------------------------------------------
 
     @property
     def holds_lock(self) -> bool:
         """True while this object holds the apply lock."""
-        return not self.closed and self._lock.held
+        return self._file.holds_lock
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[Self]:
@@ -202,51 +122,8 @@ class SyncState:
         The lock is the database file's, however it is reached (a symlink, a hard
         link). Taking it first makes a file of an older asyncgroups current.
         """
-        db = self._check_open()
-        if self._lock_depth == 0:
-            self._lock_file(db)
-        self._lock_depth += 1
-        try:
+        with self._file.locked():
             yield self
-        finally:
-            self._lock_depth -= 1
-            if self._lock_depth == 0:
-                self._unlock()
-
-    def _lock_file(self, db: sqlite3.Connection) -> None:
-        try:
-            taken = self._lock.acquire()
-        except OSError as err:
-            raise StateFileError(f"cannot lock the state file {self._path}: {err}") from err
-        if not taken:
-            raise StateLockedError(
-                f"the state file {self._path} is in use by another apply{self._holder()}; "
-                "wait for it to finish. (The lock belongs to that process and ends with "
-                "it: there is nothing to clean up.)"
-            )
-        try:
-            try:
-                upgrade(db, self._path)
-            except sqlite3.Error as err:
-                raise StateFileError(f"cannot upgrade the state file {self._path}: {err}") from err
-            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
-            self._set_meta("apply_holder", json.dumps(holder))
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def _unlock(self) -> None:
-        with contextlib.suppress(StateFileError):
-            self._set_meta("apply_holder", None)
-        self._lock.release()
-
-    def _holder(self) -> str:
-        """ " (pid 123 on host, since …)", or "" when the holder cannot be read."""
-        try:
-            info = json.loads(self._meta("apply_holder") or "")
-            return f" (pid {int(info['pid'])} on {info['host']}, since {info['since']})"
-        except (sqlite3.Error, StateFileError, ValueError, KeyError, TypeError):
-            return ""
 
     @contextlib.contextmanager
     def applying(self, *, state_id: str, generation: int, base_url: str) -> Iterator[StateSnapshot]:
@@ -260,10 +137,10 @@ class SyncState:
         through the same object at once (two tasks sharing it) is refused here with
         `StateLockedError`, as another process would be.
         """
-        self._check_open()
+        self._file.connection()
         if self._applying:
             raise StateLockedError(
-                f"the state file {self._path} is in use by another apply running in this "
+                f"the state file {self.path} is in use by another apply running in this "
                 "process on the same SyncState; wait for it to finish"
             )
         with self.locked():
@@ -275,21 +152,21 @@ class SyncState:
                 self._applying = False
 
     def _start(self, state_id: str, generation: int, account: str) -> StateSnapshot:
-        with self._write() as db:
+        with self._file.write() as db:
             self._check_account(account)
             if self.state_id != state_id:
                 raise StalePlanError(
-                    f"this plan was made for another state file than {self._path}; make a "
+                    f"this plan was made for another state file than {self.path}; make a "
                     "new plan"
                 )
             if self.generation != generation:
                 raise StalePlanError(
-                    f"the state file {self._path} changed after this plan was made (another "
+                    f"the state file {self.path} changed after this plan was made (another "
                     "apply ran, or one was interrupted); make a new plan and apply that"
                 )
             if self.base_url is None:
                 db.execute("INSERT INTO meta (name, value) VALUES ('base_url', ?)", (account,))
-            rows, pending = self._rows(), self._pending()
+            rows, pending = read_rows(db), read_pending(db)
         return StateSnapshot(
             state_id=state_id,
             generation=generation + 1,
@@ -302,21 +179,21 @@ class SyncState:
     @property
     def base_url(self) -> str | None:
         """The base URL of the account the state belongs to; None before its first apply."""
-        with self._reading():
-            return self._meta("base_url")
+        with self._file.reading():
+            return self._file.meta("base_url")
 
     def check_account(self, base_url: str) -> None:
         """Refuse (`StateAccountError`) a state bound to another account than `base_url`'s.
 
         A state bound to none yet passes. `plan` and `apply` check it before any request.
         """
-        with self._reading():
+        with self._file.reading():
             self._check_account(account_url(base_url))
 
     def _check_account(self, account: str) -> None:
-        bound = self._meta("base_url")
+        bound = self._file.meta("base_url")
         if bound is not None and bound != account:
-            raise StateAccountError(str(self._path), bound, account)
+            raise StateAccountError(str(self.path), bound, account)
 
     def rebind(self, base_url: str) -> str | None:
         """Bind the state to the account at `base_url`: the account moved to that URL.
@@ -326,8 +203,8 @@ class SyncState:
         would make every group of the state again there: use a new state file instead.
         """
         account = account_url(base_url)
-        with self._write() as db:
-            before = self._meta("base_url")
+        with self._file.write() as db:
+            before = self._file.meta("base_url")
             db.execute(
                 "INSERT INTO meta (name, value) VALUES ('base_url', ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -340,151 +217,70 @@ class SyncState:
     @property
     def state_id(self) -> str:
         """A random id given to the file when it was created (a plan remembers it)."""
-        value = self._meta("state_id")
+        value = self._file.meta("state_id")
         assert value is not None
         return value
 
     @property
     def generation(self) -> int:
         """A counter raised by every write; a plan remembers the one it was made at."""
-        return int(self._meta("generation") or 0)
+        return int(self._file.meta("generation") or 0)
 
     def snapshot(self) -> StateSnapshot:
         """The rows, the pending creates and the generation, as of one moment."""
-        db = self._check_open()
-        with self._reading():
+        db = self._file.connection()
+        with self._file.reading():
             db.execute("BEGIN")
             try:
                 snap = StateSnapshot(
                     state_id=self.state_id,
                     generation=self.generation,
-                    rows=MappingProxyType(self._rows()),
-                    pending=MappingProxyType(self._pending()),
+                    rows=MappingProxyType(read_rows(db)),
+                    pending=MappingProxyType(read_pending(db)),
                 )
             finally:
                 db.execute("COMMIT")
         return snap
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        """A damaged file (a table missing, a locked database) is a `StateFileError`."""
-        try:
-            yield
-        except sqlite3.Error as err:
-            raise StateFileError(f"cannot read the state file {self._path}: {err}") from err
-
     def rows(self) -> dict[str, StateRow]:
         """Every owned group, by key."""
-        with self._reading():
-            return self._rows()
+        with self._file.reading():
+            return read_rows(self._file.connection())
 
     def pending(self) -> dict[str, PendingCreate]:
         """Every create whose outcome is not known yet, by key."""
-        with self._reading():
-            return self._pending()
+        with self._file.reading():
+            return read_pending(self._file.connection())
 
     def owned_prokeys(self) -> set[str]:
         """The prokeys of every group the state owns."""
-        db = self._check_open()
-        with self._reading():
+        db = self._file.connection()
+        with self._file.reading():
             return {prokey for (prokey,) in db.execute("SELECT prokey FROM groups")}
 
     def baseline(self, baseline: int) -> frozenset[str]:
         """The prokeys of the account listing stored as `baseline`."""
-        db = self._check_open()
-        with self._reading():
+        db = self._file.connection()
+        with self._file.reading():
             rows = db.execute("SELECT prokey FROM baselines WHERE baseline = ?", (baseline,))
             return frozenset(prokey for (prokey,) in rows)
 
-    def _rows(self) -> dict[str, StateRow]:
-        db = self._check_open()
-        query = "SELECT key, prokey, origin, fields, updated_at FROM groups ORDER BY rowid"
-        return {
-            key: StateRow(key, prokey, origin, _fields(fields), updated)
-            for key, prokey, origin, fields, updated in db.execute(query)
-        }
-
-    def _pending(self) -> dict[str, PendingCreate]:
-        db = self._check_open()
-        query = (
-            "SELECT key, name, fields, baseline, started_at, sent_at, timed_out_at,"
-            " decide_after FROM pending_creates ORDER BY rowid"
-        )
-        return {
-            key: PendingCreate(key, name, _fields(fields), baseline, started, *outcome)
-            for key, name, fields, baseline, started, *outcome in db.execute(query)
-        }
-
-    def _meta(self, name: str) -> str | None:
-        return read_meta(self._check_open(), name)
-
-    def _check_open(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StateFileError(f"the state file {self._path} was closed")
-        return self._db
-
-    # Writing (each call is one committed transaction) -------------------------------
-
-    @contextlib.contextmanager
-    def _write(
-        self, *, change: bool = True, durable: bool = False
-    ) -> Iterator[sqlite3.Connection]:
-        """One transaction, in the file when it returns; a `change` raises the generation.
-
-        Every commit is synced to disk; a `durable` one also outlives a power cut
-        (`_schema.SYNC_DURABLE`).
-        """
-        db = self._check_open()
-        if not self.holds_lock:
-            raise StateFileError(
-                "writing the state needs its apply lock: use `with state.locked():`"
-            )
-        try:
-            if durable:
-                db.execute(f"PRAGMA synchronous={SYNC_DURABLE}")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                if change:
-                    db.execute(
-                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
-                        " WHERE name = 'generation'"
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as err:  # a full disk, a file removed underneath, …
-            raise StateFileError(f"cannot write the state file {self._path}: {err}") from err
-        finally:
-            if durable:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute(f"PRAGMA synchronous={SYNC_WRITE}")
-
-    def _set_meta(self, name: str, value: str | None) -> None:
-        """Set (or, with None, remove) a `meta` value that is no part of the state."""
-        with self._write(change=False) as db:
-            db.execute("DELETE FROM meta WHERE name = ?", (name,))
-            if value is not None:
-                db.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
-
     def forget_pending(self, key: str) -> None:
         """Drop `key`'s create intent: it is known that the create made nothing."""
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute("DELETE FROM pending_creates WHERE key = ?", (key,))
 
     def mark_sent(self, key: str, at: str) -> None:
         """Note that `key`'s create is being sent (at `at`): if nothing learns how it
         ended, it may still be running on the server when the next apply looks."""
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute("UPDATE pending_creates SET sent_at = ? WHERE key = ?", (at, key))
 
     def mark_undecided(self, key: str, decide_after: str, timed_out_at: str | None = None) -> None:
         """Note that `key`'s create may still land until `decide_after` (its POST failed
         at `timed_out_at` without an answer that settles it, or was cut off when an apply
         was interrupted)."""
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute(
                 "UPDATE pending_creates SET timed_out_at = coalesce(?, timed_out_at),"
                 " decide_after = ? WHERE key = ?",
@@ -496,7 +292,7 @@ class SyncState:
 
         Drops `key`'s create intent in the same transaction.
         """
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute("DELETE FROM pending_creates WHERE key = ?", (key,))
             db.execute(
                 "INSERT INTO groups (key, prokey, origin, fields, updated_at)"
@@ -509,7 +305,7 @@ class SyncState:
 
     def set_fields(self, key: str, fields: Mapping[str, Any]) -> None:
         """Store `fields` as the fields last applied to `key`'s group."""
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute(
                 "UPDATE groups SET fields = ?, updated_at = ? WHERE key = ?",
                 (json.dumps(dict(fields)), now(), key),
@@ -521,7 +317,7 @@ class SyncState:
         A row that meanwhile names another group (an interrupted create of the same key,
         settled since) is kept: that group still exists and stays owned.
         """
-        with self._write() as db:
+        with self._file.write() as db:
             db.execute("DELETE FROM groups WHERE key = ? AND prokey = ?", (key, prokey))
 
     def new_baseline(
@@ -537,7 +333,7 @@ class SyncState:
         undo it: a create sent without its intent on disk could be made twice. Baselines
         no pending create refers to any more are dropped. Returns the baseline's number.
         """
-        with self._write(durable=True) as db:
+        with self._file.write(durable=True) as db:
             (number,) = db.execute(
                 "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'next_baseline'"
             ).fetchone()

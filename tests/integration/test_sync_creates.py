@@ -21,7 +21,7 @@ from asyncgroups.sync import (
     apply,
     plan,
 )
-from asyncgroups.sync._creates import LANDING_FLOOR
+from asyncgroups.sync._landing import LANDING_FLOOR
 from asyncgroups.testing import FakeGroupsServer
 
 from .support import MovedClock

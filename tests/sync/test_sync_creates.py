@@ -19,14 +19,14 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups.errors import make_status_error
-from asyncgroups.sync._creates import (
+from asyncgroups.sync._landing import (
     LANDING_FLOOR,
     LANDING_TIMEOUTS,
     Undecided,
     landing_window,
     may_still_land,
 )
-from asyncgroups.sync._state import PendingCreate
+from asyncgroups.sync._rows import PendingCreate
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from asyncgroups.sync import (
     SyncError,
     VanishedGroupsError,
 )
-from asyncgroups.sync._decide import LiveView, all_vanished, build_plan, delete_allowance
-from asyncgroups.sync._state import StateSnapshot
+from asyncgroups.sync._decide import LiveView, build_plan
+from asyncgroups.sync._plan import all_vanished, delete_allowance
+from asyncgroups.sync._rows import StateSnapshot
 
 
 def prokey(n: int) -> str:

@@ -11,8 +11,9 @@ import pytest
 
 from asyncgroups import UNSET, Group, GroupPatch, ServerError, ValidationError
 from asyncgroups.sync import Action, Change, DesiredGroup, Refresh, StateRow, plan_record
-from asyncgroups.sync._decide import LiveView, build_plan, check_refresh, looked_for
-from asyncgroups.sync._state import PendingCreate, StateSnapshot
+from asyncgroups.sync._decide import LiveView, build_plan, looked_for
+from asyncgroups.sync._plan import check_refresh
+from asyncgroups.sync._rows import PendingCreate, StateSnapshot
 
 CAL = "https://example.com/team.ics"
 
