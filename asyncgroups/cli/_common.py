@@ -1,6 +1,6 @@
 """What the commands share: how a key ended, one-line failures, keys checked, questions.
 
-Small and dependency-light on purpose (the library's public names, `_args.ENV`,
+Small and dependency-light on purpose (the library's public names, `_settings.ENV`,
 `_exits` and `_io`), so any command module may import it without pulling in another
 command.
 """
