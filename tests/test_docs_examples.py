@@ -168,6 +168,29 @@ def test_docs_examples_are_found() -> None:
     assert len(EXAMPLES) >= 20
 
 
+def test_readme_is_a_short_front_door_with_its_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    demo = (
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[cli]" && .venv/bin/asyncgroups demo'
+    )
+    tests = (
+        'python3 -m venv .venv && .venv/bin/pip install -q -e ".[test,cli]"'
+        " && .venv/bin/python -m pytest"
+    )
+    assert demo in readme
+    assert tests in readme
+
+
+def test_site_nav_lists_every_page_once() -> None:
+    """The strict build does not check the nav: a page left out of it, or listed but
+    missing, is caught here."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    listed = re.findall(r"^  - [^:\n]+: (\S+\.md)$", config, re.MULTILINE)
+    pages = sorted(path.name for path in (ROOT / "docs").glob("*.md"))
+    assert sorted(listed) == pages
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=_example_id)
 def test_docs_example_runs_against_the_fake(
     example: CodeExample,
