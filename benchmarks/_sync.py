@@ -118,7 +118,7 @@ def _duration(seconds: float) -> str:
 
 
 def table(summary: dict[str, Any] | None) -> str:
-    """The Markdown table of the printed report (the README's, too)."""
+    """The Markdown table of the printed report (the Performance page's, too)."""
     if summary is None:
         return ""
     if "error" in summary:

@@ -1090,10 +1090,10 @@ def _exit_codes() -> set[int]:
     }
 
 
-def _readme_section(heading: str) -> str:
-    """The README's text from `heading` to the next heading of any level."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    after = readme.split(f"\n{heading}", 1)[1]
+def _cli_page_section(heading: str) -> str:
+    """The command line's documentation page, from `heading` to the next heading."""
+    page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    after = f"\n{page}".split(f"\n{heading}", 1)[1]
     return re.split(r"\n#{1,6} ", after, maxsplit=1)[0]
 
 
@@ -1114,13 +1114,13 @@ async def test_help_lists_every_exit_code_with_what_it_means(
     assert "answered no" in listed  # so is a question declined
 
 
-def test_readme_command_line_lists_every_exit_code() -> None:
-    section = _readme_section("## Command line")
+def test_cli_page_lists_every_exit_code() -> None:
+    section = _cli_page_section("# The command line")
     codes = section.split("**Exit codes**", 1)[1].split("\n- **", 1)[0]
     assert {int(code) for code in re.findall(r"`(\d+)`", codes)} == _exit_codes()
 
 
-async def test_readme_sync_section_names_every_option_of_sync_help(
+async def test_cli_page_sync_section_names_every_option_of_sync_help(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     helped = await cli(capsys, "sync", "--help")
@@ -1128,7 +1128,7 @@ async def test_readme_sync_section_names_every_option_of_sync_help(
     own = helped.out.split("\noptions:\n", 1)[1].split("\nglobal options", 1)[0]
     options = set(re.findall(r"^  (?:-\w, )?(--[\w-]+)", own, re.MULTILINE)) - {"--help"}
     assert len(options) >= 10
-    section = _readme_section("### sync")
+    section = _cli_page_section("## sync")
     assert {option for option in options if f"`{option}" not in section} == set()
 
 

@@ -1,6 +1,6 @@
-"""The distribution's metadata: extras the README names exist, and the licence ships.
+"""The distribution's metadata: extras the documentation names exist, and the licence ships.
 
-Pure file reads (pyproject.toml with tomllib, README.md, LICENSE); nothing is built.
+Pure file reads (pyproject.toml with tomllib, README.md, docs/, LICENSE); nothing is built.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The README and every page of the documentation site, as one text.
+DOCS = "\n".join(
+    path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+)
 
 #: An extra named in an install line: `asyncgroups[a,b]` or `-e ".[a,b]"`.
 _EXTRAS_IN_INSTALL = re.compile(r"pip install[^\n`]*?(?:asyncgroups|\.)\[([A-Za-z0-9_,\- ]+)\]")
@@ -30,20 +34,21 @@ def _names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in requirements}
 
 
-def test_readme_install_lines_name_only_real_extras() -> None:
+def test_install_lines_of_the_docs_name_only_real_extras() -> None:
     named = {
-        extra.strip() for group in _EXTRAS_IN_INSTALL.findall(README) for extra in group.split(",")
+        extra.strip() for group in _EXTRAS_IN_INSTALL.findall(DOCS) for extra in group.split(",")
     }
-    assert {"cli", "test", "fastapi", "testing", "starlette"} <= named
+    assert {"cli", "test", "fastapi", "testing", "starlette", "redis", "docs"} <= named
     assert named <= set(_extras())
 
 
-def test_fastapi_extra_installs_what_the_readme_example_runs() -> None:
+def test_fastapi_extra_installs_what_the_docs_example_runs() -> None:
     assert {"fastapi", "uvicorn"} <= _names(_extras()["fastapi"])
     example = (ROOT / "examples" / "fastapi_app.py").read_text(encoding="utf-8")
-    assert "uvicorn examples.fastapi_app:app" in README
+    web_apps = (ROOT / "docs" / "web-apps.md").read_text(encoding="utf-8")
+    assert "uvicorn examples.fastapi_app:app" in web_apps
     assert "from fastapi import" in example
-    assert 'pip install -q -e ".[fastapi]"' in README
+    assert 'pip install -q -e ".[fastapi]"' in web_apps
 
 
 def test_testing_extra_is_slim_and_covers_the_plugin() -> None:

@@ -222,15 +222,15 @@ def test_log_decision_names_the_request_and_the_wait(caplog: pytest.LogCaptureFi
     ]
 
 
-def test_readme_logging_snippet_shows_the_lines_when_pasted() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Logging\n", 1)[1]
+def test_logging_snippet_of_the_docs_shows_the_lines_when_pasted() -> None:
+    page = Path(__file__).parent.parent / "docs" / "observability.md"
+    section = page.read_text(encoding="utf-8").split("\n## Logging\n", 1)[1]
     [snippet] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)[:1]
     script = snippet + (
         "from asyncgroups._retry import log_decision\n"
         "log_decision('GET', '/group/k', 'status 503 is retryable', wait=0.5, attempt=1, of=3)\n"
     )
-    run = subprocess.run(  # noqa: S603 - this interpreter, the README's own snippet
+    run = subprocess.run(  # noqa: S603 - this interpreter, the docs' own snippet
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
     )
     assert "DEBUG asyncgroups: retry GET /group/k in 0.50s after attempt 1 of 3" in run.stderr

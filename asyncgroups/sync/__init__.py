@@ -39,7 +39,7 @@ from ._report import ItemOutcome, ItemResult, SyncProgress, SyncReport
 from ._rows import StateRow
 from ._state import SyncState
 
-# What a user calls, receives or catches (the README's sync section, the CLI). The
+# What a user calls, receives or catches (the docs' sync page, the CLI). The
 # machinery (build_plan, LiveView, StateSnapshot, PendingCreate, the attempt counts)
 # stays in the private modules.
 __all__ = [

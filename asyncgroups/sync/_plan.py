@@ -57,7 +57,7 @@ class Action(enum.StrEnum):
 class Refresh(enum.StrEnum):
     """How much of the account a plan reads to see drift (changes made outside the sync).
 
-    Each mode trusts the state file for what it does not read: the README's "Refresh
+    Each mode trusts the state file for what it does not read: the sync page's "Refresh
     modes" says what each can miss.
     """
 

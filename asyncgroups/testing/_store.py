@@ -3,7 +3,7 @@
 Every operation returns the status and JSON body the real service would answer, so
 the HTTP edge (`_server.py`) only routes, times and breaks things. The rules follow
 the Groups API documentation (`groups-api.md`); where it is silent, the choice made is
-written next to the code and in the README.
+written next to the code and in the docs (`docs/testing.md`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def test_sync_records_and_plans_pickle_through_the_public_path() -> None:
         assert pickle.loads(pickle.dumps(obj)) == obj  # noqa: S301 (our own bytes)
 
 
-#: What a user calls, receives or catches: the README's sync section and the `sync`
+#: What a user calls, receives or catches: the docs' sync page and the `sync`
 #: command use nothing else. Adding a name here is a decision about the public API.
 PUBLIC = {
     "WRITE_ACTIONS",

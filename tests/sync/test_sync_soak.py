@@ -138,7 +138,7 @@ async def _chaos_round(
 
 def _restore_a_copy(state: Path, copy: Path) -> str:
     """Replace the state by a copy of it, as a CI cache or a backup keeps one: the file
-    alone, or with its rollback journal when a kill cut a write short (the README's
+    alone, or with its rollback journal when a kill cut a write short (the sync page's
     rule for such a copy). Nothing else beside it survives."""
     if not state.exists():  # killed before the first apply made it
         return "no state yet to copy"
