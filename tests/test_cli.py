@@ -53,7 +53,7 @@ def journal_lines(path: Path) -> list[dict[str, Any]]:
 async def test_get_prints_each_group_as_json_in_the_order_given(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = server.add_group("First", events=2, public_event_overview=True)
+    first = server.add_group("First", events=2, public_event_overview=True, rsvp=True)
     second = server.add_group("Second", internal_note="note")
 
     run = await cli(capsys, "get", second, first)
@@ -65,7 +65,8 @@ async def test_get_prints_each_group_as_json_in_the_order_given(
     assert shown["status"] == "published"
     assert shown["subscription"] == "no"
     assert shown["event_prokeys"] == list(server.groups[first]["events"])
-    assert shown["extra"] == {"public_event_overview": True}
+    assert shown["public_event_overview"] is True
+    assert shown["extra"] == {"rsvp": True}
     assert shown["date_created"].endswith("Z")
     assert "T" in shown["date_created"]
     assert run.err == ""
