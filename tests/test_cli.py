@@ -420,6 +420,10 @@ async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
             ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
             "--cal-url is only allowed with --subscription \"external\", not 'no'",
         ),
+        (
+            ("--subscription", "children", "--cal-url", "https://x.test/c.ics"),
+            "--cal-url is only allowed with --subscription \"external\", not 'children'",
+        ),
     ],
 )
 async def test_update_validation_messages_name_the_options_typed(

@@ -96,6 +96,22 @@ async def test_landingpage_and_overview_round_trip_in_both_reply_shapes(
     ]
 
 
+async def test_status_and_subscription_read_as_enums_unless_unknown(
+    server: FakeGroupsServer,
+) -> None:
+    known = server.add_group("Known", status="draft", subscription="children")
+    weird = server.add_group("Weird", status="weird", subscription="family")
+    async with _client(server) as client:
+        group = await client.groups.get(known)
+        assert isinstance(group.status, GroupStatus)
+        assert (group.status, group.subscription) == (GroupStatus.DRAFT, Subscription.CHILDREN)
+        assert isinstance(group.subscription, Subscription)
+        group = await client.groups.get(weird)
+    assert (group.status, group.subscription) == ("weird", "family")
+    assert not isinstance(group.status, GroupStatus)
+    assert not isinstance(group.subscription, Subscription)
+
+
 async def test_both_shapes_decode_to_the_same_group() -> None:
     groups = []
     for shape in ("list", "object"):
