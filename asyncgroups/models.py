@@ -161,6 +161,19 @@ def _check_name(value: object) -> None:
             )
 
 
+#: The optional text fields of a create or a patch, and its flags (true, false or None).
+_OPTIONAL_TEXT: Final = ("internal_note", "layout", "cta_block", "landingpage")
+_OPTIONAL_FLAGS: Final = ("cta", "public_event_overview")
+
+
+def _check_optionals(model: object) -> None:
+    """Check the optional fields of a `NewGroup` or `GroupPatch` for their types and text."""
+    for field in _OPTIONAL_TEXT:
+        _check_optional_str(field, getattr(model, field))
+    for field in _OPTIONAL_FLAGS:
+        _check_optional_bool(field, getattr(model, field))
+
+
 def _check_optional_str(field: str, value: object) -> None:
     if isinstance(value, str):
         check_text(field, value)
@@ -271,7 +284,9 @@ class Group:
     """A group as the server holds it.
 
     Decoded leniently: an unknown `status` or `subscription` value stays a plain string,
-    and fields this library does not know are kept in `extra`.
+    and fields this library does not know are kept in `extra`. `landingpage` is the id of
+    a landing-page template; `public_event_overview` true makes the group's button list
+    all its events.
     """
 
     prokey: str
@@ -283,6 +298,9 @@ class Group:
     layout: str | None = None
     cta: bool | None = None
     cta_block: str | None = None
+    # Keyword-only, so the positions of the fields before and after them stay as they were.
+    landingpage: str | None = attrs.field(default=None, kw_only=True)
+    public_event_overview: bool | None = attrs.field(default=None, kw_only=True)
     date_created: datetime | None = None
     date_updated: datetime | None = None
     event_prokeys: tuple[str, ...] = ()
@@ -322,12 +340,12 @@ class NewGroup:
     layout: str | None = None
     cta: bool | None = None
     cta_block: str | None = None
+    landingpage: str | None = None
+    public_event_overview: bool | None = None
 
     def __attrs_post_init__(self) -> None:
         _check_name(self.name)
-        for field in ("internal_note", "layout", "cta_block"):
-            _check_optional_str(field, getattr(self, field))
-        _check_optional_bool("cta", self.cta)
+        _check_optionals(self)
         _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
 
 
@@ -363,6 +381,8 @@ WRITABLE_FIELDS: Final = (
     "layout",
     "cta",
     "cta_block",
+    "landingpage",
+    "public_event_overview",
 )
 
 
@@ -386,13 +406,13 @@ class GroupPatch:
     layout: str | UnsetType | None = UNSET
     cta: bool | UnsetType | None = UNSET
     cta_block: str | UnsetType | None = UNSET
+    landingpage: str | UnsetType | None = UNSET
+    public_event_overview: bool | UnsetType | None = UNSET
 
     def __attrs_post_init__(self) -> None:
         if self.name is not UNSET:
             _check_name(self.name)
-        for field in ("internal_note", "layout", "cta_block"):
-            _check_optional_str(field, getattr(self, field))
-        _check_optional_bool("cta", self.cta)
+        _check_optionals(self)
         if self.subscription is None:
             raise ValidationError("subscription cannot be set to null", field="subscription")
         if self.status is None:

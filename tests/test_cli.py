@@ -53,7 +53,7 @@ def journal_lines(path: Path) -> list[dict[str, Any]]:
 async def test_get_prints_each_group_as_json_in_the_order_given(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = server.add_group("First", events=2, public_event_overview=True)
+    first = server.add_group("First", events=2, public_event_overview=True, rsvp=True)
     second = server.add_group("Second", internal_note="note")
 
     run = await cli(capsys, "get", second, first)
@@ -65,7 +65,8 @@ async def test_get_prints_each_group_as_json_in_the_order_given(
     assert shown["status"] == "published"
     assert shown["subscription"] == "no"
     assert shown["event_prokeys"] == list(server.groups[first]["events"])
-    assert shown["extra"] == {"public_event_overview": True}
+    assert shown["public_event_overview"] is True
+    assert shown["extra"] == {"rsvp": True}
     assert shown["date_created"].endswith("Z")
     assert "T" in shown["date_created"]
     assert run.err == ""
@@ -354,6 +355,22 @@ async def test_create_prints_the_new_prokey(
     assert stored["cta"] is False
 
 
+async def test_create_sends_landingpage_and_public_event_overview(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ("--landingpage", "lp-1", "--public-event-overview")
+    run = await cli(capsys, "create", "--name", "Team", *options)
+
+    assert run.code == 0, run.err
+    [post] = [r for r in server.requests if r.method == "POST"]
+    assert post.body == {
+        "name": "Team",
+        "subscription": "no",
+        "landingpage": "lp-1",
+        "public_event_overview": True,
+    }
+
+
 async def test_create_external_without_url_is_refused_before_sending(
     server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -403,6 +420,10 @@ async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
             ("--subscription", "no", "--cal-url", "https://x.test/c.ics"),
             "--cal-url is only allowed with --subscription \"external\", not 'no'",
         ),
+        (
+            ("--subscription", "children", "--cal-url", "https://x.test/c.ics"),
+            "--cal-url is only allowed with --subscription \"external\", not 'children'",
+        ),
     ],
 )
 async def test_update_validation_messages_name_the_options_typed(
@@ -432,6 +453,56 @@ async def test_update_sends_only_the_given_fields_and_clear_sends_null(
     [patch] = [r for r in server.requests if r.method == "PATCH"]
     assert patch.body == {"name": "New", "internal_note": None}
     assert server.groups[key]["layout"] == "style-1"
+
+
+@pytest.mark.parametrize(
+    ("options", "body"),
+    [
+        (("--landingpage", "lp-2"), {"landingpage": "lp-2"}),
+        (("--no-public-event-overview",), {"public_event_overview": False}),
+        (("--clear", "landingpage"), {"landingpage": None}),
+        (("--clear", "public-event-overview"), {"public_event_overview": None}),
+    ],
+)
+async def test_update_sets_and_clears_landingpage_and_public_event_overview(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    body: dict[str, Any],
+) -> None:
+    key = server.add_group("G", landingpage="lp-1", public_event_overview=True)
+
+    run = await cli(capsys, "update", key, *options)
+
+    assert run.code == 0, run.err
+    [patch] = [r for r in server.requests if r.method == "PATCH"]
+    assert patch.body == body
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--landingpage", "lp-\udce9"), "--landingpage has '\\udce9' at position 3"),
+        (
+            ("--landingpage", "lp-1", "--clear", "landingpage"),
+            "--clear landingpage and --landingpage contradict each other",
+        ),
+    ],
+)
+async def test_update_refuses_a_landingpage_it_cannot_send_before_sending(
+    server: FakeGroupsServer,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    key = server.add_group("G")
+
+    run = await cli(capsys, "update", key, *options)
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert line.startswith(f"asyncgroups: error: {message}")
+    assert server.requests == []
 
 
 async def test_update_skip_unchanged_sends_no_patch_when_nothing_differs(

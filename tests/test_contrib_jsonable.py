@@ -22,22 +22,25 @@ def test_group_fields_in_model_order_with_values_for_enums_and_utc_dates() -> No
         date_created=datetime(2023, 11, 24, 15, 5, 13, 7000, tzinfo=UTC),
         date_updated=datetime(2023, 11, 24, 15, 5, 14, 79123, tzinfo=UTC),
         event_prokeys=("e1", "e2"),
-        extra={"landingpage": {"active": False}, "name_alias": "x"},
+        landingpage="lp-1",
+        extra={"rsvp": {"active": False}, "name_alias": "x"},
     )
 
     shown = to_jsonable(group)
 
     assert list(shown) == [
         "prokey", "name", "status", "internal_note", "subscription", "subscription_cal_url",
-        "layout", "cta", "cta_block", "date_created", "date_updated", "event_prokeys", "extra",
+        "layout", "cta", "cta_block", "landingpage", "public_event_overview", "date_created",
+        "date_updated", "event_prokeys", "extra",
     ]  # fmt: skip
+    assert (shown["landingpage"], shown["public_event_overview"]) == ("lp-1", None)
     assert shown["status"] == "published"
     assert type(shown["status"]) is str
     assert shown["subscription"] == "external"
     assert shown["date_created"] == "2023-11-24T15:05:13.007Z"
     assert shown["date_updated"] == "2023-11-24T15:05:14.079123Z"
     assert shown["event_prokeys"] == ["e1", "e2"]
-    assert shown["extra"] == {"landingpage": {"active": False}, "name_alias": "x"}
+    assert shown["extra"] == {"rsvp": {"active": False}, "name_alias": "x"}
     assert json.loads(json.dumps(shown)) == shown
 
 

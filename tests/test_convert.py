@@ -129,13 +129,62 @@ def test_decode_group_both_reply_shapes_give_the_same_group() -> None:
 
 
 def test_decode_group_keeps_fields_it_does_not_know_in_extra() -> None:
-    obj = _read(landingpage=True, public_event_overview={"enabled": False}, extra="x")
+    obj = _read(rsvp=True, custom_domain={"enabled": False}, extra="x")
     group = decode_group(obj, prokey=KEY)
-    assert group.extra == {
-        "landingpage": True,
-        "public_event_overview": {"enabled": False},
-        "extra": "x",
-    }
+    assert group.extra == {"rsvp": True, "custom_domain": {"enabled": False}, "extra": "x"}
+
+
+#: The read of the service's current documentation: a bare object with its key,
+#: `landingpage`, and events as plain strings (plus the newer `public_event_overview`).
+CURRENT_READ: dict[str, Any] = {
+    **{k: v for k, v in DOCUMENTED_READ[0].items() if k != "events"},
+    "prokey": KEY,
+    "landingpage": "lp-1",
+    "public_event_overview": True,
+    "events": [EVENT_A, EVENT_B],
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [[_read(landingpage="lp-1", public_event_overview=True)], CURRENT_READ],
+    ids=["list", "object"],
+)
+def test_decode_group_reads_landingpage_and_overview_in_both_shapes(payload: Any) -> None:
+    group = decode_group(payload, prokey=KEY)
+    assert group.landingpage == "lp-1"
+    assert group.public_event_overview is True
+    assert group.extra == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, (None, None)),
+        ({"landingpage": None, "public_event_overview": None}, (None, None)),
+        ({"landingpage": 12, "public_event_overview": 0}, ("12", False)),
+        ({"landingpage": "", "public_event_overview": "false"}, ("", False)),
+    ],
+)
+def test_decode_group_reads_landingpage_and_overview_like_the_other_fields(
+    fields: dict[str, Any], expected: tuple[Any, Any]
+) -> None:
+    group = decode_group([_read(**fields)], prokey=KEY)
+    assert (group.landingpage, group.public_event_overview) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"landingpage": {"active": False}}, "landingpage"),
+        ({"public_event_overview": "maybe"}, "public_event_overview"),
+    ],
+)
+def test_decode_group_names_a_new_field_that_does_not_fit(
+    fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ShapeError, match=named):
+        decode_group([_read(**fields)], prokey=KEY)
 
 
 def test_decode_group_sets_prokey_from_the_request() -> None:
@@ -320,6 +369,8 @@ def test_encode_new_group_sends_every_given_field_as_plain_json() -> None:
         layout="style-1",
         cta=False,
         cta_block="block-1",
+        landingpage="lp-1",
+        public_event_overview=False,
     )
     body = encode_new_group(new)
     assert body == {
@@ -330,6 +381,8 @@ def test_encode_new_group_sends_every_given_field_as_plain_json() -> None:
         "layout": "style-1",
         "cta": False,
         "cta_block": "block-1",
+        "landingpage": "lp-1",
+        "public_event_overview": False,
     }
     assert type(body["subscription"]) is str
     assert json.loads(json.dumps(body)) == body
@@ -377,6 +430,8 @@ def _groups(draw: st.DrawFn) -> Group:
         layout=draw(st.one_of(st.none(), _text)),
         cta=draw(st.one_of(st.none(), st.booleans())),
         cta_block=draw(st.one_of(st.none(), _text)),
+        landingpage=draw(st.one_of(st.none(), _text)),
+        public_event_overview=draw(st.one_of(st.none(), st.booleans())),
         date_created=draw(st.one_of(st.none(), _dates)),
         date_updated=draw(st.one_of(st.none(), _dates)),
         event_prokeys=tuple(draw(st.lists(_keys, max_size=4))),
@@ -406,6 +461,8 @@ def _wire(group: Group, *, shape: str, event_shape: str, offset: timezone) -> An
         "layout": group.layout,
         "cta": group.cta,
         "cta_block": group.cta_block,
+        "landingpage": group.landingpage,
+        "public_event_overview": group.public_event_overview,
         "date_created": date(group.date_created),
         "date_updated": date(group.date_updated),
         "events": [event(k) for k in group.event_prokeys],

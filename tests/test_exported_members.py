@@ -62,7 +62,11 @@ def test_public_objects_pickle_through_the_public_path() -> None:
         asyncgroups.UNSET,
         asyncgroups.GroupSummary(prokey="31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa", name="Team"),
         asyncgroups.Group(
-            prokey="31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa", name="Team", extra={"landingpage": 1}
+            prokey="31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa",
+            name="Team",
+            landingpage="lp-1",
+            public_event_overview=True,
+            extra={"rsvp": 1},
         ),
     ]
     for obj in objects:

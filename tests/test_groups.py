@@ -103,13 +103,15 @@ async def test_get_sends_the_api_key_raw_in_authorization(
 async def test_get_returns_the_group_under_the_requested_prokey(
     client: GroupsClient, mock_api: MockAPI
 ) -> None:
-    mock_api.get(GROUP_URL, payload=_read(events=[{"prokey": [EVENT]}], landingpage=True))
+    payload = _read(events=[{"prokey": [EVENT]}], landingpage="lp-1", rsvp=True)
+    mock_api.get(GROUP_URL, payload=payload)
     group = await client.groups.get(KEY)
     assert group.prokey == KEY
     assert group.name == "Team"
     assert group.status is GroupStatus.PUBLISHED
     assert group.event_prokeys == (EVENT,)
-    assert group.extra == {"landingpage": True}
+    assert group.landingpage == "lp-1"
+    assert group.extra == {"rsvp": True}
 
 
 async def test_get_reads_the_bare_object_shape_too(client: GroupsClient, mock_api: MockAPI) -> None:
@@ -164,7 +166,14 @@ async def test_latest_gets_group_latest_and_reads_the_key_from_the_reply(
 
 async def test_create_posts_the_new_group_as_json(client: GroupsClient, mock_api: MockAPI) -> None:
     mock_api.post(f"{BASE}/group", payload={"success": "Created", "id": NEW_KEY})
-    new = NewGroup("Team", subscription=Subscription.EXTERNAL, subscription_cal_url=CAL, cta=False)
+    new = NewGroup(
+        "Team",
+        subscription=Subscription.EXTERNAL,
+        subscription_cal_url=CAL,
+        cta=False,
+        landingpage="lp-1",
+        public_event_overview=True,
+    )
     assert await client.groups.create(new) == NEW_KEY
     [(method, url, headers, body)] = _sent(mock_api)
     assert (method, url) == ("POST", f"{BASE}/group")
@@ -175,6 +184,8 @@ async def test_create_posts_the_new_group_as_json(client: GroupsClient, mock_api
         "subscription": "external",
         "subscription_cal_url": CAL,
         "cta": False,
+        "landingpage": "lp-1",
+        "public_event_overview": True,
     }
 
 
@@ -216,6 +227,17 @@ async def test_update_patches_only_the_fields_the_patch_carries(
     assert headers["Authorization"] == API_KEY
     assert headers["Content-Type"] == "application/json"
     assert body == {"name": "Renamed", "status": "draft", "internal_note": None}
+
+
+async def test_update_sends_landingpage_null_and_overview_false(
+    client: GroupsClient, mock_api: MockAPI
+) -> None:
+    mock_api.patch(GROUP_URL, payload={"success": "Updated"})
+    patch = GroupPatch(landingpage=None, public_event_overview=False)
+    assert await client.groups.update(KEY, patch) is True
+    assert _requests(mock_api) == [
+        ("PATCH", GROUP_URL, {"landingpage": None, "public_event_overview": False})
+    ]
 
 
 async def test_update_with_an_empty_patch_sends_nothing(

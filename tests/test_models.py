@@ -136,6 +136,8 @@ def test_new_group_defaults_to_no_subscription() -> None:
     assert new.subscription_cal_url is None
     assert new.internal_note is None
     assert new.cta is None
+    assert new.landingpage is None
+    assert new.public_event_overview is None
 
 
 @pytest.mark.parametrize("name", ["", " ", "\t\n"])
@@ -317,12 +319,48 @@ def test_new_group_rejects_a_cal_url_without_external(subscription: Subscription
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("internal_note", 5), ("layout", ["x"]), ("cta_block", 1.5), ("cta", "yes"), ("cta", 1)],
+    [
+        ("internal_note", 5),
+        ("layout", ["x"]),
+        ("cta_block", 1.5),
+        ("cta", "yes"),
+        ("cta", 1),
+        ("landingpage", 12),
+        ("landingpage", {"id": "lp-1"}),
+        ("landingpage", True),
+        ("public_event_overview", "yes"),
+        ("public_event_overview", 1),
+        ("public_event_overview", "true"),
+    ],
 )
-def test_new_group_rejects_fields_of_the_wrong_type(field: str, value: object) -> None:
+@pytest.mark.parametrize("model", [NewGroup, GroupPatch])
+def test_models_reject_fields_of_the_wrong_type_naming_them(
+    model: type[NewGroup] | type[GroupPatch], field: str, value: object
+) -> None:
     with pytest.raises(ValidationError) as info:
-        NewGroup("Team", **{field: value})  # type: ignore[arg-type]
+        model(name="Team", **{field: value})
     assert info.value.field == field
+    assert str(info.value).startswith(f"{field} must be ")
+
+
+@pytest.mark.parametrize(
+    ("fields", "sent"),
+    [
+        ({}, {}),
+        ({"landingpage": None, "public_event_overview": None}, {}),
+        ({"landingpage": "lp-1"}, {"landingpage": "lp-1"}),
+        ({"public_event_overview": False}, {"public_event_overview": False}),
+        (
+            {"landingpage": "", "public_event_overview": True},
+            {"landingpage": "", "public_event_overview": True},
+        ),
+    ],
+)
+def test_new_group_sends_landingpage_and_overview_only_when_given(
+    fields: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    body = encode_new_group(NewGroup("Team", **fields))
+    assert body == {"name": "Team", "subscription": "no", **sent}
 
 
 def test_new_group_is_frozen() -> None:
@@ -334,7 +372,14 @@ def test_new_group_is_frozen() -> None:
 # Text that can be sent ----------------------------------------------------------------
 
 #: Every text field a create or a patch sends.
-TEXT_FIELDS = ("name", "internal_note", "subscription_cal_url", "layout", "cta_block")
+TEXT_FIELDS = (
+    "name",
+    "internal_note",
+    "subscription_cal_url",
+    "layout",
+    "cta_block",
+    "landingpage",
+)
 
 #: Lone surrogates: half of a UTF-16 pair, as `json.loads('"\\ud83d"')` yields, and the
 #: `\udcff` Python makes of an undecodable byte in a command line.
@@ -423,6 +468,25 @@ def test_group_patch_changes_keep_none_and_omit_unset() -> None:
     assert not patch.is_empty()
 
 
+@pytest.mark.parametrize(
+    ("fields", "sent"),
+    [
+        ({}, {}),
+        ({"landingpage": None}, {"landingpage": None}),
+        ({"public_event_overview": None}, {"public_event_overview": None}),
+        ({"landingpage": "lp-2", "name": "Team"}, {"name": "Team", "landingpage": "lp-2"}),
+        ({"public_event_overview": False}, {"public_event_overview": False}),
+    ],
+)
+def test_group_patch_sends_landingpage_and_overview_null_when_none_never_when_unset(
+    fields: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    patch = GroupPatch(**fields)
+    assert patch.changes() == sent
+    assert encode_patch(patch) == sent
+    assert patch.is_empty() is (not sent)
+
+
 def test_group_patch_accepts_enum_values_as_strings() -> None:
     patch = GroupPatch(status="draft", subscription="children")
     assert patch.status is GroupStatus.DRAFT
@@ -498,6 +562,17 @@ def test_group_patch_without_unchanged_keeps_only_differing_fields() -> None:
     assert patch.without_unchanged(current).changes() == {"layout": "style-2", "cta": False}
 
 
+def test_group_patch_without_unchanged_compares_landingpage_and_overview() -> None:
+    current = _group(landingpage="lp-1", public_event_overview=False)
+    same = GroupPatch(landingpage="lp-1", public_event_overview=False)
+    assert same.without_unchanged(current).is_empty()
+    other = GroupPatch(landingpage=None, public_event_overview=True)
+    assert other.without_unchanged(current).changes() == {
+        "landingpage": None,
+        "public_event_overview": True,
+    }
+
+
 def test_group_patch_without_unchanged_compares_enums_by_value() -> None:
     current = _group(status="draft", subscription="no")
     patch = GroupPatch(status=GroupStatus.DRAFT, subscription=Subscription.NO)
@@ -533,29 +608,36 @@ def test_unset_is_falsy_and_reads_as_unset() -> None:
     assert list(type(UNSET)) == [UNSET]
 
 
+def test_group_holds_landingpage_and_overview_as_fields() -> None:
+    group = _group(landingpage="lp-1", public_event_overview=True)
+    assert (group.landingpage, group.public_event_overview) == ("lp-1", True)
+    assert group.extra == {}
+    assert (_group().landingpage, _group().public_event_overview) == (None, None)
+
+
 def test_group_has_events_follows_event_prokeys() -> None:
     assert not _group().has_events
     assert _group(event_prokeys=(EVENT,)).has_events
 
 
 def test_group_extra_is_read_only_and_copied() -> None:
-    source = {"landingpage": True}
+    source = {"rsvp": True}
     group = _group(extra=source)
-    source["landingpage"] = False
-    assert group.extra == {"landingpage": True}
+    source["rsvp"] = False
+    assert group.extra == {"rsvp": True}
     with pytest.raises(TypeError):
-        group.extra["landingpage"] = False  # type: ignore[index]
+        group.extra["rsvp"] = False  # type: ignore[index]
 
 
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda g: pickle.loads(pickle.dumps(g))])  # noqa: S301
 def test_group_survives_deepcopy_and_pickling(clone: Any) -> None:
     # Results of bulk reads cross process boundaries (multiprocessing, task queues).
-    group = _group(event_prokeys=(EVENT,), extra={"landingpage": {"enabled": True}})
+    group = _group(event_prokeys=(EVENT,), extra={"rsvp": {"enabled": True}})
     copied = clone(group)
     assert copied == group
-    assert copied.extra == {"landingpage": {"enabled": True}}
+    assert copied.extra == {"rsvp": {"enabled": True}}
     with pytest.raises(TypeError):
-        copied.extra["landingpage"] = None
+        copied.extra["rsvp"] = None
     summary = GroupSummary(prokey=KEY, name="Team", extra={"label": "T"})
     assert clone(summary) == summary
 
@@ -563,7 +645,7 @@ def test_group_survives_deepcopy_and_pickling(clone: Any) -> None:
 def test_group_equality_covers_every_field() -> None:
     assert _group() == _group()
     assert _group() != _group(name="Other")
-    assert _group() != _group(extra={"landingpage": True})
+    assert _group() != _group(extra={"rsvp": True})
 
 
 @given(st.text(max_size=80))

@@ -118,6 +118,8 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
         "layout": args.layout,
         "cta": args.cta,
         "cta_block": args.cta_block,
+        "landingpage": args.landingpage,
+        "public_event_overview": args.public_event_overview,
         "status": getattr(args, "status", None),
     }
     return {name: value for name, value in given.items() if value is not None}

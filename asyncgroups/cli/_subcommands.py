@@ -21,6 +21,8 @@ CLEARABLE: Final = {
     "layout": "layout",
     "cta": "cta",
     "cta-block": "cta_block",
+    "landingpage": "landingpage",
+    "public-event-overview": "public_event_overview",
 }
 
 #: The values of `asyncgroups.sync.Refresh`, the default first: spelt here so that
@@ -48,6 +50,13 @@ def _field_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
         help="show the call-to-action block (--no-cta hides it)",
     )
     parser.add_argument("--cta-block", metavar="ID", help="the id of a CTA block")
+    parser.add_argument("--landingpage", metavar="ID", help="the id of a landing-page template")
+    parser.add_argument(
+        "--public-event-overview",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make the group's button list all its events",
+    )
 
 
 def _input_option(parser: argparse.ArgumentParser) -> None:

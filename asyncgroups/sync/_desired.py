@@ -110,6 +110,8 @@ class DesiredGroup:
     layout: str | UnsetType | None = attrs.field(default=UNSET, kw_only=True)
     cta: bool | UnsetType | None = attrs.field(default=UNSET, kw_only=True)
     cta_block: str | UnsetType | None = attrs.field(default=UNSET, kw_only=True)
+    landingpage: str | UnsetType | None = attrs.field(default=UNSET, kw_only=True)
+    public_event_overview: bool | UnsetType | None = attrs.field(default=UNSET, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         # The same rules as a create (and, for status, a patch), so that whatever is

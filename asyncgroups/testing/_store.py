@@ -34,17 +34,22 @@ NOT_FOUND: Final[Reply] = (404, {"message": "No entry found"})
 
 _SUBSCRIPTIONS: Final = ("no", "external", "children")
 _STATUSES: Final = ("published", "draft")
-_OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block")
+_OPTIONAL_STRINGS: Final = ("internal_note", "layout", "cta_block", "landingpage")
+_OPTIONAL_FLAGS: Final = ("cta", "public_event_overview")
 # The documented order of a read's fields (before `events`).
 _READ_ORDER: Final = (
     "name", "status", "internal_note", "subscription", "subscription_cal_url",
     "layout", "cta", "cta_block", "date_updated", "date_created",
 )  # fmt: skip
+#: Writable fields the current documentation adds (a landing-page template id, and a
+#: flag making the group's button list all its events): kept only once written, so the
+#: documented list-shaped read shows them only then.
+_NEWER: Final = ("landingpage", "public_event_overview")
 #: The fields a create or update may carry: those of a read but the dates the server
-#: keeps (anything else is refused with a 400). Not the client's `WRITABLE_FIELDS`: the
-#: fake plays the service, so it spells the service's rules itself, and a client
-#: mistake in that list cannot hide behind it.
-WRITABLE: Final = frozenset(_READ_ORDER) - {"date_updated", "date_created"}
+#: keeps, and the newer ones (anything else is refused with a 400). Not the client's
+#: `WRITABLE_FIELDS`: the fake plays the service, so it spells the service's rules
+#: itself, and a client mistake in that list cannot hide behind it.
+WRITABLE: Final = frozenset(_READ_ORDER + _NEWER) - {"date_updated", "date_created"}
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -262,7 +267,7 @@ class Store:
             body["events"] = [{"prokey": [event]} for event in events]
         else:
             body["events"] = list(events)
-            body["landingpage"] = {"active": False, "url": None}
+            body["landingpage"] = fields.get("landingpage")
         for name, value in fields.items():
             if name not in body:
                 body[name] = value
@@ -287,8 +292,9 @@ def _checked_fields(body: Any) -> dict[str, Any]:
     for name in _OPTIONAL_STRINGS:
         if name in body and body[name] is not None and not isinstance(body[name], str):
             raise _Refused(400, f"The field {name} must be a string or null")
-    if "cta" in body and body["cta"] is not None and not isinstance(body["cta"], bool):
-        raise _Refused(400, "The field cta must be true, false or null")
+    for name in _OPTIONAL_FLAGS:
+        if name in body and body[name] is not None and not isinstance(body[name], bool):
+            raise _Refused(400, f"The field {name} must be true, false or null")
     if "subscription_cal_url" in body:
         url = body["subscription_cal_url"]
         if url is not None and (not isinstance(url, str) or not url.startswith("http")):

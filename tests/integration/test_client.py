@@ -72,6 +72,46 @@ async def test_crud_round_trip_in_both_reply_shapes(server: FakeGroupsServer) ->
         assert str(info.value).startswith(f"GET /group/{key}: 404")
 
 
+async def test_landingpage_and_overview_round_trip_in_both_reply_shapes(
+    server: FakeGroupsServer,
+) -> None:
+    async with _client(server) as client:
+        new = NewGroup("Team", landingpage="lp-1", public_event_overview=True)
+        key = await client.groups.create(new)
+        group = await client.groups.get(key)
+        assert (group.landingpage, group.public_event_overview) == ("lp-1", True)
+        assert group.extra == {}
+
+        same = GroupPatch(landingpage="lp-1", public_event_overview=True)
+        assert not await client.groups.update(key, same, skip_unchanged=True)
+        cleared = GroupPatch(landingpage=None, public_event_overview=False)
+        assert await client.groups.update(key, cleared)
+        group = await client.groups.get(key)
+        assert (group.landingpage, group.public_event_overview) == (None, False)
+        assert (await client.groups.latest()).landingpage is None
+        assert [s.prokey for s in await client.groups.list()] == [key]
+    assert server.groups[key]["landingpage"] is None
+    assert [r.body for r in server.requests if r.method == "PATCH"] == [
+        {"landingpage": None, "public_event_overview": False}
+    ]
+
+
+async def test_status_and_subscription_read_as_enums_unless_unknown(
+    server: FakeGroupsServer,
+) -> None:
+    known = server.add_group("Known", status="draft", subscription="children")
+    weird = server.add_group("Weird", status="weird", subscription="family")
+    async with _client(server) as client:
+        group = await client.groups.get(known)
+        assert isinstance(group.status, GroupStatus)
+        assert (group.status, group.subscription) == (GroupStatus.DRAFT, Subscription.CHILDREN)
+        assert isinstance(group.subscription, Subscription)
+        group = await client.groups.get(weird)
+    assert (group.status, group.subscription) == ("weird", "family")
+    assert not isinstance(group.status, GroupStatus)
+    assert not isinstance(group.subscription, Subscription)
+
+
 async def test_both_shapes_decode_to_the_same_group() -> None:
     groups = []
     for shape in ("list", "object"):

@@ -55,6 +55,9 @@ def test_desired_group_refuses_a_bad_key(key: object) -> None:
         ({"status": None}, "status"),
         ({"cta": "yes"}, "cta"),
         ({"internal_note": 3}, "internal_note"),
+        ({"landingpage": 12}, "landingpage"),
+        ({"public_event_overview": "yes"}, "public_event_overview"),
+        ({"subscription": "children", "subscription_cal_url": CAL}, "subscription_cal_url"),
     ],
 )
 def test_desired_group_applies_the_rules_of_a_create(fields: dict[str, object], field: str) -> None:
@@ -73,6 +76,7 @@ def test_desired_group_applies_the_rules_of_a_create(fields: dict[str, object], 
         ({"internal_note": "\ud800"}, "internal_note"),
         ({"layout": "\udfff"}, "layout"),
         ({"cta_block": "x\udcff"}, "cta_block"),
+        ({"landingpage": "lp-\ud83d"}, "landingpage"),
         (
             {"subscription": "external", "subscription_cal_url": "https://x.test/\ud83d.ics"},
             "subscription_cal_url",
@@ -154,6 +158,19 @@ def test_read_desired_reads_json_lines_and_skips_blank_lines() -> None:
     assert [r.key for r in records] == ["a", "7"]
     assert records[0].managed() == {"name": "A", "internal_note": None}
     assert records[1].subscription is Subscription.EXTERNAL
+
+
+def test_read_desired_reads_landingpage_and_overview_as_managed_fields() -> None:
+    lines = [
+        '{"key": "a", "name": "A", "landingpage": "lp-1", "public_event_overview": true}',
+        '{"key": "b", "name": "B", "landingpage": null, "public_event_overview": false}',
+    ]
+    a, b = read_desired(lines)
+    assert a.values() == {"name": "A", "landingpage": "lp-1", "public_event_overview": True}
+    assert b.values() == {"name": "B", "landingpage": None, "public_event_overview": False}
+    assert a.full_patch() == GroupPatch(name="A", landingpage="lp-1", public_event_overview=True)
+    assert b.created_values() == b.values()  # a create sends no null: the group has none
+    assert b.followup().is_empty()
 
 
 def test_read_desired_names_the_line_and_field_of_every_problem() -> None:
@@ -240,6 +257,11 @@ async def test_collect_desired_refuses_what_is_not_a_collection_of_records(value
         ({"subscription": "no"}, {"name": "Team", "subscription": "no"}),
         ({"layout": "grid", "cta": False}, {"name": "Team", "layout": "grid", "cta": False}),
         ({"internal_note": None, "status": "published"}, {"name": "Team"}),
+        ({"landingpage": None, "public_event_overview": None}, {"name": "Team"}),
+        (
+            {"landingpage": "lp-1", "public_event_overview": False},
+            {"name": "Team", "landingpage": "lp-1", "public_event_overview": False},
+        ),
     ],
 )
 def test_desired_group_create_body_holds_only_managed_fields(

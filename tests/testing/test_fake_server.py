@@ -171,7 +171,21 @@ async def test_get_in_object_shape_answers_a_bare_object_with_string_events(
     assert isinstance(reply.json, dict)
     assert "prokey" not in reply.json
     assert reply.json["events"] == list(fake.groups[prokey]["events"])
-    assert "landingpage" in reply.json
+    assert reply.json["landingpage"] is None
+
+
+async def test_object_shape_reads_carry_landingpage_and_overview_as_written(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with FakeGroupsServer(shape="object") as fake:
+        call = caller(session, fake)
+        body = {"name": "Team", "landingpage": "lp-1", "public_event_overview": True}
+        prokey = (await call("POST", "/group", body)).json["prokey"]
+        read = (await call("GET", f"/group/{prokey}")).json
+        assert (read["landingpage"], read["public_event_overview"]) == ("lp-1", True)
+        await call("PATCH", f"/group/{prokey}", {"landingpage": None})
+        read = (await call("GET", f"/group/{prokey}")).json
+        assert (read["landingpage"], read["public_event_overview"]) == (None, True)
 
 
 async def test_get_carries_extra_seeded_fields(call: Call, server: FakeGroupsServer) -> None:
@@ -334,6 +348,8 @@ async def test_create_in_object_shape_answers_the_current_documented_reply(
         {"name": "Team", "subscription": "children"},
         {"name": "Team", "subscription": "no", "subscription_cal_url": None},
         {"name": "Team", "status": "draft", "layout": None, "cta": None, "cta_block": "b"},
+        {"name": "Team", "landingpage": "lp-1", "public_event_overview": True},
+        {"name": "Team", "landingpage": None, "public_event_overview": None},
     ],
 )
 async def test_create_accepts_documented_bodies(
@@ -365,6 +381,8 @@ async def test_create_accepts_documented_bodies(
         ({"name": "x", "prokey": "k"}, "prokey"),
         ({"name": "x", "cta": "yes"}, "cta"),
         ({"name": "x", "internal_note": 5}, "internal_note"),
+        ({"name": "x", "landingpage": 7}, "The field landingpage must be a string or null"),
+        ({"name": "x", "public_event_overview": "yes"}, "public_event_overview must be true"),
         ({"name": "x", "status": "archived"}, "status"),
         (["name"], "JSON object"),
     ],
@@ -410,7 +428,8 @@ async def test_update_applies_fields_and_moves_date_updated(
         ({"subscription_cal_url": CAL_URL}, "external"),
         ({"subscription_cal_url": "webcal://x/c.ics"}, "http"),
         ({"status": "deleted"}, "status"),
-        ({"landingpage": {"url": None}}, "landingpage"),
+        ({"landingpage": {"url": None}}, "The field landingpage must be a string or null"),
+        ({"public_event_overview": 1}, "The field public_event_overview must be true"),
         ("name", "JSON object"),
     ],
 )
