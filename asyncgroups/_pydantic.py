@@ -1,7 +1,7 @@
 """The models as pydantic (and so FastAPI) sees them: read off their attrs fields.
 
-Imported only when pydantic asks a model for its schema (`models._WebModel`), so the core keeps
-its three runtime dependencies. One source of truth: each attrs field is a property of
+Imported only when pydantic asks a model for its schema (`models._WebModel`), so the
+core keeps its three runtime dependencies. One source of truth: each attrs field is a property of
 the schema, typed by its annotation, required when it has no default; a field added to a
 model is in the schema with no edit here. A body is checked by pydantic for types, then
 built by the model's own constructor, whose `ValidationError` becomes a pydantic error
@@ -11,6 +11,7 @@ written as `asyncgroups.contrib.jsonable.to_jsonable` writes it.
 
 from __future__ import annotations
 
+import sys
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +31,10 @@ __all__ = ["model_schema"]
 
 def model_schema(cls: type[Any], handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
     """The core schema of attrs model `cls`: validated into `cls`, shown by `to_jsonable`."""
-    # The models' names, not those of `cls.__module__` (the public `asyncgroups`).
-    hints = typing.get_type_hints(cls, globalns=vars(models))
+    # The models' names first: a public model's `__module__` is `asyncgroups`, which
+    # lacks them. Then those of the module of `cls`, for a subclass defined elsewhere.
+    module = vars(sys.modules[cls.__module__])
+    hints = typing.get_type_hints(cls, globalns=module, localns=vars(models))
     fields = {field.name: (field, hints[field.name]) for field in attrs.fields(cls)}
     body = _typed_dict(cls, handler, fields, shown=False)
     shown = _typed_dict(cls, handler, fields, shown=True)

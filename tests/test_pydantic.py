@@ -3,6 +3,7 @@ checked by the models' own rules, values written as `to_jsonable` writes them. N
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 import sys
@@ -53,15 +54,25 @@ def test_model_schema_has_every_attrs_field(model: type[Any]) -> None:
         assert schema["title"] == model.__name__
 
 
-def test_model_schema_picks_up_a_field_added_to_a_model() -> None:
-    @attrs.frozen
-    class Extended(NewGroup):
-        landingpage: str | None = None
+class Shade(enum.StrEnum):
+    """A type only this module knows, for a field a subclass adds."""
 
+    DARK = "dark"
+
+
+@attrs.frozen
+class Extended(NewGroup):
+    landingpage: str | None = None
+    shade: Shade | None = None
+
+
+def test_model_schema_picks_up_a_field_added_to_a_model() -> None:
     schema = TypeAdapter(Extended).json_schema()
     assert schema["properties"]["landingpage"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
-    assert TypeAdapter(Extended).validate_json('{"name": "a", "landingpage": "lp"}') == Extended(
-        "a", landingpage="lp"
+    assert schema["$defs"]["Shade"]["enum"] == ["dark"]
+    body = '{"name": "a", "landingpage": "lp", "shade": "dark"}'
+    assert TypeAdapter(Extended).validate_json(body) == Extended(
+        "a", landingpage="lp", shade=Shade.DARK
     )
 
 
