@@ -1,12 +1,12 @@
 """The models as pydantic (and so FastAPI) sees them: read off their attrs fields.
 
 Imported only when pydantic asks a model for its schema (`models._WebModel`), so the
-core keeps its three runtime dependencies. One source of truth: each attrs field is a property of
-the schema, typed by its annotation, required when it has no default; a field added to a
-model is in the schema with no edit here. A body is checked by pydantic for types, then
-built by the model's own constructor, whose `ValidationError` becomes a pydantic error
-located at the field it names (a 422 in FastAPI naming `body.name`, say). A model is
-written as `asyncgroups.contrib.jsonable.to_jsonable` writes it.
+core keeps its three runtime dependencies. One source of truth: each attrs field is a
+property of the schema, typed by its annotation, required when it has no default; a
+field added to a model is in the schema with no edit here. A body is checked by pydantic
+for types, then built by the model's own constructor, whose `ValidationError` becomes a
+pydantic error located at the field it names (a 422 in FastAPI naming `body.name`, say).
+A model is written as `asyncgroups.contrib.jsonable.to_jsonable` writes it.
 """
 
 from __future__ import annotations
