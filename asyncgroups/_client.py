@@ -17,10 +17,12 @@ from ._config import (
     DEFAULT_RETRY,
     RATE_LIMIT_DEFAULT,
     ClientSettings,
+    Options,
     RateDefault,
 )
 from ._http import AIOHTTP_VERSION, Pipeline
 from ._limiter import ClientLimiter, Limiter
+from ._options import KEEP, Keep, options_with
 from ._retry import RetryPolicy
 from ._session import borrowed_session
 from ._stats import ClientStats
@@ -82,19 +84,48 @@ class GroupsClient:
             custom_limiter=limiter is not None,
             borrowed=borrowed_session(session),
         )
-        self.max_connections = settings.max_connections
-        self.timeout = settings.timeout
-        #: What this client has sent so far (the pipeline keeps the count).
-        self.stats = ClientStats()
-        self._pipeline = Pipeline(
+        pipeline = Pipeline(
             settings,
             limiter=limiter,
-            stats=self.stats,
+            stats=ClientStats(),
             session=session,
             trace_configs=trace_configs,
         )
+        self._wire(pipeline, pipeline.options, view=False)
+
+    def _wire(self, pipeline: Pipeline, options: Options, *, view: bool) -> None:
+        """Send through `pipeline` with `options`: the client's own, or a view's."""
+        self.max_connections = pipeline.max_connections
+        #: Seconds one attempt may take on the wire.
+        self.timeout = options.timeout
+        #: What this client has sent so far (the pipeline keeps the count).
+        self.stats = pipeline.stats
+        self._pipeline = pipeline
+        self._options = options
+        self._view = view
         #: The operations on groups.
-        self.groups = GroupsResource(self._pipeline)
+        self.groups = GroupsResource(pipeline, options)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | Keep = KEEP,
+        retry: RetryPolicy | Keep | None = KEEP,
+    ) -> GroupsClient:
+        """A view of this client whose calls are sent with another `timeout` or `retry`.
+
+        `client.with_options(timeout=2, retry=None).groups.get(key)`: one call with a
+        short timeout and no retries. The view shares everything else with this client:
+        its connection pool, in-flight cap, rate limit and 429 cool-down, and `stats`.
+        Options not given are this client's; invalid ones raise `ValidationError` here,
+        by the rules of the constructor. Closing this client closes its views (a call
+        through one then raises `ClientStateError`); closing a view leaves the client,
+        which owns the pool, open. Making a view is cheap: make one where you need it.
+        """
+        options = options_with(self._options, timeout=timeout, retry=retry)
+        view = GroupsClient.__new__(GroupsClient)
+        view._wire(self._pipeline, options, view=True)
+        return view
 
     @property
     def base_url(self) -> str:
@@ -115,7 +146,7 @@ class GroupsClient:
     @property
     def retry(self) -> RetryPolicy | None:
         """The retry policy (None: never retry)."""
-        return self._pipeline.options.retry
+        return self._options.retry
 
     @property
     def limiter(self) -> Limiter:
@@ -145,12 +176,17 @@ class GroupsClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection pool if this client made it; calling it again does nothing."""
-        await self._pipeline.close()
+        """Close the connection pool if this client made it; calling it again does nothing.
+
+        On a view (`with_options`) it does nothing: the pool is the client's.
+        """
+        if not self._view:
+            await self._pipeline.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
+        view = f", view: timeout={self.timeout:g}, retry={self.retry!r}" if self._view else ""
         return (
             f"GroupsClient(base_url={self.base_url!r}, max_connections={self.max_connections}, "
-            f"rate_limit={self.rate_limit!r}, {state})"
+            f"rate_limit={self.rate_limit!r}, {state}{view})"
         )

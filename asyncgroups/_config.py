@@ -44,7 +44,9 @@ __all__ = [
     "check_header_value",
     "check_number",
     "check_rate_beside_limiter",
+    "check_retry",
     "check_tls",
+    "connect_timeout_for",
     "in_flight_cap",
     "request_tls",
 ]
@@ -87,6 +89,7 @@ class RateDefault(enum.Enum):
 
 #: The default value of `GroupsClient(rate_limit=...)`: "not given".
 RATE_LIMIT_DEFAULT: Final = RateDefault.RATE_LIMIT_DEFAULT
+
 
 
 def check_number(
@@ -293,6 +296,15 @@ class Options:
     max_body_size: int
 
 
+def connect_timeout_for(timeout: float) -> float:
+    """Seconds a socket connect may take in an attempt of `timeout` seconds.
+
+    A little less than the whole attempt, so a host that never answers is known as a
+    failure to connect (which even a create may retry), not as a slow reply.
+    """
+    return timeout - min(timeout * _CONNECT_MARGIN, 1.0)
+
+
 @attrs.frozen(kw_only=True)
 class ClientSettings:
     """What one client sends with, checked once; built by `from_arguments`."""
@@ -303,8 +315,7 @@ class ClientSettings:
     api_key: Secret
     #: Seconds one attempt may take on the wire.
     timeout: float
-    #: Seconds a socket connect may take: a little less than `timeout`, so a host that
-    #: never answers is known as a failure to connect, not a slow reply.
+    #: Seconds a socket connect may take (`connect_timeout_for`).
     connect_timeout: float
     #: The pool size of a session the client makes, and the default bulk concurrency.
     max_connections: int
@@ -377,7 +388,7 @@ class ClientSettings:
             base_url=url,
             api_key=key,
             timeout=seconds,
-            connect_timeout=seconds - min(seconds * _CONNECT_MARGIN, 1.0),
+            connect_timeout=connect_timeout_for(seconds),
             max_connections=connections,
             max_in_flight=in_flight_cap(connections, borrowed.pool if borrowed else None),
             rate_limit=rate,
@@ -389,10 +400,15 @@ class ClientSettings:
         )
 
 
-def _check_types(retry: object, ssl_context: object, proxy: object) -> None:
-    """`ValidationError` unless the retry policy, TLS context and proxy are of their types."""
+def check_retry(retry: object) -> None:
+    """`ValidationError` unless `retry` is a `RetryPolicy` or None."""
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ValidationError("retry must be a RetryPolicy, or None to never retry", field="retry")
+
+
+def _check_types(retry: object, ssl_context: object, proxy: object) -> None:
+    """`ValidationError` unless the retry policy, TLS context and proxy are of their types."""
+    check_retry(retry)
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise ValidationError("ssl_context must be an ssl.SSLContext", field="ssl_context")
     if proxy is not None:

@@ -25,18 +25,23 @@ from .errors import NotFoundError, SubscriptionLockedError, UnexpectedResponseEr
 from .models import UNSET, Group, GroupPatch, GroupSummary, NewGroup, validate_prokey
 
 if TYPE_CHECKING:
+    from ._config import Options
     from ._http import Pipeline
 
 __all__ = ["GroupsResource"]
 
 
 class GroupsResource:
-    """The operations on groups. Reach it as `client.groups`."""
+    """The operations on groups. Reach it as `client.groups`.
 
-    __slots__ = ("_pipeline",)
+    Each call is sent with `options`: the client's own, or a `with_options` view's.
+    """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    __slots__ = ("_options", "_pipeline")
+
+    def __init__(self, pipeline: Pipeline, options: Options) -> None:
         self._pipeline = pipeline
+        self._options = options
 
     async def get(self, prokey: str) -> Group:
         """Read one group. Raises `NotFoundError` when there is none with that key."""
@@ -44,7 +49,10 @@ class GroupsResource:
 
     async def _get(self, key: str) -> Group:
         return await self._pipeline.send(
-            "GET", f"/group/{key}", decode=lambda payload: decode_group(payload, prokey=key)
+            "GET",
+            f"/group/{key}",
+            decode=lambda payload: decode_group(payload, prokey=key),
+            options=self._options,
         )
 
     async def list(self) -> builtins.list[GroupSummary]:
@@ -72,7 +80,7 @@ class GroupsResource:
             path = page_path(number)
             try:
                 page = await self._pipeline.send(
-                    "GET", path, decode=decode_summaries, page=True
+                    "GET", path, decode=decode_summaries, page=True, options=self._options
                 )
             except NotFoundError:
                 if number == 1:
@@ -93,7 +101,9 @@ class GroupsResource:
 
     async def latest(self) -> Group:
         """The most recently created group; its key is read from the reply."""
-        return await self._pipeline.send("GET", "/group/latest", decode=decode_group)
+        return await self._pipeline.send(
+            "GET", "/group/latest", decode=decode_group, options=self._options
+        )
 
     async def create(self, new: NewGroup) -> str:
         """Create a group and return its new prokey.
@@ -106,7 +116,11 @@ class GroupsResource:
                 f"create() takes a NewGroup, not {type(new).__name__}", field="new"
             )
         return await self._pipeline.send(
-            "POST", "/group", body=encode_new_group(new), decode=decode_created
+            "POST",
+            "/group",
+            body=encode_new_group(new),
+            decode=decode_created,
+            options=self._options,
         )
 
     async def update(
@@ -132,7 +146,9 @@ class GroupsResource:
             patch = self._checked_against(current, patch, skip_unchanged=skip_unchanged)
             if patch.is_empty():
                 return False
-        await self._pipeline.send("PATCH", f"/group/{key}", body=encode_patch(patch))
+        await self._pipeline.send(
+            "PATCH", f"/group/{key}", body=encode_patch(patch), options=self._options
+        )
         return True
 
     @staticmethod
@@ -162,7 +178,7 @@ class GroupsResource:
                 raise
 
     async def _delete(self, key: str) -> None:
-        await self._pipeline.send("DELETE", f"/group/{key}")
+        await self._pipeline.send("DELETE", f"/group/{key}", options=self._options)
 
     # Bulk -----------------------------------------------------------------------------
 

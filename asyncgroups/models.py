@@ -279,8 +279,24 @@ def _rebuild_with_extra(cls: type[_WithExtra], fields: dict[str, Any]) -> _WithE
     return cls(**fields)
 
 
+class _WebModel:
+    """What makes a model a FastAPI (pydantic) type: return it, or take it as a body.
+
+    pydantic asks the class for its schema (`asyncgroups._pydantic`, imported only then):
+    the attrs fields, checked by the model's own rules, shown as `to_jsonable` shows it.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from ._pydantic import model_schema
+
+        return model_schema(cls, handler)
+
+
 @attrs.frozen(eq=True, hash=False)
-class Group:
+class Group(_WebModel):
     """A group as the server holds it.
 
     Decoded leniently: an unknown `status` or `subscription` value stays a plain string,
@@ -316,7 +332,7 @@ class Group:
 
 
 @attrs.frozen(eq=True, hash=False)
-class GroupSummary:
+class GroupSummary(_WebModel):
     """One entry of `GET /group/all`; `name` is None when the listing gives ids only."""
 
     prokey: str
@@ -328,7 +344,7 @@ class GroupSummary:
 
 
 @attrs.frozen(kw_only=False)
-class NewGroup:
+class NewGroup(_WebModel):
     """The fields of a group to create; fields left as None are not sent."""
 
     name: str
@@ -387,7 +403,7 @@ WRITABLE_FIELDS: Final = (
 
 
 @attrs.frozen(kw_only=True)
-class GroupPatch:
+class GroupPatch(_WebModel):
     """A change to a group: only fields given a value are sent; `None` sets null.
 
     The rules of creation apply to the fields the patch carries. `subscription=EXTERNAL`

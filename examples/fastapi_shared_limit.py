@@ -27,22 +27,17 @@ import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from asyncgroups import (
-    DEFAULT_RATE_LIMIT,
-    AsyncGroupsError,
-    GroupsClient,
-    LimiterUnavailableError,
-    NotFoundError,
-    RateLimitError,
-    ValidationError,
-)
-from asyncgroups.contrib.jsonable import to_jsonable
+from asyncgroups import DEFAULT_RATE_LIMIT, Group, GroupsClient, LimiterUnavailableError
 from asyncgroups.contrib.redis import RedisLimiter
-from asyncgroups.contrib.starlette import groups_client, groups_lifespan
+from asyncgroups.contrib.starlette import (
+    add_exception_handlers,
+    answer_for,
+    groups_client,
+    groups_lifespan,
+)
 
 #: The most keys one lookup may ask for: a request must not fan out without bound.
 MAX_LOOKUP = 500
@@ -56,22 +51,12 @@ class Lookup(BaseModel):
     prokeys: list[str] = Field(min_length=1, max_length=MAX_LOOKUP)
 
 
-async def _api_error(request: Request, error: Exception) -> JSONResponse:
-    """Turn an asyncgroups error into the HTTP answer this app's callers should see."""
-    if isinstance(error, ValidationError):
-        return JSONResponse({"detail": str(error)}, status_code=422)
-    if isinstance(error, NotFoundError):
-        return JSONResponse({"detail": "no such group"}, status_code=404)
-    if isinstance(error, LimiterUnavailableError):
-        # Our own Redis is down, not the API: say so, and let the caller come back.
-        return JSONResponse(
-            {"detail": "rate limiter unavailable"}, status_code=503, headers={"Retry-After": "1"}
-        )
-    if isinstance(error, RateLimitError):
-        # The API still answered 429 (a process not on this shared limit, say).
-        headers = {"Retry-After": f"{error.retry_after:.0f}"} if error.retry_after else None
-        return JSONResponse({"detail": "rate limited upstream"}, status_code=503, headers=headers)
-    return JSONResponse({"detail": f"upstream error: {error}"}, status_code=502)
+class Found(BaseModel):
+    """The answer of `POST /groups:lookup`: every distinct key in one of the three."""
+
+    groups: list[Group]
+    missing: list[str]
+    failed: dict[str, str]
 
 
 def create_app(
@@ -94,25 +79,23 @@ def create_app(
                 yield state
 
     app = FastAPI(title="groups, one shared limit", lifespan=lifespan)
-    app.add_exception_handler(AsyncGroupsError, _api_error)
+    # Our own Redis down is a 503 with Retry-After, as the API's own 429 is.
+    add_exception_handlers(app)
 
     @app.get("/groups/{prokey}")
-    async def read_group(prokey: str, client: Groups) -> dict[str, Any]:
-        """One group, as asyncgroups shows it."""
-        return to_jsonable(await client.groups.get(prokey))
+    async def read_group(prokey: str, client: Groups) -> Group:
+        """One group."""
+        return await client.groups.get(prokey)
 
     @app.post("/groups:lookup")
-    async def lookup_groups(body: Lookup, client: Groups) -> dict[str, Any]:
+    async def lookup_groups(body: Lookup, client: Groups) -> Found:
         """Many groups at once; the shared limit paces them with every other worker's."""
         result = await client.groups.get_many(body.prokeys)
         for error in result.failed.values():
             if isinstance(error, LimiterUnavailableError):
                 raise error  # nothing was sent: a 503 for the whole lookup, not 500 failures
-        return {
-            "groups": [to_jsonable(group) for group in result.ok.values()],
-            "missing": result.missing,
-            "failed": {key: str(error) for key, error in result.failed.items()},
-        }
+        failed = {key: answer_for(error).detail for key, error in result.failed.items()}
+        return Found(groups=list(result.ok.values()), missing=result.missing, failed=failed)
 
     return app
 

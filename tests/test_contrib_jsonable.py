@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import KEY
 
-from asyncgroups import Group, GroupStatus, GroupSummary, Subscription
+from asyncgroups import Group, GroupPatch, GroupStatus, GroupSummary, Subscription
 from asyncgroups.contrib.jsonable import to_jsonable
 
 
@@ -58,3 +58,7 @@ def test_summary_with_ids_only_has_null_name() -> None:
 def test_only_models_are_accepted() -> None:
     with pytest.raises(TypeError, match="takes an attrs model"):
         to_jsonable({"prokey": KEY})  # type: ignore[arg-type]
+
+
+def test_patch_shows_only_the_fields_it_carries() -> None:
+    assert to_jsonable(GroupPatch(name="b", layout=None)) == {"name": "b", "layout": None}

@@ -103,8 +103,24 @@ def test_sync_tests_are_untouched():
 """
 
 NO_ASYNCIO_TESTS = """
+import json
+import urllib.request
+
+import pytest
+
+
 def test_unrelated_tests_still_run():
     assert 1 + 1 == 2
+
+
+@pytest.mark.fake_groups_server(shape="object")
+def test_threaded_fake_serves_a_sync_test(fake_groups_server_in_thread):
+    server = fake_groups_server_in_thread
+    key = server.add_group("Team")
+    headers = {"Authorization": server.api_key}
+    request = urllib.request.Request(f"{server.url}/group/{key}", headers=headers)
+    with urllib.request.urlopen(request, timeout=2) as reply:
+        assert json.loads(reply.read())["name"] == "Team"  # shape="object": a bare object
 
 
 def test_fixture_explains_what_to_install(fake_groups_server):
@@ -150,6 +166,6 @@ def test_plugin_without_pytest_asyncio_fails_only_its_fixtures(pytester: pytest.
     pytester.makepyfile(test_user=NO_ASYNCIO_TESTS)
     pytester.mkpydir("pytest_asyncio").joinpath("__init__.py").write_text(NOT_INSTALLED)
     result = pytester.runpytest_subprocess("-p", "no:asyncio", "test_user.py")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*need pytest-asyncio: pip install pytest-asyncio*"])
     result.stdout.no_fnmatch_line("*Traceback*")

@@ -17,6 +17,7 @@ from typing import Any, cast
 import attrs
 
 from .._timestamp import iso_utc
+from ..models import UNSET
 
 __all__ = ["to_jsonable"]
 
@@ -24,12 +25,15 @@ __all__ = ["to_jsonable"]
 def to_jsonable(model: attrs.AttrsInstance) -> dict[str, Any]:
     """A `Group`, `GroupSummary` (or any attrs model) as a dict `json.dumps` can write.
 
-    Keys follow the model's field order: `to_jsonable(group)["event_prokeys"]`.
+    Keys follow the model's field order: `to_jsonable(group)["event_prokeys"]`. A
+    `GroupPatch` shows only the fields it carries (those left `UNSET` are not sent).
     """
     if not attrs.has(type(model)):
         raise TypeError(f"to_jsonable() takes an attrs model, not {type(model).__name__}")
     return {
-        field.name: _jsonable(getattr(model, field.name)) for field in attrs.fields(type(model))
+        field.name: _jsonable(value)
+        for field in attrs.fields(type(model))
+        if (value := getattr(model, field.name)) is not UNSET
     }
 
 

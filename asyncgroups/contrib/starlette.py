@@ -15,8 +15,10 @@ Groups = Annotated[GroupsClient, Depends(groups_client)]
 async def read(prokey: str, client: Groups) -> dict: ...
 ```
 
-One client per app means one connection pool, one in-flight cap and one rate limit
-shared by all requests, which is what the API's limits are about. The client is opened
+`add_exception_handlers(app)` turns the library's errors into HTTP answers for the app's
+own callers (`answer_for` says which). One client per app means one connection pool,
+one in-flight cap and one rate limit shared by all requests, which is what the API's
+limits are about. The client is opened
 inside the server's event loop at startup (a bad key or URL fails the startup, not the
 first request) and closed at shutdown. Starlette is needed only by this module (the
 `starlette` extra); nothing else in asyncgroups imports it.
@@ -25,22 +27,46 @@ first request) and closed at shutdown. Starlette is needed only by this module (
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from .. import GroupsClient
+from .. import (
+    APIError,
+    AsyncGroupsError,
+    GroupsClient,
+    LimiterUnavailableError,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeout,
+    SubscriptionLockedError,
+    TransportError,
+    ValidationError,
+)
 
 try:
     # Needed at run time: FastAPI reads the dependency's annotation to pass the request.
-    from starlette.requests import HTTPConnection
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import JSONResponse
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
         'asyncgroups.contrib.starlette needs Starlette: pip install "asyncgroups[starlette]" '
         "(FastAPI brings it too)"
     ) from err
 
-__all__ = ["STATE_KEY", "Lifespan", "groups_client", "groups_lifespan"]
+__all__ = [
+    "STATE_KEY",
+    "Answer",
+    "Lifespan",
+    "add_exception_handlers",
+    "answer_for",
+    "groups_client",
+    "groups_lifespan",
+]
+
+logger = logging.getLogger("asyncgroups.contrib.starlette")
 
 #: The name the client is stored under, in the lifespan state and on `app.state`.
 STATE_KEY: Final = "asyncgroups_client"
@@ -99,3 +125,77 @@ def groups_client(connection: HTTPConnection) -> GroupsClient:
             "(asyncgroups.contrib.starlette), and run it on a server that runs lifespans"
         )
     return client
+
+
+class Answer(NamedTuple):
+    """The HTTP answer an app gives its caller for an asyncgroups error."""
+
+    status: int
+    #: The `detail` of the JSON body: what happened, in words the caller can act on.
+    detail: str
+    headers: Mapping[str, str] | None = None
+
+
+#: Seconds a caller is told to wait when the error does not say how long.
+_DEFAULT_RETRY_AFTER: Final = 1
+
+
+def answer_for(error: AsyncGroupsError) -> Answer:
+    """The answer for `error`: its status, detail and headers. Pure, no I/O.
+
+    Bad input is 422 with the error's own words (it names the field); a missing group
+    404; a locked subscription 409; a rate limit, upstream or in our own shared limiter,
+    503 with `Retry-After` in whole seconds, rounded up; a timeout 504; every other
+    failure of the API 502. Nothing the API said is repeated to the caller: an upstream
+    message could echo what the app sent it, the API key included.
+    """
+    if isinstance(error, ValidationError):
+        return Answer(422, str(error))
+    if isinstance(error, SubscriptionLockedError):
+        return Answer(409, str(error))
+    if isinstance(error, NotFoundError):
+        return Answer(404, "no group with this key")
+    if isinstance(error, RateLimitError | LimiterUnavailableError):
+        return _unavailable(error)
+    if isinstance(error, RequestTimeout):
+        return Answer(504, "the groups API did not answer in time; try again later")
+    if isinstance(error, APIError):
+        return Answer(502, f"the groups API failed (it answered {error.status})")
+    if isinstance(error, TransportError):
+        return Answer(502, "the groups API could not be reached")
+    return Answer(502, "the groups API failed")
+
+
+def _unavailable(error: RateLimitError | LimiterUnavailableError) -> Answer:
+    """503 with `Retry-After`: the API's own wait, or our limiter's store being down."""
+    if isinstance(error, LimiterUnavailableError):
+        seconds, why = _DEFAULT_RETRY_AFTER, "this service's rate limiter is unavailable"
+    else:
+        wait = error.retry_after
+        seconds = _DEFAULT_RETRY_AFTER if wait is None else math.ceil(wait)
+        why = "the groups API is rate limiting this service"
+    return Answer(503, f"{why}; try again in {seconds}s", {"Retry-After": str(seconds)})
+
+
+async def _answer(request: Request, error: Exception) -> JSONResponse:
+    """The exception handler: the answer `answer_for` gives, logged when it is ours to fix."""
+    assert isinstance(error, AsyncGroupsError)  # registered for nothing else
+    answer = answer_for(error)
+    if answer.status >= 500:
+        # The error was masked by the client that raised it: no secret reaches the log.
+        logger.warning(
+            "%s %s answered %d: %s", request.method, request.url.path, answer.status, error
+        )
+    return JSONResponse(
+        {"detail": answer.detail}, status_code=answer.status, headers=answer.headers
+    )
+
+
+def add_exception_handlers(app: Any) -> None:
+    """Answer every asyncgroups error an endpoint of `app` raises as `answer_for` says.
+
+    `app` is a Starlette or FastAPI app; the body is `{"detail": ...}`, as FastAPI's
+    own errors are. Register your own handler for a subclass afterwards to change one
+    answer: Starlette picks the most specific one.
+    """
+    app.add_exception_handler(AsyncGroupsError, _answer)

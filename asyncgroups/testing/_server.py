@@ -19,6 +19,7 @@ from ._answers import JSON, NOT_JSON, UNAUTHORIZED, Answer, act, answer_faulty, 
 from ._faults import NO_FAULTS, ArmedFaults, Faults, Injection, fault_kind
 from ._records import RecordedRequest
 from ._store import PAGE_SIZE, Shape, Store
+from ._thread import ServingInThread, on_server_loop
 from ._tls import FakeCA
 
 __all__ = ["FakeGroupsServer", "RecordedRequest"]
@@ -27,7 +28,7 @@ __all__ = ["FakeGroupsServer", "RecordedRequest"]
 _SHUTDOWN_GRACE: Final = 0.25
 
 
-class FakeGroupsServer:
+class FakeGroupsServer(ServingInThread):
     """A fake of the Groups API on 127.0.0.1, behaving as its documentation says.
 
     Use it as `async with FakeGroupsServer() as server:` (or `await server.start()` /
@@ -40,7 +41,8 @@ class FakeGroupsServer:
     groups a page in creation order (`?page=2` for the next); `page_size=None` serves
     the whole account at once and ignores `page`, like a server that predates paging.
     Faults come from `faults` (random, replayable from `seed`) and from `inject`
-    (one-shot).
+    (one-shot). For synchronous tests, `with server.in_thread():` runs it on a loop of
+    its own in a background thread.
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class FakeGroupsServer:
 
     # Seeding and inspection ----------------------------------------------------------
 
+    @on_server_loop
     def add_group(
         self,
         name: str = "Test group",
@@ -166,20 +169,24 @@ class FakeGroupsServer:
             self._store.link_event(key)
         return key
 
+    @on_server_loop
     def link_event(self, group_prokey: str) -> str:
         """Link a new event to a group and return the event's prokey."""
         return self._store.link_event(group_prokey)
 
+    @on_server_loop
     def set_drafted_in_app(self, group_prokey: str) -> None:
         """Set a group to draft as the web app does: publishing it through the API is refused."""
         self._store.set_drafted_in_app(group_prokey)
 
     @property
+    @on_server_loop
     def groups(self) -> Mapping[str, Mapping[str, Any]]:
         """A read-only copy of the stored groups: prokey -> fields (`events` a tuple)."""
         return self._store.snapshot()
 
     @property
+    @on_server_loop
     def events(self) -> Mapping[str, str]:
         """A read-only copy of the linked events: event prokey -> group prokey."""
         return self._store.event_owners()
@@ -190,6 +197,7 @@ class FakeGroupsServer:
         return self._store.credits
 
     @credits.setter
+    @on_server_loop
     def credits(self, value: int) -> None:
         self._store.credits = value
 
@@ -213,6 +221,7 @@ class FakeGroupsServer:
         """The most requests handled at once since the start or `reset_stats()`."""
         return self._peak
 
+    @on_server_loop
     def reset_stats(self) -> None:
         """Forget the recorded requests and the peak concurrency (state stays)."""
         self._requests.clear()
@@ -226,9 +235,11 @@ class FakeGroupsServer:
         return self._armed.faults
 
     @faults.setter
+    @on_server_loop
     def faults(self, value: Faults) -> None:
         self._armed.faults = value
 
+    @on_server_loop
     def inject(
         self,
         *,

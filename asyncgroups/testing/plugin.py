@@ -6,6 +6,9 @@ available in every test suite:
 - `fake_groups_server`: a started `FakeGroupsServer`, closed after the test. Configure
   it with `@pytest.mark.fake_groups_server(shape="object", credits=5, ...)` (the
   marker's keyword arguments go to `FakeGroupsServer`), or override the fixture.
+- `fake_groups_server_in_thread`: the same, started with `in_thread()` on a loop of its
+  own in a background thread, for synchronous tests (FastAPI's `TestClient`); a plain
+  fixture that needs no pytest-asyncio, configured by the same marker.
 - `groups_client`: a `GroupsClient` for that server with quick retries
   (`RetryPolicy(backoff_base=0.01, backoff_max=0.1)`) and no rate limit
   (`rate_limit=None`: a local fake needs no pacing), closed after the test.
@@ -19,7 +22,7 @@ working, and requesting a fixture fails with an install hint.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -35,7 +38,7 @@ try:
 except ImportError:  # the fixtures then explain what to install
     _asyncio = None
 
-__all__ = ["fake_groups_server", "groups_client"]
+__all__ = ["fake_groups_server", "fake_groups_server_in_thread", "groups_client"]
 
 _MARKER = "fake_groups_server"
 _INSTALL_HINT = (
@@ -71,14 +74,27 @@ def _async_fixture(function: _F) -> _F:
     return fixture
 
 
+def _marked_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The keyword arguments of the test's `fake_groups_server` marker, if any."""
+    marker = request.node.get_closest_marker(_MARKER)
+    return dict(marker.kwargs) if marker is not None else {}
+
+
 @_async_fixture
 async def fake_groups_server(request: pytest.FixtureRequest) -> AsyncIterator[FakeGroupsServer]:
     """A started fake Groups API server, closed after the test (function-scoped)."""
     from asyncgroups.testing import FakeGroupsServer
 
-    marker = request.node.get_closest_marker(_MARKER)
-    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
-    async with FakeGroupsServer(**options) as server:
+    async with FakeGroupsServer(**_marked_options(request)) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_groups_server_in_thread(request: pytest.FixtureRequest) -> Iterator[FakeGroupsServer]:
+    """A fake server on its own loop in a background thread, for synchronous tests."""
+    from asyncgroups.testing import FakeGroupsServer
+
+    with FakeGroupsServer(**_marked_options(request)).in_thread() as server:
         yield server
 
 

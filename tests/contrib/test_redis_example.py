@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -27,6 +28,8 @@ def load_example() -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Imported as Python imports it: pydantic reads the module's names from sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

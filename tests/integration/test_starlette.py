@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib.util
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +47,8 @@ def load_example() -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Imported as Python imports it: pydantic reads the module's names from sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -188,10 +191,7 @@ async def test_example_app_502_says_plainly_that_the_api_cannot_be_reached() -> 
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
             answer = await http.get(f"/groups/{MISSING}")
     assert answer.status_code == 502
-    assert answer.json() == {
-        "detail": f"upstream error: GET /group/{MISSING}: could not connect to "
-        f"127.0.0.1:{port}: connection refused"
-    }
+    assert answer.json() == {"detail": "the groups API could not be reached"}
 
 
 async def test_lifespan_composes_with_the_apps_own(server: FakeGroupsServer) -> None:
