@@ -7,17 +7,14 @@ raises `ValidationError` naming the field, before any request is made.
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 
-from ._mask import redact_url
+from ._text import check_cal_url, check_name, check_text, validate_prokey
 from .errors import ValidationError
 
 __all__ = [
@@ -63,33 +60,6 @@ class UnsetType(enum.Enum):
 #: A `GroupPatch` field left as `UNSET` is not sent; `None` sets the field to null.
 UNSET: Final = UnsetType.UNSET
 
-_PROKEY = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-
-
-def validate_prokey(prokey: object, *, field: str = "prokey") -> str:
-    """Return `prokey` if it is UUID-shaped (hex, 8-4-4-4-12), else raise `ValidationError`.
-
-    This is what keeps a key from ever steering a URL: slashes, `..`, `%`, `?`, spaces,
-    `all` and `latest` are all rejected here, before any request.
-    """
-    if not isinstance(prokey, str):
-        raise ValidationError(
-            f"{field} must be a string, not {type(prokey).__name__}", field=field
-        )
-    if _PROKEY.fullmatch(prokey) is None:
-        raise ValidationError(
-            f"{field} {_show(prokey)} is not a prokey (expected 8-4-4-4-12 hex digits, "
-            "like 31a17cce-bbbb-4ee3-99bb-6144c6a3aaaa)",
-            field=field,
-        )
-    return prokey
-
-
-def _show(value: str, limit: int = 60) -> str:
-    text = value if len(value) <= limit else value[: limit - 1] + "…"
-    return repr(text)
-
-
 _E = TypeVar("_E", bound=enum.Enum)
 
 
@@ -114,51 +84,6 @@ def _to_subscription(value: object) -> Any:
 
 def _to_status(value: object) -> Any:
     return _to_enum(GroupStatus, "status")(value)
-
-
-def check_text(field: str, value: str) -> None:
-    """Refuse text no request can carry: the one rule for every text field that is sent.
-
-    A lone surrogate (half of a UTF-16 pair, as `json.loads('"\\ud83d"')` yields from a
-    string cut in the middle of an emoji, or Python from an undecodable byte in a
-    command line) has no UTF-8 encoding, so sending it would fail after the requests
-    before it were sent. Sync's keys, stored rather than sent, follow the same rule.
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise ValidationError(
-            f"{field} has {value[err.start]!r} at position {err.start}: a lone surrogate "
-            "(half of a UTF-16 pair, such as an emoji cut in two), which has no UTF-8 form "
-            "and cannot be sent",
-            field=field,
-        ) from None
-
-
-#: What common trims remove from the ends of a text besides the whitespace of
-#: `str.isspace()`: JavaScript's `trim()` also strips U+FEFF, PHP's `trim()` NUL.
-_ALSO_TRIMMED: Final = frozenset("\ufeff\x00")
-
-
-def _check_name(value: object) -> None:
-    """A name is sent exactly as given, so it must be one the service keeps as it is.
-
-    The service may trim a name; then the name it keeps is not the name sent, and
-    sync's lost-create lookup (which compares names exactly) would miss the group.
-    """
-    if not isinstance(value, str):
-        raise ValidationError(f"name must be a string, not {type(value).__name__}", field="name")
-    check_text("name", value)
-    if not value.strip():
-        raise ValidationError("name must not be empty", field="name")
-    for position in (0, len(value) - 1):
-        char = value[position]
-        if char.isspace() or char in _ALSO_TRIMMED:
-            raise ValidationError(
-                f"name must not start or end with whitespace ({char!r} at position "
-                f"{position} of {_show(value)}): the service may trim it",
-                field="name",
-            )
 
 
 #: The optional text fields of a create or a patch, and its flags (true, false or None).
@@ -190,57 +115,10 @@ def _check_optional_bool(field: str, value: object) -> None:
         )
 
 
-#: Unicode categories no URL carries raw: controls (CR, LF, NUL, DEL, C1) and format
-#: characters (bidi overrides, zero-width spaces: a URL that reads as another).
-#: Whitespace of every kind is refused as well, and lone surrogates by `check_text`.
-_NOT_IN_URL: Final = frozenset({"Cc", "Cf"})
-
-#: What a host name (RFC 3986 reg-name) may hold besides letters and digits, which may be
-#: non-ASCII (an internationalised name). A bracketed IP literal is checked by urlsplit.
-_HOST_PUNCTUATION: Final = frozenset("-._~%!$&'()*+,;=")
-
-
-def _check_cal_url(value: object) -> None:
-    """Refuse anything but an http(s) URL with a host, checked exactly as it will be sent.
-
-    Nothing is stripped: a URL pasted with a trailing newline is refused, not sent as it
-    came. Whitespace and control characters anywhere are refused (a space, CR/LF or NUL in
-    the host would otherwise pass `urlsplit`), and so is a host with characters that no
-    host name has.
-    """
-    field = "subscription_cal_url"
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, not {type(value).__name__}", field=field)
-    check_text(field, value)
-    for position, char in enumerate(value):
-        if char.isspace() or unicodedata.category(char) in _NOT_IN_URL:
-            raise ValidationError(
-                f"{field} must not contain spaces or control characters: "
-                f"{char!r} at position {position} of {_show(redact_url(value))}",
-                field=field,
-            )
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        ok = parts.scheme.lower() in ("http", "https") and bool(host)
-    except ValueError:  # urlsplit raises on a malformed host such as "http://[::1"
-        ok, host = False, None
-    if not ok:
-        raise ValidationError(
-            f"{field} must be an http(s) URL with a host, not {_show(redact_url(value))}",
-            field=field,
-        )
-    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
-    if host and not bracketed and not all(c.isalnum() or c in _HOST_PUNCTUATION for c in host):
-        raise ValidationError(
-            f"{field} has {_show(host)} as its host, which is not a host name", field=field
-        )
-
-
 def _check_subscription(subscription: object, cal_url: object, *, in_patch: bool) -> None:
     """Apply the subscription rules to whatever of the pair is present."""
     if cal_url is not UNSET and cal_url is not None:
-        _check_cal_url(cal_url)
+        check_cal_url(cal_url)
     if subscription is Subscription.EXTERNAL:
         if cal_url is None or (cal_url is UNSET and not in_patch):
             raise ValidationError(
@@ -360,7 +238,7 @@ class NewGroup(_WebModel):
     public_event_overview: bool | None = None
 
     def __attrs_post_init__(self) -> None:
-        _check_name(self.name)
+        check_name(self.name)
         _check_optionals(self)
         _check_subscription(self.subscription, self.subscription_cal_url, in_patch=False)
 
@@ -427,7 +305,7 @@ class GroupPatch(_WebModel):
 
     def __attrs_post_init__(self) -> None:
         if self.name is not UNSET:
-            _check_name(self.name)
+            check_name(self.name)
         _check_optionals(self)
         if self.subscription is None:
             raise ValidationError("subscription cannot be set to null", field="subscription")

@@ -28,7 +28,8 @@ from .. import (
 # Core names sync uses that are not public: models.py keeps them private on purpose (a
 # create that sends only the managed fields; the one rule for text that can be sent and
 # stored); see tests/sync/test_sync_imports.py.
-from ..models import PartialNewGroup, check_text
+from .._text import check_text
+from ..models import PartialNewGroup
 from ._errors import DesiredStateError, Problem
 
 __all__ = [
