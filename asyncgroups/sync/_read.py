@@ -26,7 +26,8 @@ from .. import (
     ValidationError,
     check_concurrency,
 )
-from ._decide import LiveView, Plan, Refresh, build_plan, check_refresh, looked_for
+from .._telemetry import Attributes, traced
+from ._decide import Action, LiveView, Plan, Refresh, build_plan, check_refresh, looked_for
 from ._desired import DesiredGroup, DesiredInput, collect_desired
 from ._errors import SyncError
 from ._state import StateRow, StateSnapshot, SyncState
@@ -57,6 +58,15 @@ def may_pass(error: AsyncGroupsError) -> bool:
 ReadProgressCallback = Callable[[BulkProgress], Awaitable[None] | None]
 
 
+def _planned(made: Plan) -> Attributes:
+    """What a plan's span says: its items, and how many of each action."""
+    return {
+        "asyncgroups.sync.items": len(made.items),
+        **{f"asyncgroups.sync.{action}": len(made.of(action)) for action in Action},
+    }
+
+
+@traced("sync.plan", result=_planned)
 async def plan(
     client: GroupsClient,
     desired: DesiredInput,
@@ -99,7 +109,6 @@ async def plan(
     # One listing serves both the listing refresh and adoption.
     listing = await list_groups(client) if mode is Refresh.LISTING or seeking else []
     reads = _Reads(client, limit, on_progress)
-
     adoptable: dict[str, list[str]] | None = None
     known: dict[str, Group] = {}
     to_read = [row.prokey for row in checked] if mode is Refresh.FULL else []
