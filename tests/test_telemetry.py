@@ -215,6 +215,24 @@ async def test_telemetry_global_providers_record_and_send_nothing_until_configur
     assert not trace.get_current_span().get_span_context().is_valid
 
 
+async def test_telemetry_without_an_sdk_still_passes_an_incoming_trace_on(
+    fake: FakeGroupsServer,
+) -> None:
+    """A service that only propagates (no SDK) sends on the trace it was called in."""
+    from opentelemetry import context
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    key = fake.add_group("Team")
+    incoming = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(incoming)))
+    try:
+        async with local_client(fake) as client:
+            await client.groups.get(key)
+    finally:
+        context.detach(token)
+    assert fake.requests[-1].headers["traceparent"] == f"00-{0xABC:032x}-{0xDEF:016x}-01"
+
+
 async def test_telemetry_no_op_providers_given_record_nothing(fake: FakeGroupsServer) -> None:
     from opentelemetry import metrics
 
