@@ -27,6 +27,7 @@ class (`error.type`).
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from contextlib import aclosing, contextmanager
@@ -300,31 +301,39 @@ def telemetry_of(owner: object) -> Telemetry | None:
     return getattr(pipeline, "telemetry", None)
 
 
-def _no_attributes(*_: object, **__: object) -> Attributes:
+def _no_attributes(_: object) -> Attributes:
     return {}
 
 
 def traced(
     name: str,
     *,
-    given: Callable[..., Attributes] = _no_attributes,
+    given: Callable[[Mapping[str, Any]], Attributes] = _no_attributes,
     result: Callable[[Any], Attributes] = _no_attributes,
 ) -> Callable[[F], F]:
     """Run an async operation of a client under an INTERNAL span named `name`.
 
-    The operation's first argument is the client, or a resource of it (`telemetry_of`);
-    `given` describes the span from the other arguments, `result` from what the
-    operation returns. Without telemetry the operation runs as it is.
+    The operation's first parameter is the client, or a resource of it (`telemetry_of`);
+    `given` describes the span from the arguments (by parameter name), `result` from
+    what the operation returns. Without telemetry the operation runs as it is; called
+    with arguments it does not take, it raises its own `TypeError`.
     """
 
     def wrap(operation: F) -> F:
+        signature = inspect.signature(operation)
+        first = next(iter(signature.parameters))
+
         @functools.wraps(operation)
-        async def call(owner: object, *args: Any, **kwargs: Any) -> Any:
-            telemetry = telemetry_of(owner)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            telemetry = telemetry_of(args[0] if args else kwargs.get(first))
             if telemetry is None:
-                return await operation(owner, *args, **kwargs)
-            with telemetry.operation(name, given(*args, **kwargs)) as span:
-                value = await operation(owner, *args, **kwargs)
+                return await operation(*args, **kwargs)
+            try:
+                arguments = signature.bind(*args, **kwargs).arguments
+            except TypeError:
+                return await operation(*args, **kwargs)  # its own error, unrecorded
+            with telemetry.operation(name, given(arguments)) as span:
+                value = await operation(*args, **kwargs)
                 span.set_attributes(result(value))
                 return value
 
@@ -375,14 +384,15 @@ async def traced_stream(
 # What the operations' spans say ------------------------------------------------------
 
 
-def prokey_given(prokey: object, *_: object, **__: object) -> Attributes:
+def prokey_given(arguments: Mapping[str, Any]) -> Attributes:
     """The key an operation on one group was given (not one that is not a string)."""
+    prokey = arguments.get("prokey")
     return {"asyncgroups.prokey": prokey} if isinstance(prokey, str) else {}
 
 
-def keys_given(prokeys: object, *_: object, **__: object) -> Attributes:
+def keys_given(arguments: Mapping[str, Any]) -> Attributes:
     """How many distinct keys a bulk call was given, when the input is a collection."""
-    total = distinct_total(prokeys)  # type: ignore[arg-type]  # any input: None if unsized
+    total = distinct_total(arguments.get("prokeys", ()))
     return {} if total is None else {"asyncgroups.keys.requested": total}
 
 

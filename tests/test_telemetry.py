@@ -90,6 +90,21 @@ async def test_telemetry_get_many_is_one_internal_span_with_every_attempt_under_
     }
 
 
+async def test_telemetry_operations_called_by_keyword_are_described_alike(
+    recorded: Recorded, fake: FakeGroupsServer
+) -> None:
+    key = fake.add_group("Team")
+    async with recorded.client(fake) as client:
+        await client.groups.get(prokey=key)
+        await client.groups.get_many(prokeys=[key, key])
+        with pytest.raises(TypeError, match="prokey"):
+            await client.groups.get()  # type: ignore[call-arg]
+    assert recorded.named("groups.get").attributes == {"asyncgroups.prokey": key}
+    many = recorded.named("groups.get_many").attributes
+    assert many is not None
+    assert many["asyncgroups.keys.requested"] == 1
+
+
 async def test_telemetry_retry_carries_resend_count_and_a_5xx_is_an_error(
     recorded: Recorded, fake: FakeGroupsServer
 ) -> None:

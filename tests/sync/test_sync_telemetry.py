@@ -17,7 +17,7 @@ async def test_telemetry_sync_plan_and_apply_are_the_parents_of_their_operations
     desired = [DesiredGroup(key="a", name="A"), DesiredGroup(key="b", name="B")]
     async with FakeGroupsServer() as fake, recorded.client(fake) as client:
         with SyncState(tmp_path / "state.db") as state:
-            made = await plan(client, desired, state)
+            made = await plan(client=client, desired=desired, state=state)
             report = await apply(client, made, state)
     assert report.ok
     planned, applied = recorded.named("sync.plan"), recorded.named("sync.apply")
