@@ -42,7 +42,7 @@ from .errors import ValidationError
 if TYPE_CHECKING:
     import aiohttp
     from opentelemetry.context import Context
-    from opentelemetry.metrics import Histogram, MeterProvider
+    from opentelemetry.metrics import Histogram, Meter, MeterProvider
     from opentelemetry.trace import Span, SpanKind, Status, Tracer, TracerProvider
 
 __all__ = [
@@ -100,12 +100,7 @@ def new_telemetry(
     _check_provider("meter_provider", meter_provider, metrics.MeterProvider)
     tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
     meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
-    duration = meter.create_histogram(
-        "http.client.request.duration",
-        unit="s",
-        description="Duration of HTTP client requests.",
-        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-    )
+    duration = _duration_histogram(meter)
     api = _API(
         attach=context.attach,
         detach=context.detach,
@@ -117,6 +112,18 @@ def new_telemetry(
         status=trace.Status,
     )
     return Telemetry(tracer, duration, api, base_url=base_url)
+
+
+def _duration_histogram(meter: Meter) -> Histogram:
+    """The `http.client.request.duration` histogram, with the conventions' buckets where
+    the API can pass them on (opentelemetry-api 1.23 and later)."""
+    name, description = "http.client.request.duration", "Duration of HTTP client requests."
+    try:
+        return meter.create_histogram(
+            name, "s", description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+    except TypeError:  # an older API: the SDK's own buckets
+        return meter.create_histogram(name, "s", description)
 
 
 def _check_provider(field: str, provider: object, kind: type | None) -> None:

@@ -359,3 +359,31 @@ def test_telemetry_docs_example_runs_as_written() -> None:
     assert sorted(lines[1:5]) == ["CLIENT GET 200"] * 3 + ["CLIENT GET 404"]
     assert lines[5].split() == ["INTERNAL", "groups.get_many"]
     assert [line.split()[:2] for line in lines[6:]] == [["http.client.request.duration", "s"]] * 2
+
+
+async def test_telemetry_older_api_without_bucket_advice_still_measures_in_seconds(
+    fake: FakeGroupsServer,
+) -> None:
+    """opentelemetry-api before 1.23 takes no `explicit_bucket_boundaries_advisory`."""
+    from opentelemetry.sdk.metrics import Meter
+
+    class OldMeter(Meter):
+        def create_histogram(  # type: ignore[override]
+            self, name: str, unit: str = "", description: str = ""
+        ) -> Any:
+            return super().create_histogram(name, unit, description)
+
+    recorded = Recorded()
+    old = recorded.meter_provider.get_meter("asyncgroups")
+    old.__class__ = OldMeter
+    provider = recorded.meter_provider
+    provider.get_meter = lambda *_, **__: old  # type: ignore[method-assign]
+    key = fake.add_group("Team")
+    async with recorded.client(fake) as client:
+        await client.groups.get(key)
+    [(unit, attributes, point)] = recorded.durations()
+    assert unit == "s"
+    assert attributes["http.response.status_code"] == 200
+    assert point.count == 1
+    assert tuple(point.explicit_bounds) != DURATION_BUCKETS  # the SDK's own
+    recorded.shutdown()
