@@ -26,11 +26,14 @@ from ._options import KEEP, Keep, options_with
 from ._retry import RetryPolicy
 from ._session import borrowed_session
 from ._stats import ClientStats
+from ._telemetry import new_telemetry
 from ._version import __version__
 from .groups import GroupsResource
 
 if TYPE_CHECKING:
     import aiohttp
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_BASE_URL", "GroupsClient"]
 
@@ -47,7 +50,10 @@ class GroupsClient:
     passing `rate_limit=` beside it is a `ValidationError` rather than a rate ignored;
     the client keeps its own `max_connections` cap in front of it (a `ClientLimiter`
     passed in is its own cap). The client never closes a limiter it was given: one
-    limiter may serve several clients.
+    limiter may serve several clients. With opentelemetry-api installed (the `otel`
+    extra) it records spans and the request duration through `tracer_provider` and
+    `meter_provider` (None: the global ones, which do nothing until the application
+    configures an SDK), as `_telemetry` says.
     """
 
     def __init__(
@@ -67,6 +73,8 @@ class GroupsClient:
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         limiter: Limiter | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         settings = ClientSettings.from_arguments(
             api_key=api_key,
@@ -90,6 +98,7 @@ class GroupsClient:
             stats=ClientStats(),
             session=session,
             trace_configs=trace_configs,
+            telemetry=new_telemetry(tracer_provider, meter_provider, base_url=settings.base_url),
         )
         self._wire(pipeline, pipeline.options, view=False)
 

@@ -23,7 +23,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 import aiohttp
 from yarl import URL
@@ -49,6 +49,9 @@ from ._session import close_session, new_session, read_body, send_reporting, wir
 from ._stats import ClientStats
 from ._urls import host_port_of
 from .errors import AsyncGroupsError, ClientStateError, LimiterUnavailableError, RateLimitError
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 __all__ = ["AIOHTTP_VERSION", "Pipeline"]
 
@@ -121,6 +124,7 @@ class Pipeline:
         session: aiohttp.ClientSession | None,
         trace_configs: Sequence[aiohttp.TraceConfig],
         rand: Callable[[], float] = random.random,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.base_url = settings.base_url
         #: What every call is sent with.
@@ -134,6 +138,8 @@ class Pipeline:
         #: What the server's 429s told this client: cool down, or stop sending.
         self.throttle = Throttle()
         self.closed = False
+        #: Spans and metrics (`_telemetry`); None when OpenTelemetry is not installed.
+        self.telemetry = telemetry
         self._settings = settings
         self._headers = _headers(settings, borrowed=session is not None)
         # Each request's URL is this one with its (encoded) path put on, not a string
@@ -282,7 +288,7 @@ class Pipeline:
         """Send attempt number `attempt` under a limiter slot; say what it came to."""
         throttle = self.throttle
         if throttle.stopped_until > -math.inf:
-            self._refuse_while_stopped(request)
+            _refuse_while_stopped(throttle, request)
         if self._reporting is not None:
             await self._reporting.acquire(reporting=True)
         else:
@@ -292,7 +298,7 @@ class Pipeline:
         started = asyncio.get_running_loop().time() if debug else 0.0
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
-                self._refuse_while_stopped(request)
+                _refuse_while_stopped(throttle, request)
             stats = self.stats
             stats.requests += 1
             if request.method != "GET":
@@ -303,7 +309,12 @@ class Pipeline:
                 stats.reads += 1
             if attempt > 1:
                 stats.retries += 1
-            status, headers, body = await self._send_single_request(session, request)
+            if self.telemetry is None:
+                status, headers, body = await self._send_single_request(session, request)
+            else:  # under the attempt's span, after the wait for the limiter
+                status, headers, body = await self.telemetry.attempt(
+                    self._send_single_request, session, request, attempt
+                )
         except WIRE_FAILURES as err:
             failure, error, word = name_failure(err, request, attempt, self._connect_target)
             if debug:
@@ -347,13 +358,6 @@ class Pipeline:
         if "?" in path:  # a page of the listing: let yarl split off the query
             return URL(self.base_url + path)
         return self._base.with_path(self._base_path + path, encoded=True)
-
-    def _refuse_while_stopped(self, request: Request[Any]) -> None:
-        """Raise the `RateLimitError` of an unsent request while the client is stopped."""
-        throttle = self.throttle
-        left = throttle.stopped_for(asyncio.get_running_loop().time())
-        if left > 0:
-            raise stopped_error(request, left=left, reason=throttle.reason)
 
     async def _back_off(self, request: Request[Any], result: Attempt[Any], attempt: int) -> bool:
         """Log the retry decision and wait before the next attempt; False when there is none.
@@ -412,6 +416,13 @@ def _wire_of(pipeline: Pipeline, options: Options) -> aiohttp.ClientTimeout:
     `with_options`): the connect limit of its own timeout."""
     borrowed = None if pipeline._owns_session else pipeline._session
     return wire_timeout(borrowed, options.connect_timeout)
+
+
+def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
+    """Raise the `RateLimitError` of an unsent request while the client is stopped."""
+    left = throttle.stopped_for(asyncio.get_running_loop().time())
+    if left > 0:
+        raise stopped_error(request, left=left, reason=throttle.reason)
 
 
 def _log(request: Request[Any], outcome: object, attempt: int, started: float) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ._bulk import (
     BulkResult,
@@ -21,6 +21,15 @@ from ._bulk import (
 )
 from ._convert import decode_created, decode_group, decode_summaries, encode_new_group, encode_patch
 from ._paging import PageTracker, PagingError, page_path
+from ._telemetry import (
+    bulk_result,
+    keys_given,
+    prokey_given,
+    tally_listed,
+    tally_outcome,
+    traced,
+    traced_stream,
+)
 from .errors import NotFoundError, SubscriptionLockedError, UnexpectedResponseError, ValidationError
 from .models import UNSET, Group, GroupPatch, GroupSummary, NewGroup, validate_prokey
 
@@ -29,6 +38,8 @@ if TYPE_CHECKING:
     from ._http import Pipeline
 
 __all__ = ["GroupsResource"]
+
+T = TypeVar("T")
 
 
 class GroupsResource:
@@ -43,6 +54,7 @@ class GroupsResource:
         self._pipeline = pipeline
         self._options = options
 
+    @traced("groups.get", given=prokey_given)
     async def get(self, prokey: str) -> Group:
         """Read one group. Raises `NotFoundError` when there is none with that key."""
         return await self._get(validate_prokey(prokey))
@@ -55,6 +67,7 @@ class GroupsResource:
             options=self._options,
         )
 
+    @traced("groups.list", result=lambda listed: {"asyncgroups.groups.listed": len(listed)})
     async def list(self) -> builtins.list[GroupSummary]:
         """Every group of the account (`GET /group/all`, page after page), as summaries.
 
@@ -66,15 +79,22 @@ class GroupsResource:
         boundary, unseen (sync guards against that; see its docs). `iter_list` streams
         the same listing.
         """
-        return [summary async for summary in self.iter_list()]
+        return [summary async for summary in self._iter_list()]
 
-    async def iter_list(self) -> AsyncGenerator[GroupSummary, None]:
+    def iter_list(self) -> AsyncGenerator[GroupSummary, None]:
         """Yield every group of the account as each page arrives, each group once.
 
         For accounts too large to hold as a list: one page (800 groups) is in memory at
         a time, plus the keys seen so far. It stops with the same errors as `list`;
         what was yielded before an error is not the whole account.
         """
+        listing = self._iter_list()
+        telemetry = self._pipeline.telemetry
+        if telemetry is None:
+            return listing
+        return traced_stream(telemetry, "groups.iter_list", {}, listing, tally_listed)
+
+    async def _iter_list(self) -> AsyncGenerator[GroupSummary, None]:
         pages = PageTracker()
         while (number := pages.next_page) is not None:
             path = page_path(number)
@@ -99,12 +119,14 @@ class GroupsResource:
             for summary in fresh:
                 yield summary
 
+    @traced("groups.latest", result=lambda group: {"asyncgroups.prokey": group.prokey})
     async def latest(self) -> Group:
         """The most recently created group; its key is read from the reply."""
         return await self._pipeline.send(
             "GET", "/group/latest", decode=decode_group, options=self._options
         )
 
+    @traced("groups.create", result=lambda prokey: {"asyncgroups.prokey": prokey})
     async def create(self, new: NewGroup) -> str:
         """Create a group and return its new prokey.
 
@@ -123,6 +145,7 @@ class GroupsResource:
             options=self._options,
         )
 
+    @traced("groups.update", given=prokey_given, result=lambda sent: {"asyncgroups.sent": sent})
     async def update(
         self, prokey: str, patch: GroupPatch, *, skip_unchanged: bool = False
     ) -> bool:
@@ -164,6 +187,7 @@ class GroupsResource:
             raise SubscriptionLockedError(current.prokey, len(current.event_prokeys))
         return patch
 
+    @traced("groups.delete", given=prokey_given)
     async def delete(self, prokey: str, *, missing_ok: bool = False) -> None:
         """Delete a group and every event linked to it.
 
@@ -182,6 +206,7 @@ class GroupsResource:
 
     # Bulk -----------------------------------------------------------------------------
 
+    @traced("groups.get_many", given=keys_given, result=bulk_result)
     async def get_many(
         self,
         prokeys: Keys,
@@ -208,7 +233,9 @@ class GroupsResource:
         in `contextlib.aclosing` to do that the moment you leave the loop.
         """
         limit = check_concurrency(concurrency, self._pipeline.max_connections)
-        return stream(prokeys, self._get, concurrency=limit)
+        return self._traced_stream(
+            "groups.iter_many", stream(prokeys, self._get, concurrency=limit)
+        )
 
     def iter_delete_many(
         self, prokeys: Keys, *, concurrency: int | None = None
@@ -221,8 +248,20 @@ class GroupsResource:
         deletes still in flight.
         """
         limit = check_concurrency(concurrency, self._pipeline.max_connections)
-        return stream(prokeys, self._delete, concurrency=limit)
+        return self._traced_stream(
+            "groups.iter_delete_many", stream(prokeys, self._delete, concurrency=limit)
+        )
 
+    def _traced_stream(
+        self, name: str, outcomes: AsyncGenerator[Outcome[T], None]
+    ) -> AsyncGenerator[Outcome[T], None]:
+        """`outcomes` under a span named `name`, when this client records spans."""
+        telemetry = self._pipeline.telemetry
+        if telemetry is None:
+            return outcomes
+        return traced_stream(telemetry, name, {}, outcomes, tally_outcome)
+
+    @traced("groups.delete_many", given=keys_given, result=bulk_result)
     async def delete_many(
         self,
         prokeys: Keys,

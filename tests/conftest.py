@@ -24,6 +24,8 @@ from asyncgroups import GroupsClient, RetryPolicy
 from asyncgroups._mask import SecretMasker
 
 if TYPE_CHECKING:
+    from telemetry_support import Recorded
+
     from asyncgroups.testing import FakeGroupsServer
 
 #: The API key the tests' clients send to small local apps.
@@ -221,3 +223,13 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(asyncio, "sleep", sleep)
     return asked
+
+
+@pytest.fixture
+def recorded() -> Iterator[Recorded]:
+    """OpenTelemetry providers of the test's own (none set globally), read in memory."""
+    from telemetry_support import Recorded
+
+    providers = Recorded()
+    yield providers
+    providers.shutdown()

@@ -14,7 +14,8 @@ only the listing's pages, or nothing) and decides, per key, to create, update (w
 the minimal patch), delete (only with `prune`, only owned groups), adopt (by exact name,
 when asked), leave unchanged, or block (with the reason). `apply` carries a plan out
 through the client's limiter, writing the SQLite state file after every item, so an
-interrupted apply resumes without duplicates. Uses only the public client API.
+interrupted apply resumes without duplicates. Uses only the public client API (and
+the client's telemetry, for the `sync.plan` and `sync.apply` spans).
 """
 
 from ._apply import SyncProgressCallback, apply

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from .. import APIError, AsyncGroupsError, GroupPatch, ValidationError, check_concurrency
+from .._telemetry import Attributes, traced
 from ._creates import Creates, Made
 from ._desired import DesiredGroup
 from ._errors import OutOfCreditsError
@@ -49,6 +50,19 @@ OUT_OF_CREDITS: Final = 402
 SyncProgressCallback = Callable[[SyncProgress], Awaitable[None] | None]
 
 
+def _applied(report: SyncReport) -> Attributes:
+    """What an apply's span says: how its items ended, and the PATCHes it sent."""
+    return {
+        "asyncgroups.sync.items": len(report.items),
+        "asyncgroups.sync.done": len(report.done),
+        "asyncgroups.sync.failed": len(report.failed),
+        "asyncgroups.sync.skipped": len(report.skipped),
+        "asyncgroups.sync.waiting": len(report.waiting),
+        "asyncgroups.sync.updates_sent": report.updates_sent,
+    }
+
+
+@traced("sync.apply", result=_applied)
 async def apply(
     client: GroupsClient,
     plan: Plan,

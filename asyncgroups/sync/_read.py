@@ -26,10 +26,11 @@ from .. import (
     ValidationError,
     check_concurrency,
 )
+from .._telemetry import Attributes, traced
 from ._decide import LiveView, build_plan, looked_for
 from ._desired import DesiredGroup, DesiredInput, collect_desired
 from ._errors import SyncError
-from ._plan import Plan, Refresh, check_refresh
+from ._plan import Action, Plan, Refresh, check_refresh
 from ._rows import StateRow, StateSnapshot
 from ._state import SyncState
 
@@ -59,6 +60,15 @@ def may_pass(error: AsyncGroupsError) -> bool:
 ReadProgressCallback = Callable[[BulkProgress], Awaitable[None] | None]
 
 
+def _planned(made: Plan) -> Attributes:
+    """What a plan's span says: its items, and how many of each action."""
+    return {
+        "asyncgroups.sync.items": len(made.items),
+        **{f"asyncgroups.sync.{action}": len(made.of(action)) for action in Action},
+    }
+
+
+@traced("sync.plan", result=_planned)
 async def plan(
     client: GroupsClient,
     desired: DesiredInput,

@@ -19,12 +19,16 @@ MODULES = sorted(SYNC.glob("*.py"))
 #: the one rule for text that can be sent, which sync applies to the keys it stores.
 #: `_filelock` and `_timestamp`: the package's own plumbing (one file lock, one date
 #: format) shared with the CLI's journal; neither is part of the client's API.
+#: `_telemetry`: `sync.plan` and `sync.apply` are operations of the client's, recorded
+#: under spans of their own like the client's operations.
 NOT_PUBLIC_ALLOWED = {
     ("asyncgroups.models", "PartialNewGroup"),
-    ("asyncgroups.models", "check_text"),
+    ("asyncgroups._text", "check_text"),
     ("asyncgroups._filelock", "try_lock"),
     ("asyncgroups._filelock", "unlock"),
     ("asyncgroups._timestamp", "iso_utc"),
+    ("asyncgroups._telemetry", "Attributes"),
+    ("asyncgroups._telemetry", "traced"),
 }
 
 
