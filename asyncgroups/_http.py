@@ -23,7 +23,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast
 
 import aiohttp
 from yarl import URL
@@ -54,7 +54,12 @@ __all__ = ["AIOHTTP_VERSION", "Pipeline"]
 
 logger = logging.getLogger("asyncgroups")
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # T defaults to None (PEP 696): `send` without a decoder returns None
+    import typing_extensions
+
+    T = typing_extensions.TypeVar("T", default=None)
+else:
+    T = TypeVar("T")
 
 AIOHTTP_VERSION: Final = aiohttp.__version__
 
@@ -189,28 +194,6 @@ class Pipeline:
 
     # Sending ------------------------------------------------------------------------
 
-    @overload
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Mapping[str, Any] | None = ...,
-        decode: Callable[[Any], T],
-        page: bool = ...,
-    ) -> T: ...
-
-    @overload
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Mapping[str, Any] | None = ...,
-        decode: None = ...,
-        page: bool = ...,
-    ) -> None: ...
-
     async def send(
         self,
         method: str,
@@ -219,7 +202,7 @@ class Pipeline:
         body: Mapping[str, Any] | None = None,
         decode: Callable[[Any], T] | None = None,
         page: bool = False,
-    ) -> T | None:
+    ) -> T:
         """Send one request (with retries); decode its 2xx JSON reply with `decode`.
 
         Without `decode` the reply body is not parsed and None is returned. A PATCH
@@ -239,7 +222,8 @@ class Pipeline:
         request = Request(
             method, path, self.base_url + path, data, headers, decode, self.options, page
         )
-        return await self._send_handling_retries(session, request)
+        # Without a decoder the value is None, and so is T (its default).
+        return cast(T, await self._send_handling_retries(session, request))
 
     async def _send_handling_retries(
         self, session: aiohttp.ClientSession, request: Request[T]
