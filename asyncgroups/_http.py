@@ -92,7 +92,7 @@ def _headers(settings: ClientSettings, *, borrowed: bool) -> _Headers:
     json_headers = {**common, "Content-Type": "application/json"}
     if borrowed:
         return _Headers(common, common, json_headers)
-    # As the session's own, not passed with each request: 1.4% fewer instructions per request.
+    # As the session's own, not passed with each request: 1.3% fewer instructions per request.
     return _Headers(common, None, {"Content-Type": "application/json"})
 
 
@@ -142,7 +142,7 @@ class Pipeline:
         self._settings = settings
         self._headers = _headers(settings, borrowed=session is not None)
         # Each request's URL is this one with its (encoded) path put on, not a string
-        # parsed again per request: 3.1% fewer instructions per request.
+        # parsed again per request: 3.2% fewer instructions per request.
         self._base = URL(settings.base_url)
         self._base_path = self._base.raw_path.rstrip("/")
         self._wire_timeout = wire_timeout(session, settings.connect_timeout)
@@ -304,7 +304,7 @@ class Pipeline:
         """One request on the wire under the attempt's timeout: status, headers, body."""
         seconds = request.options.timeout
         deadlines = self._deadlines.get(seconds) or self._new_deadlines(seconds)
-        # One timer per limit, not asyncio.timeout: 5.4% fewer instructions per request.
+        # One timer per limit, not asyncio.timeout: 5.8% fewer instructions per request.
         with deadlines.watch():
             async with session.request(
                 request.method,
