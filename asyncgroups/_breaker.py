@@ -59,9 +59,9 @@ class Breaker:
     After that, each key not yet tried fails without a request, with the same error
     (`cause`): 5,000 keys against a dead URL cost about a second, not minutes. While
     keys have timed out and nothing has come back, no new key is sent until the keys
-    in flight tell which it is (`wait_while_in_doubt`), so the call ends with its
-    first wave. Once a reply has come back, later connect failures and timeouts are
-    passing trouble and the call carries on. Bookkeeping only: it never does I/O.
+    in flight tell which it is (`in_doubt`), so the call ends with its first wave.
+    Once a reply has come back, later connect failures and timeouts are passing
+    trouble and the call carries on. Bookkeeping only: it never does I/O.
     """
 
     __slots__ = (
@@ -92,16 +92,21 @@ class Breaker:
         self.in_flight = 0
         self._news: asyncio.Event | None = None  # set when a key in flight ends
 
-    async def wait_while_in_doubt(self) -> None:
-        """While keys have timed out and nothing has come back, wait for those in flight.
+    @property
+    def in_doubt(self) -> bool:
+        """True while keys have timed out, nothing has come back, and some are in flight.
 
-        A key sent now would most likely run out of time too; the keys already out
-        decide first: an answer clears the doubt, the fifth timeout trips the breaker.
+        A key sent now would most likely run out of time too, so it waits (`news`) while
+        this holds: the keys already out decide first; an answer clears the doubt, the
+        fifth timeout trips the breaker.
         """
-        while self.timeouts and not self.reached and self.cause is None and self.in_flight:
-            if self._news is None:
-                self._news = asyncio.Event()
-            await self._news.wait()
+        return bool(self.timeouts and not self.reached and self.cause is None and self.in_flight)
+
+    async def news(self) -> None:
+        """Wait until a key in flight ends."""
+        if self._news is None:
+            self._news = asyncio.Event()
+        await self._news.wait()
 
     def landed(self) -> None:
         """One key that was sent has ended (observed or not): wake whoever waits."""
@@ -114,7 +119,9 @@ class Breaker:
         """Take note of how one key ended (None: it succeeded)."""
         if self.cause is not None or isinstance(error, ValidationError):
             return  # tripped already, or nothing was sent
-        if isinstance(error, AuthenticationError | LimiterUnavailableError) or (
+        if error is None:
+            self.reached = self.served = True
+        elif isinstance(error, AuthenticationError | LimiterUnavailableError) or (
             isinstance(error, RateLimitError) and error.client_stopped
         ):
             self._trip(error)
@@ -131,10 +138,8 @@ class Breaker:
             self.reached = True
             self._count_failure(error)
 
-    def _count_failure(self, error: AsyncGroupsError | None) -> None:
-        if error is None or not isinstance(
-            error, ServerError | TransportError | UnexpectedResponseError
-        ):
+    def _count_failure(self, error: AsyncGroupsError) -> None:
+        if not isinstance(error, ServerError | TransportError | UnexpectedResponseError):
             self.served = True
         elif not self.served:
             self.failures += 1

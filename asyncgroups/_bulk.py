@@ -132,7 +132,8 @@ class _Collector(Generic[T]):
         self._order[key] = len(self._order)
         return True
 
-    async def add(self, outcome: Outcome[T]) -> None:
+    def add(self, outcome: Outcome[T]) -> None:
+        """Record one key's outcome (then `report` it, when there is a callback)."""
         key = outcome.prokey
         if outcome.error is None:
             self._ok[key] = outcome.value  # type: ignore[assignment]
@@ -141,18 +142,26 @@ class _Collector(Generic[T]):
         else:
             self._failed[key] = outcome.error
         self.done += 1
-        if self._callback is not None:
-            progress = BulkProgress(
-                done=self.done,
-                total=self._total,
-                failed=len(self._failed),
-                missing=len(self._missing),
-            )
-            callback, self._callback = self._callback, None  # not again if it raises
-            result = callback(progress)
-            if inspect.isawaitable(result):
-                await result
-            self._callback = callback
+
+    @property
+    def reports(self) -> bool:
+        """True when a progress callback waits for each outcome."""
+        return self._callback is not None
+
+    async def report(self) -> None:
+        """Call the progress callback with where the call stands now."""
+        progress = BulkProgress(
+            done=self.done,
+            total=self._total,
+            failed=len(self._failed),
+            missing=len(self._missing),
+        )
+        callback, self._callback = self._callback, None  # not again if it raises
+        assert callback is not None
+        result = callback(progress)
+        if inspect.isawaitable(result):
+            await result
+        self._callback = callback
 
     def result(self) -> BulkResult[T]:
         order = self._order.__getitem__
@@ -221,12 +230,12 @@ class _KeySource:
         if self.exhausted:
             return _END
         try:
-            if self._iter is not None:  # no lock: no await in between (saves 5.7k, 1.2%)
-                return next(self._iter)
-            assert self._aiter is not None
             async with self._lock:
                 if self.exhausted:
                     return _END
+                if self._iter is not None:
+                    return next(self._iter)
+                assert self._aiter is not None
                 return await anext(self._aiter)
         except (StopIteration, StopAsyncIteration):
             self.exhausted = True
@@ -264,7 +273,8 @@ async def run_one(key: object, op: Callable[[str], Awaitable[T]], breaker: Break
         valid = validate_prokey(key)
     except ValidationError as err:
         return Outcome(name, error=err)
-    await breaker.wait_while_in_doubt()
+    while breaker.in_doubt:
+        await breaker.news()
     if (cause := breaker.skip()) is not None:
         if breaker.skipped % _SKIPS_PER_YIELD == 0:
             await asyncio.sleep(0)  # draining a long input must not starve the loop
@@ -306,7 +316,9 @@ async def collect(
             while (key := await source.next()) is not _END:
                 grow()
                 if collector.claim(key_name(key)):
-                    await collector.add(await run_one(key, op, breaker))
+                    collector.add(await run_one(key, op, breaker))
+                    if collector.reports:
+                        await collector.report()
         except Exception as err:  # not a key's failure: misuse, or the callback raised
             source.fail(err)
 

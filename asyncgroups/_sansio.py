@@ -54,42 +54,30 @@ LOST_REPLY: Final = frozenset({Failure.DISCONNECT, Failure.TIMEOUT, Failure.BAD_
 MESSAGE_LIMIT: Final = 500
 
 
+# Not frozen, like `Attempt`: attrs' frozen __init__ costs 2.4% more instructions per request.
+@attrs.define(repr=False)
 class Request(Generic[T]):
     """One call as it travels the pipeline: what is sent, how its reply is read, with what.
 
-    Built once by `send` and never changed. Slotted like `Attempt`: a NamedTuple costs
-    0.6% more instructions per request.
+    Built once by `send` and never changed.
     """
 
-    __slots__ = ("body", "decode", "headers", "method", "options", "page", "path", "url")
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        url: str,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-        decode: Callable[[Any], T] | None,
-        options: Options,
-        page: bool = False,
-    ) -> None:
-        #: The HTTP method.
-        self.method = method
-        #: The path under the base URL, starting with a slash (a page's query included).
-        self.path = path
-        #: The base URL and the path: an error's `.url`.
-        self.url = url
-        #: The JSON body, encoded (None: no body).
-        self.body = body
-        #: The headers this request passes to aiohttp (None: the session's own).
-        self.headers = headers
-        #: Turns a 2xx reply's JSON into the call's value (None: the body is not parsed).
-        self.decode = decode
-        #: The timeout, retry policy and size cap the call is sent with.
-        self.options = options
-        #: Whether this reads a page of the listing (counted apart from other reads).
-        self.page = page
+    #: The HTTP method.
+    method: str
+    #: The path under the base URL, starting with a slash (a page's query included).
+    path: str
+    #: The base URL and the path: an error's `.url`.
+    url: str
+    #: The JSON body, encoded (None: no body).
+    body: bytes | None
+    #: The headers this request passes to aiohttp (None: the session's own).
+    headers: Mapping[str, str] | None
+    #: Turns a 2xx reply's JSON into the call's value (None: the body is not parsed).
+    decode: Callable[[Any], T] | None
+    #: The timeout, retry policy and size cap the call is sent with.
+    options: Options
+    #: Whether this reads a page of the listing (counted apart from other reads).
+    page: bool = False
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.path})"
@@ -105,34 +93,24 @@ class Rules:
     clock: Callable[[], float] = time.time
 
 
+@attrs.define(repr=False)  # not frozen: see `Request`
 class Attempt(Generic[T]):
     """One attempt's result: a value, or an error with what to do about it."""
 
-    __slots__ = ("error", "failure", "reason", "retry", "retry_after", "value")
-
-    def __init__(
-        self,
-        value: T | None = None,
-        error: AsyncGroupsError | None = None,
-        failure: int | Failure | None = None,
-        retry: bool = False,
-        retry_after: float | None = None,
-        reason: str = "",
-    ) -> None:
-        #: The decoded reply (None without a decoder, or after a failure).
-        self.value = value
-        #: The error this attempt failed with; None on success.
-        self.error = error
-        #: How it failed, as the retry policy reads it: a status or a `Failure`; None
-        #: for a success, or a failure no retry can change (a reply that decodes to
-        #: nothing the caller expects, a body over the size cap).
-        self.failure = failure
-        #: True when the policy tries the request again.
-        self.retry = retry
-        #: The server's `Retry-After` in seconds, when it sent one that can be read.
-        self.retry_after = retry_after
-        #: Why the policy does (or does not) try again, for the log; "" when it had no say.
-        self.reason = reason
+    #: The decoded reply (None without a decoder, or after a failure).
+    value: T | None = None
+    #: The error this attempt failed with; None on success.
+    error: AsyncGroupsError | None = None
+    #: How it failed, as the retry policy reads it: a status or a `Failure`; None for a
+    #: success, or a failure no retry can change (a reply that decodes to nothing the
+    #: caller expects, a body over the size cap).
+    failure: int | Failure | None = None
+    #: True when the policy tries the request again.
+    retry: bool = False
+    #: The server's `Retry-After` in seconds, when it sent one that can be read.
+    retry_after: float | None = None
+    #: Why the policy does (or does not) try again, for the log; "" when it had no say.
+    reason: str = ""
 
     @property
     def may_have_acted(self) -> bool:
