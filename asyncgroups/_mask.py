@@ -85,16 +85,11 @@ def _spellings(char: str) -> str:
     return "(?:" + "|".join(options) + ")"
 
 
-#: Named references of characters that read like these, which a server writing a key
-#: into a page may use for them: HTML5 has no name for U+002D itself.
-_HTML_LOOK_ALIKES = {"-": ("hyphen;", "dash;")}
-
-
 @functools.cache
 def _html_names() -> dict[str, tuple[str, ...]]:
     """Every HTML5 named reference of each single character (`"/"`: `sol;`), longest
     first, so `&amp;` is matched whole and not as the legacy `&amp`."""
-    names: dict[str, list[str]] = {char: list(alike) for char, alike in _HTML_LOOK_ALIKES.items()}
+    names: dict[str, list[str]] = {}
     for name, char in html.entities.html5.items():
         if len(char) == 1:
             names.setdefault(char, []).append(name)
