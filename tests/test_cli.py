@@ -326,6 +326,20 @@ async def test_bad_rate_limit_is_one_line_usage_error(
     assert server.requests == []
 
 
+@pytest.mark.parametrize("timeout", ["-1", "0", "inf", "nan"])
+async def test_bad_timeout_says_a_positive_number_is_expected(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    run = await cli(capsys, "--timeout", timeout, "list")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        f"asyncgroups: error: argument --timeout: expected a positive number, not {timeout!r} "
+        "(see asyncgroups --help)"
+    ]
+    assert server.requests == []
+
+
 # create / update / delete -------------------------------------------------------------
 
 
