@@ -417,6 +417,19 @@ async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
     assert server.requests == []
 
 
+async def test_create_names_a_command_line_byte_that_is_not_utf8(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "café" typed in a Latin-1 terminal: Python keeps the byte 0xe9 as '\udce9'.
+    run = await cli(capsys, "create", "--name", "caf\udce9")
+
+    assert run.code == 2
+    [line] = run.err_lines
+    assert "a byte that is not UTF-8 (here 0xe9) in a command line" in line
+    assert "emoji" not in line
+    assert server.requests == []
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
