@@ -67,7 +67,7 @@ def _lone_surrogate(char: str) -> str:
         return (
             "a lone surrogate, which has no UTF-8 form and cannot be sent; Python makes one "
             f"of a byte that is not UTF-8 (here 0x{ord(char) - 0xDC00:02x}) in a command line, "
-            "a file name or the environment: is the terminal's encoding UTF-8?"
+            "a path or the environment: is the terminal's encoding UTF-8?"
         )
     return (
         "a lone surrogate (half of a UTF-16 pair, such as an emoji cut in two), which has "
