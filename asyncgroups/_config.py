@@ -103,15 +103,23 @@ def check_number(
     kinds: Any = int if integer else int | float
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "an integer" if integer else "a number"
-        raise ValidationError(f"{field} must be {what}, not {type(value).__name__}", field=field)
+        raise ValidationError(f"{field} must be {what}, not {_kind(value)}", field=field)
     number = cast(float, value)
     if minimum is not None:
         if not math.isfinite(number) or number < minimum:
             raise ValidationError(
-                f"{field} must be a finite number of at least {minimum:g}", field=field
+                f"{field} must be a finite number of at least {minimum:g}, not {number!r}",
+                field=field,
             )
     elif not math.isfinite(number) or number <= 0:
-        raise ValidationError(f"{field} must be a positive, finite number", field=field)
+        raise ValidationError(
+            f"{field} must be a positive, finite number, not {number!r}", field=field
+        )
+
+
+def _kind(value: object) -> str:
+    """What a value of the wrong type is, for a message: its type's name, or None."""
+    return "None" if value is None else type(value).__name__
 
 
 def check_header_value(field: str, value: object) -> None:
@@ -403,7 +411,11 @@ class ClientSettings:
 def check_retry(retry: object) -> None:
     """`ValidationError` unless `retry` is a `RetryPolicy` or None."""
     if retry is not None and not isinstance(retry, RetryPolicy):
-        raise ValidationError("retry must be a RetryPolicy, or None to never retry", field="retry")
+        given = "the class itself: call it, RetryPolicy(...)" if retry is RetryPolicy else None
+        raise ValidationError(
+            f"retry must be a RetryPolicy, or None to never retry, not {given or _kind(retry)}",
+            field="retry",
+        )
 
 
 def _check_types(retry: object, ssl_context: object, proxy: object) -> None:

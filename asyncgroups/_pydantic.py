@@ -62,7 +62,7 @@ def _typed_dict(
     """
     properties = {
         name: core_schema.typed_dict_field(
-            handler.generate_schema(_without_unset(hint)),
+            _strict_flag(handler.generate_schema(_without_unset(hint))),
             required=not _may_be_unset(hint) if shown else field.default is attrs.NOTHING,
         )
         for name, (field, hint) in fields.items()
@@ -72,6 +72,16 @@ def _typed_dict(
     # Written by `to_jsonable` already: the schema describes it, and passes it on as it is.
     as_is = core_schema.plain_serializer_function_ser_schema(_as_is)
     return core_schema.typed_dict_schema(properties, cls=cls, serialization=as_is)
+
+
+def _strict_flag(schema: Any) -> Any:
+    """A flag's schema taking only true, false (or null): the models refuse "yes" or 1.
+
+    Lax, pydantic would read "false", "no" or 0 as False before the model could refuse it.
+    """
+    if schema.get("type") == "nullable":
+        return {**schema, "schema": _strict_flag(schema["schema"])}
+    return {**schema, "strict": True} if schema.get("type") == "bool" else schema
 
 
 def _as_is(value: Any) -> Any:

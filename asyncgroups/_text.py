@@ -54,12 +54,25 @@ def check_text(field: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as err:
+        char = value[err.start]
         raise ValidationError(
-            f"{field} has {value[err.start]!r} at position {err.start}: a lone surrogate "
-            "(half of a UTF-16 pair, such as an emoji cut in two), which has no UTF-8 form "
-            "and cannot be sent",
+            f"{field} has {char!r} at position {err.start}: {_lone_surrogate(char)}",
             field=field,
         ) from None
+
+
+def _lone_surrogate(char: str) -> str:
+    """What is wrong with a lone surrogate, and where it most likely came from."""
+    if "\udc80" <= char <= "\udcff":  # how Python keeps an undecodable byte (surrogateescape)
+        return (
+            "a lone surrogate, which has no UTF-8 form and cannot be sent; Python makes one "
+            f"of a byte that is not UTF-8 (here 0x{ord(char) - 0xDC00:02x}) in a command line, "
+            "a path or the environment: is the terminal's encoding UTF-8?"
+        )
+    return (
+        "a lone surrogate (half of a UTF-16 pair, such as an emoji cut in two), which has "
+        "no UTF-8 form and cannot be sent"
+    )
 
 
 #: What common trims remove from the ends of a text besides the whitespace of

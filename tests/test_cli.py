@@ -326,6 +326,20 @@ async def test_bad_rate_limit_is_one_line_usage_error(
     assert server.requests == []
 
 
+@pytest.mark.parametrize("timeout", ["-1", "0", "inf", "nan"])
+async def test_bad_timeout_says_a_positive_number_is_expected(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    run = await cli(capsys, "--timeout", timeout, "list")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        f"asyncgroups: error: argument --timeout: expected a positive number, not {timeout!r} "
+        "(see asyncgroups --help)"
+    ]
+    assert server.requests == []
+
+
 # create / update / delete -------------------------------------------------------------
 
 
@@ -400,6 +414,22 @@ async def test_create_refuses_text_it_cannot_send_as_it_is_before_sending(
     assert run.code == 2
     [line] = run.err_lines
     assert line.startswith(f"asyncgroups: error: {message}")
+    assert server.requests == []
+
+
+async def test_create_names_a_command_line_byte_that_is_not_utf8(
+    server: FakeGroupsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "café" typed in a Latin-1 terminal: Python keeps the byte 0xe9 as '\udce9'.
+    run = await cli(capsys, "create", "--name", "caf\udce9")
+
+    assert run.code == 2
+    assert run.err_lines == [
+        "asyncgroups: error: --name has '\\udce9' at position 3: a lone surrogate, which has "
+        "no UTF-8 form and cannot be sent; Python makes one of a byte that is not UTF-8 "
+        "(here 0xe9) in a command line, a path or the environment: is the terminal's "
+        "encoding UTF-8?"
+    ]
     assert server.requests == []
 
 

@@ -58,3 +58,25 @@ def test_options_with_refuses_what_the_constructor_refuses(
     with pytest.raises(ValidationError) as caught:
         options_with(CLIENT, timeout=timeout, retry=retry)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("timeout", "retry", "message"),
+    [
+        (-1, KEEP, "timeout must be a positive, finite number, not -1"),
+        (math.inf, KEEP, "timeout must be a positive, finite number, not inf"),
+        (None, KEEP, "timeout must be a number, not None"),
+        ("2", KEEP, "timeout must be a number, not str"),
+        (KEEP, "no", "retry must be a RetryPolicy, or None to never retry, not str"),
+        (KEEP, False, "retry must be a RetryPolicy, or None to never retry, not bool"),
+        (KEEP, RetryPolicy,
+         "retry must be a RetryPolicy, or None to never retry, not the class itself: "
+         "call it, RetryPolicy(...)"),
+    ],
+)  # fmt: skip
+def test_options_with_error_says_what_was_given(
+    timeout: object, retry: object, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        options_with(CLIENT, timeout=timeout, retry=retry)
+    assert str(caught.value) == message

@@ -51,6 +51,33 @@ def test_fastapi_extra_installs_what_the_docs_example_runs() -> None:
     assert 'pip install -q -e ".[fastapi]"' in web_apps
 
 
+
+def test_web_apps_install_line_installs_what_its_examples_import() -> None:
+    web_apps = (ROOT / "docs" / "web-apps.md").read_text(encoding="utf-8")
+    intro = web_apps.split("\n## ", 1)[0]
+    installed = {
+        word.strip('"') for line in re.findall(r"`pip install ([^`]*)`", intro)
+        for word in line.split()
+    }
+    code = "\n".join(re.findall(r"```python\n(.*?)```", web_apps, flags=re.S))
+    imported = set(re.findall(r"^(?:from|import) ([\w.]+)", code, flags=re.M))
+    # FastAPI's TestClient runs on httpx2; the async test drives the app with httpx.
+    needs = {"fastapi": "asyncgroups[fastapi]", "fastapi.testclient": "httpx2", "httpx": "httpx"}
+    assert {needs[module] for module in imported & needs.keys()} <= installed
+    assert {"fastapi.testclient", "httpx"} <= imported
+
+
+def test_testing_page_sets_the_pytest_asyncio_options_the_project_sets() -> None:
+    testing = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    [snippet] = re.findall(r"```toml\n(.*?)```", testing, flags=re.S)
+    users = tomllib.loads(snippet)["tool"]["pytest"]["ini_options"]
+    ours = _pyproject()["tool"]["pytest"]["ini_options"]
+    # Without the loop scope, pytest-asyncio warns on every run of the user's suite.
+    asyncio_options = {name for name in ours if name.startswith("asyncio_")}
+    assert {name: users.get(name) for name in asyncio_options} == {
+        name: ours[name] for name in asyncio_options
+    }
+
 def test_testing_extra_is_slim_and_covers_the_plugin() -> None:
     testing = _names(_extras()["testing"])
     assert testing == {"pytest", "pytest-asyncio", "trustme"}

@@ -24,6 +24,7 @@ from asyncgroups import (
     GroupSummary,
     NewGroup,
     Subscription,
+    ValidationError,
 )
 from asyncgroups.contrib.jsonable import to_jsonable
 
@@ -136,6 +137,23 @@ def test_new_group_body_refused_names_the_field(
     [error] = _errors(NewGroup, body)
     assert (error["loc"], error["type"]) == (loc, kind)
 
+
+
+@pytest.mark.parametrize("model", [NewGroup, GroupPatch], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("field", ["cta", "public_event_overview"])
+@pytest.mark.parametrize("value", ["yes", "false", "0", 1, 0])
+def test_body_flag_takes_only_true_false_or_null_as_the_model_does(
+    model: type[Any], field: str, value: object
+) -> None:
+    # "false" read as False, "yes" as True: pydantic's lax reading, which the models
+    # themselves and sync's desired file refuse.
+    [error] = _errors(model, {"name": "Team", field: value})
+    assert (error["loc"], error["type"]) == ((field,), "bool_type")
+    with pytest.raises(ValidationError, match=f"{field} must be true, false or None"):
+        model(name="Team", **{field: value})
+    assert TypeAdapter(model).validate_json(json.dumps({"name": "T", field: False})) == model(
+        name="T", **{field: False}
+    )
 
 def test_new_group_body_refused_by_a_model_rule_says_the_rule() -> None:
     [error] = _errors(NewGroup, {"name": ""})

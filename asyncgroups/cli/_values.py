@@ -69,8 +69,9 @@ def host(text: str) -> str:
 
 
 def positive_float(text: str) -> float:
-    value = number(text)
-    if value <= 0:
+    """A finite number above 0: `-1`, `inf` and `nan` are refused in the words `0` is."""
+    value = _float(text)
+    if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
     return value
 
@@ -88,10 +89,14 @@ def rate(text: str) -> float:
 
 
 def number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    value = _float(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {text!r}")
     return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None

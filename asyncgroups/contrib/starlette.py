@@ -87,8 +87,15 @@ def groups_lifespan(
     `lifespan`, the app's own, runs inside: the client is open during its startup and
     still open during its shutdown, and the state it yields is kept alongside ours.
     The client is put in the lifespan state (what `request.state` reads) and on
-    `app.state`, for servers that do not support lifespan state.
+    `app.state`, for servers that do not support lifespan state. A client already made
+    is refused at once: it must be opened on the server's loop, at each startup.
     """
+    if not callable(client):
+        raise TypeError(
+            "groups_lifespan takes what makes the client, such as "
+            f"lambda: GroupsClient(...), not {type(client).__name__}: the client is made "
+            "and opened at each startup, on the server's event loop"
+        )
 
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[dict[str, Any]]:
@@ -122,7 +129,8 @@ def groups_client(connection: HTTPConnection) -> GroupsClient:
     if not isinstance(client, GroupsClient):
         raise RuntimeError(
             "no GroupsClient for this app: create it with lifespan=groups_lifespan() "
-            "(asyncgroups.contrib.starlette), and run it on a server that runs lifespans"
+            "(asyncgroups.contrib.starlette), and run it on a server that runs lifespans; "
+            "in a test, use `with TestClient(app) as client:`, which runs them"
         )
     return client
 

@@ -265,3 +265,31 @@ def test_fastapi_quick_endpoint_times_out_while_the_client_keeps_its_timeout(
     assert quick.json() == {"detail": "the groups API did not answer in time; try again later"}
     assert patient.status_code == 200
     assert len(fake.requests) == 2  # the quick call's retry=None: one attempt
+
+
+# Setting the app up wrong ------------------------------------------------------------
+
+
+def test_fastapi_test_client_without_with_says_to_use_it_as_a_context_manager(
+    fake: FakeGroupsServer,
+) -> None:
+    http = TestClient(make_app(fake))  # no `with`: the lifespan never runs
+
+    with pytest.raises(RuntimeError) as caught:
+        http.get(f"/groups/{KEY}")
+
+    assert "with TestClient(app) as client:" in str(caught.value)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("made", [True, False])
+def test_fastapi_lifespan_given_a_client_instead_of_its_maker_says_so_at_once(
+    fake: FakeGroupsServer, made: bool
+) -> None:
+    client = GroupsClient(fake.api_key, base_url=fake.url) if made else "http://example.com"
+
+    with pytest.raises(TypeError) as caught:
+        groups_lifespan(client)  # type: ignore[arg-type]
+
+    assert "lambda: GroupsClient(...)" in str(caught.value)
+    assert f"not {type(client).__name__}" in str(caught.value)

@@ -15,7 +15,7 @@ MODULES = sorted(SYNC.glob("*.py"))
 
 #: Core names sync may use although they are not public, with the reason.
 #: `PartialNewGroup`: models.py keeps it private on purpose (sync's creates send only the
-#: fields a record manages). `check_text`:
+#: fields a record manages). `check_text` (in `_text`, with the other text rules):
 #: the one rule for text that can be sent, which sync applies to the keys it stores.
 #: `_filelock` and `_timestamp`: the package's own plumbing (one file lock, one date
 #: format) shared with the CLI's journal; neither is part of the client's API.
