@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import errno
 import json
+import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 import redis.asyncio as aioredis
@@ -188,11 +192,16 @@ async def test_two_command_processes_together_keep_to_the_shared_rate(
     url = redis_server.url.replace("/0", "/4")  # a database of its own: the default name
     rate = 40
     listings = [_keys_file(server, tmp_path, 30, name) for name in ("first", "second")]
+    # Each reads its keys from a pipe that is fed only once both have opened theirs, so
+    # neither starts ahead of the other by however long the other took to start.
+    pipes = [tmp_path / f"{listing.name}.pipe" for listing in listings]
+    for pipe in pipes:
+        os.mkfifo(pipe)
     runs = [
         await start_python_m(
             "bulk-get",
             "--input",
-            str(listing),
+            str(pipe),
             "--concurrency",
             "16",
             "--rate-limit",
@@ -200,8 +209,12 @@ async def test_two_command_processes_together_keep_to_the_shared_rate(
             "--shared-limit",
             url,
         )
-        for listing in listings
+        for pipe in pipes
     ]
+    writers = await asyncio.gather(*(asyncio.to_thread(_open_writer, pipe) for pipe in pipes))
+    for writer, listing in zip(writers, listings, strict=True):
+        with writer:
+            writer.write(listing.read_text())
     outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in runs)), 30)
 
     assert [p.returncode for p in runs] == [0, 0], [err.decode() for _, err in outputs]
@@ -215,6 +228,21 @@ async def test_two_command_processes_together_keep_to_the_shared_rate(
     second = [r.received_at for r in server.requests if r.path.rsplit("/", 1)[1] not in first_keys]
     overlap = min(max(first), max(second)) - max(min(first), min(second))
     assert overlap > 0.5
+
+
+def _open_writer(pipe: Path) -> TextIO:
+    """`pipe` open for writing, once its reader has opened it (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:  # without a reader yet, a non-blocking open fails with ENXIO
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as err:
+            if err.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "w")
 
 
 def _closed_port() -> int:
