@@ -215,6 +215,22 @@ async def test_fastapi_upstream_429_is_503_with_its_retry_after(
     }
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [("99999999999999999999", "3600"), ("Fri, 31 Dec 9999 23:59:59 GMT", "3600")],
+)
+async def test_fastapi_upstream_429_with_an_absurd_retry_after_is_told_at_most_an_hour(
+    fake_groups_server: FakeGroupsServer, ahttp: httpx.AsyncClient, retry_after: str, header: str
+) -> None:
+    key = fake_groups_server.add_group("Team")
+    fake_groups_server.inject(status=429, retry_after=retry_after)
+
+    answer = await ahttp.get(f"/groups/{key}")
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == header
+
+
 @pytest.mark.parametrize(("status", "expected"), [(500, 502), (401, 502), (403, 502)])
 async def test_fastapi_upstream_failure_is_502_without_the_key(
     fake_groups_server: FakeGroupsServer,
