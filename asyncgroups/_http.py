@@ -58,6 +58,9 @@ T = TypeVar("T")
 
 AIOHTTP_VERSION: Final = aiohttp.__version__
 
+#: How many attempt timeout lengths a client keeps a `Deadlines` for (and its own).
+_KEPT_LENGTHS: Final = 8
+
 
 class _Headers(NamedTuple):
     """A client's headers: the session's own, and what each request passes to aiohttp."""
@@ -320,7 +323,7 @@ class Pipeline:
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         """One request on the wire under the attempt's timeout: status, headers, body."""
         options = request.options
-        deadlines = self._deadlines.get(options.timeout) or self._new_deadlines(options.timeout)
+        deadlines = self._deadlines.get(options.timeout) or _new_deadlines(self, options.timeout)
         # One timer per limit, not asyncio.timeout: 5.4% fewer instructions per request.
         with deadlines.watch():
             async with session.request(
@@ -336,11 +339,6 @@ class Pipeline:
             ) as resp:
                 body = await read_body(resp, options.max_body_size)
                 return resp.status, resp.headers, body
-
-    def _new_deadlines(self, seconds: float) -> Deadlines:
-        """The attempts' timeouts of `seconds`, bound to the running loop."""
-        deadlines = self._deadlines[seconds] = Deadlines(seconds, asyncio.get_running_loop())
-        return deadlines
 
     def _url(self, path: str) -> URL:
         """The URL of `path` (which starts with a slash) under the base URL."""
@@ -405,6 +403,22 @@ class Pipeline:
             self.stats.cool_downs += 1
             self.limiter.cool_down(wait)
         return True
+
+
+def _new_deadlines(pipeline: Pipeline, seconds: float) -> Deadlines:
+    """The attempts' timeouts of `seconds`, bound to the running loop.
+
+    Kept for the next attempt of that length: the client's own, and the first few
+    other lengths (views' timeouts). Past those, one is made per attempt and dropped
+    after it: views with a timeout computed per call (what is left of a budget) would
+    otherwise leave one behind for every value.
+    """
+    kept = pipeline._deadlines
+    loop = asyncio.get_running_loop()
+    if seconds != pipeline.options.timeout and len(kept) >= _KEPT_LENGTHS:
+        return Deadlines(seconds, loop, transient=True)
+    deadlines = kept[seconds] = Deadlines(seconds, loop)
+    return deadlines
 
 
 def _wire_of(pipeline: Pipeline, options: Options) -> aiohttp.ClientTimeout:

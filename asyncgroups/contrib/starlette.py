@@ -150,8 +150,8 @@ def answer_for(error: AsyncGroupsError) -> Answer:
     Bad input is 422 with the error's own words (it names the field); a missing group
     404; a locked subscription 409; a rate limit, upstream or in our own shared limiter,
     503 with `Retry-After` in whole seconds, rounded up, at most an hour; a timeout
-    504; every other failure of the API 502. Nothing the API said is repeated to the caller: an upstream
-    message could echo what the app sent it, the API key included.
+    504; every other failure of the API 502. Nothing the API said is repeated to the
+    caller: an upstream message could echo what the app sent it, the API key included.
     """
     if isinstance(error, ValidationError):
         return Answer(422, str(error))

@@ -3,6 +3,7 @@ real sockets against the fake server."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from asyncgroups import (
     RequestTimeout,
     ValidationError,
 )
+from asyncgroups._deadline import Deadlines
 from asyncgroups.testing import FakeGroupsServer
 
 #: Slower than a view's timeout, well within the client's own.
@@ -84,6 +86,26 @@ async def test_with_options_view_shares_stats_limiter_and_cool_down(
         with pytest.raises(RateLimitError):
             await client.groups.get(key)
         assert _gets(server) == 3  # the client's call was refused unsent
+
+
+def _live_deadlines() -> int:
+    return sum(isinstance(o, Deadlines) for o in gc.get_objects())
+
+
+async def test_with_options_views_of_ever_new_timeouts_hold_no_memory_each(
+    server: FakeGroupsServer,
+) -> None:
+    """An app that gives each call what is left of its own budget makes a view of a new
+    timeout per call; what the client keeps for them stays bounded."""
+    key = server.add_group("Team")
+    async with local_client(server, timeout=5.0) as client:
+        await client.groups.get(key)
+        before = _live_deadlines()
+        for budget in range(200):
+            view = client.with_options(timeout=1.0 + budget / 1000)
+            assert (await view.groups.get(key)).name == "Team"
+        gc.collect()
+        assert _live_deadlines() - before <= 20
 
 
 async def test_closing_the_client_closes_its_views(server: FakeGroupsServer) -> None:
