@@ -172,6 +172,11 @@ class Pipeline:
                 "asyncio.run() call or a parent process); create one client per event loop"
             )
 
+    @property
+    def opened(self) -> bool:
+        """True once this client has a session to send on (made, or borrowed)."""
+        return self._session is not None or self.closed
+
     def open(self) -> aiohttp.ClientSession:
         """The session, made now if this client owns it and has none yet."""
         self._check_usable()

@@ -129,6 +129,21 @@ async def test_closing_a_view_leaves_the_client_open(server: FakeGroupsServer) -
         assert (await client.groups.get(key)).name == "Team"
 
 
+async def test_with_options_view_entered_before_its_client_opened_refuses(
+    server: FakeGroupsServer,
+) -> None:
+    """`async with GroupsClient(...).with_options(...)` would open a pool that nothing
+    closes: leaving the view leaves the client, which owns the pool, open."""
+    key = server.add_group("Team")
+    client = local_client(server)
+    with pytest.raises(ClientStateError, match="open the client first"):
+        async with client.with_options(timeout=1.0):
+            pass
+    # The client itself is untouched, and opens as usual.
+    async with client, client.with_options(timeout=1.0) as view:
+        assert (await view.groups.get(key)).name == "Team"
+
+
 def test_with_options_refuses_bad_options_at_once() -> None:
     client = GroupsClient("key", base_url="http://127.0.0.1:1/v1")
     with pytest.raises(ValidationError, match="timeout"):
