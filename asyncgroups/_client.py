@@ -117,7 +117,8 @@ class GroupsClient:
 
         `client.with_options(timeout=2, retry=None).groups.get(key)`: one call with a
         short timeout and no retries. The view shares everything else with this client:
-        its connection pool, in-flight cap, rate limit and 429 cool-down, and `stats`.
+        its connection pool, in-flight cap, rate limit and 429 cool-down (never longer
+        than this client's own `max_retry_after`), and `stats`.
         Options not given are this client's; invalid ones raise `ValidationError` here,
         by the rules of the constructor. Closing this client closes its views (a call
         through one then raises `ClientStateError`); closing a view leaves the client,

@@ -33,7 +33,7 @@ from ._deadline import Deadlines
 from ._failures import WIRE_FAILURES, name_failure
 from ._limiter import CappedLimiter, ClientLimiter, Limiter
 from ._mask import SecretMasker, url_secrets
-from ._retry import RetryPolicy, Throttle, log_decision, retry_delay
+from ._retry import Throttle, log_decision, retry_delay
 from ._sansio import (
     NOTHING_LEARNT,
     Attempt,
@@ -290,7 +290,7 @@ class Pipeline:
         """Send attempt number `attempt` under a limiter slot; say what it came to."""
         throttle = self.throttle
         if throttle.stopped_until > -math.inf:
-            self._refuse_while_stopped(request)
+            _refuse_while_stopped(throttle, request)
         if self._reporting is not None:
             await self._reporting.acquire(reporting=True)
         else:
@@ -300,7 +300,7 @@ class Pipeline:
         started = asyncio.get_running_loop().time() if debug else 0.0
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
-                self._refuse_while_stopped(request)
+                _refuse_while_stopped(throttle, request)
             stats = self.stats
             stats.requests += 1
             if request.method != "GET":
@@ -351,19 +351,14 @@ class Pipeline:
             return URL(self.base_url + path)
         return self._base.with_path(self._base_path + path, encoded=True)
 
-    def _refuse_while_stopped(self, request: Request[Any]) -> None:
-        """Raise the `RateLimitError` of an unsent request while the client is stopped."""
-        throttle = self.throttle
-        left = throttle.stopped_for(asyncio.get_running_loop().time())
-        if left > 0:
-            raise stopped_error(request, left=left, reason=throttle.reason)
-
     async def _back_off(self, request: Request[Any], result: Attempt[Any], attempt: int) -> bool:
         """Log the retry decision and wait before the next attempt; False when there is none.
 
         A 429 goes to the `Throttle` first, whether or not this call tries again: it
         pauses the whole client (the limiter's cool-down), or stops it, and then this
-        call ends too.
+        call ends too. Being the whole client's, the pause is never longer than the
+        client's own `max_retry_after`, whatever the policy of the call (a view's); a
+        call with `retry=None` waits and pauses by the client's policy.
         """
         method, path, failure = request.method, request.path, result.failure
         if failure != 429:
@@ -372,10 +367,11 @@ class Pipeline:
                 if failure is not None:
                     log_decision(method, path, result.reason)
                 return False
-        retry = request.options.retry
-        policy = retry if retry is not None else DEFAULT_RETRY  # its backoff and cap
+        own = self.options.retry or DEFAULT_RETRY
+        policy = request.options.retry or own  # its backoff and cap
         delay = retry_delay(policy, attempt, retry_after=result.retry_after, rand=self._rand)
-        if failure == 429 and not self._cool_down(result, delay, policy):
+        longest = min(policy.max_retry_after, own.max_retry_after)
+        if failure == 429 and not self._cool_down(result, delay, longest):
             log_decision(method, path, "the client stopped sending after this 429")
             return False
         wait = delay if result.retry else None
@@ -386,12 +382,12 @@ class Pipeline:
             await asyncio.sleep(delay)
         return result.retry
 
-    def _cool_down(self, result: Attempt[Any], delay: float, policy: RetryPolicy) -> bool:
+    def _cool_down(self, result: Attempt[Any], delay: float, longest: float) -> bool:
         """Pause the client after a 429, as the `Throttle` says; False when it stopped."""
         throttle = self.throttle
         stops = throttle.stops
         now = asyncio.get_running_loop().time()
-        wait = throttle.met_429(now, delay, result.retry_after, longest=policy.max_retry_after)
+        wait = throttle.met_429(now, delay, result.retry_after, longest=longest)
         if wait is None:
             error = result.error
             assert isinstance(error, RateLimitError)  # a 429 is always one
@@ -408,6 +404,13 @@ class Pipeline:
             self.stats.cool_downs += 1
             self.limiter.cool_down(wait)
         return True
+
+
+def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
+    """Raise the `RateLimitError` of an unsent request while the client is stopped."""
+    left = throttle.stopped_for(asyncio.get_running_loop().time())
+    if left > 0:
+        raise stopped_error(request, left=left, reason=throttle.reason)
 
 
 def _new_deadlines(pipeline: Pipeline, seconds: float) -> Deadlines:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 
+import attrs
 import pytest
 from conftest import NO_WAIT, local_client
 
@@ -14,6 +15,7 @@ from asyncgroups import (
     GroupsClient,
     RateLimitError,
     RequestTimeout,
+    RetryPolicy,
     ValidationError,
 )
 from asyncgroups._deadline import Deadlines
@@ -106,6 +108,28 @@ async def test_with_options_views_of_ever_new_timeouts_hold_no_memory_each(
             assert (await view.groups.get(key)).name == "Team"
         gc.collect()
         assert _live_deadlines() - before <= 20
+
+
+#: A client that answers at once rather than wait out a long 429: it stops instead.
+IMPATIENT = attrs.evolve(NO_WAIT, max_retry_after=1.0)
+
+
+@pytest.mark.parametrize("view_retry", [None, RetryPolicy(max_attempts=1)], ids=["none", "own"])
+async def test_with_options_view_s_429_never_pauses_the_client_past_its_max_retry_after(
+    server: FakeGroupsServer, view_retry: RetryPolicy | None
+) -> None:
+    """The pause after a 429 is the whole client's: a view's policy (or none) must not
+    make every other call queue for a wait the client was told never to wait for."""
+    key = server.add_group("Team")
+    async with local_client(server, retry=IMPATIENT) as client:
+        server.inject(status=429, retry_after=30, method="GET")
+        with pytest.raises(RateLimitError) as met:
+            await client.with_options(retry=view_retry).groups.get(key)
+        assert met.value.client_stopped  # stopped, as the client's own call would have
+
+        with pytest.raises(RateLimitError, match="not sent"):
+            await client.groups.get(key)  # at once, not after a 30 s pause
+        assert _gets(server) == 1
 
 
 async def test_closing_the_client_closes_its_views(server: FakeGroupsServer) -> None:
