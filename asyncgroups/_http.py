@@ -301,6 +301,8 @@ class Pipeline:
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
                 _refuse_while_stopped(throttle, request)
+            if self.closed or session.closed:  # or it was closed meanwhile
+                raise _closed_while_waiting(borrowed=not self.closed)
             stats = self.stats
             stats.requests += 1
             if request.method != "GET":
@@ -413,13 +415,18 @@ def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
         raise stopped_error(request, left=left, reason=throttle.reason)
 
 
+def _closed_while_waiting(*, borrowed: bool) -> ClientStateError:
+    """The error of a call whose client (or borrowed session) closed before it was sent."""
+    what = "the borrowed aiohttp session" if borrowed else "this GroupsClient"
+    return ClientStateError(f"{what} was closed while the call waited to be sent")
+
+
 def _new_deadlines(pipeline: Pipeline, seconds: float) -> Deadlines:
     """The attempts' timeouts of `seconds`, bound to the running loop.
 
-    Kept for the next attempt of that length: the client's own, and the first few
-    other lengths (views' timeouts). Past those, one is made per attempt and dropped
-    after it: views with a timeout computed per call (what is left of a budget) would
-    otherwise leave one behind for every value.
+    Kept for the next attempt of that length: the client's own and a few others. Past
+    those, one is made per attempt and dropped after it, or views with a timeout
+    computed per call (what is left of a budget) would leave one for every value.
     """
     kept = pipeline._deadlines
     loop = asyncio.get_running_loop()
