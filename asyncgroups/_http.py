@@ -301,8 +301,8 @@ class Pipeline:
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
                 _refuse_while_stopped(throttle, request)
-            if self.closed or session.closed:  # or it was closed meanwhile
-                raise _closed_while_waiting(borrowed=not self.closed)
+            if self.closed:  # or it was closed meanwhile
+                raise ClientStateError("this GroupsClient was closed while the call waited")
             stats = self.stats
             stats.requests += 1
             if request.method != "GET":
@@ -413,12 +413,6 @@ def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
     left = throttle.stopped_for(asyncio.get_running_loop().time())
     if left > 0:
         raise stopped_error(request, left=left, reason=throttle.reason)
-
-
-def _closed_while_waiting(*, borrowed: bool) -> ClientStateError:
-    """The error of a call whose client (or borrowed session) closed before it was sent."""
-    what = "the borrowed aiohttp session" if borrowed else "this GroupsClient"
-    return ClientStateError(f"{what} was closed while the call waited to be sent")
 
 
 def _new_deadlines(pipeline: Pipeline, seconds: float) -> Deadlines:
