@@ -526,7 +526,7 @@ async def test_closing_the_client_stops_calls_waiting_to_be_sent(
     from asyncgroups import ClientStateError
 
     key = server.add_group(name="g")
-    server.inject(delay=0.2, method="GET")  # holds the one slot while the others wait
+    server.inject(delay=0.1, method="GET")  # holds the one slot while the others wait
     client = _client(server, max_connections=1, retry=None)
     async with client:
         calls = [asyncio.create_task(client.groups.get(key)) for _ in range(3)]
