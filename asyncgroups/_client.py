@@ -28,6 +28,7 @@ from ._session import borrowed_session
 from ._stats import ClientStats
 from ._telemetry import new_telemetry
 from ._version import __version__
+from .errors import ClientStateError
 from .groups import GroupsResource
 
 if TYPE_CHECKING:
@@ -125,11 +126,13 @@ class GroupsClient:
 
         `client.with_options(timeout=2, retry=None).groups.get(key)`: one call with a
         short timeout and no retries. The view shares everything else with this client:
-        its connection pool, in-flight cap, rate limit and 429 cool-down, and `stats`.
+        its connection pool, in-flight cap, rate limit and 429 cool-down (never longer
+        than this client's own `max_retry_after`), and `stats`.
         Options not given are this client's; invalid ones raise `ValidationError` here,
         by the rules of the constructor. Closing this client closes its views (a call
         through one then raises `ClientStateError`); closing a view leaves the client,
-        which owns the pool, open. Making a view is cheap: make one where you need it.
+        which owns the pool, open, so `async with view:` needs the client opened first.
+        Making a view is cheap: make one where you need it.
         """
         options = options_with(self._options, timeout=timeout, retry=retry)
         view = GroupsClient.__new__(GroupsClient)
@@ -173,6 +176,12 @@ class GroupsClient:
         return self._pipeline.closed
 
     async def __aenter__(self) -> Self:
+        if self._view and not self._pipeline.opened:
+            # Leaving the view would leave the pool it opened to nobody to close.
+            raise ClientStateError(
+                "open the client first (async with client:), then use views of it: a view "
+                "shares the client's connection pool, which only closing the client closes"
+            )
         self._pipeline.open()
         return self
 

@@ -51,7 +51,10 @@ class _Watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._owner._running.pop(self, None)
+        owner = self._owner
+        owner._running.pop(self, None)
+        if owner.transient and not owner._running:
+            owner._stop_timer()
         if (
             self.expired
             and self._task.uncancel() <= self._cancelling
@@ -67,12 +70,19 @@ class _Watch:
 
 
 class Deadlines:
-    """Cancel each watched block `seconds` after it began; one per client and loop."""
+    """Cancel each watched block `seconds` after it began; one per client and loop.
 
-    __slots__ = ("_handle", "_loop", "_running", "seconds")
+    A `transient` one, made for a few attempts and then dropped, stops its timer when
+    no block is left under watch, so that nothing holds it after its last attempt.
+    """
 
-    def __init__(self, seconds: float, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("_handle", "_loop", "_running", "seconds", "transient")
+
+    def __init__(
+        self, seconds: float, loop: asyncio.AbstractEventLoop, *, transient: bool = False
+    ) -> None:
         self.seconds = seconds
+        self.transient = transient
         self._loop = loop
         # The blocks still running, in the order they began: soonest deadline first.
         self._running: dict[_Watch, None] = {}
@@ -93,6 +103,11 @@ class Deadlines:
     def running(self) -> int:
         """Blocks under watch right now."""
         return len(self._running)
+
+    def _stop_timer(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     def _fire(self) -> None:
         """Expire every block whose deadline has passed; wait for the next one."""

@@ -33,7 +33,7 @@ from ._deadline import Deadlines
 from ._failures import WIRE_FAILURES, name_failure
 from ._limiter import CappedLimiter, ClientLimiter, Limiter
 from ._mask import SecretMasker, url_secrets
-from ._retry import RetryPolicy, Throttle, log_decision, retry_delay
+from ._retry import Throttle, log_decision, retry_delay
 from ._sansio import (
     NOTHING_LEARNT,
     Attempt,
@@ -65,6 +65,9 @@ else:
     T = TypeVar("T")
 
 AIOHTTP_VERSION: Final = aiohttp.__version__
+
+#: How many attempt timeout lengths a client keeps a `Deadlines` for (and its own).
+_KEPT_LENGTHS: Final = 8
 
 
 class _Headers(NamedTuple):
@@ -180,6 +183,11 @@ class Pipeline:
                 "asyncio.run() call or a parent process); create one client per event loop"
             )
 
+    @property
+    def opened(self) -> bool:
+        """True once this client has a session to send on (made, or borrowed)."""
+        return self._session is not None or self.closed
+
     def open(self) -> aiohttp.ClientSession:
         """The session, made now if this client owns it and has none yet."""
         self._check_usable()
@@ -283,6 +291,8 @@ class Pipeline:
         try:
             if throttle.stopped_until > -math.inf:  # the client stopped while this waited
                 _refuse_while_stopped(throttle, request)
+            if self.closed:  # or it was closed meanwhile
+                raise ClientStateError("this GroupsClient was closed while the call waited")
             stats = self.stats
             stats.requests += 1
             if request.method != "GET":
@@ -315,7 +325,7 @@ class Pipeline:
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         """One request on the wire under the attempt's timeout: status, headers, body."""
         options = request.options
-        deadlines = self._deadlines.get(options.timeout) or self._new_deadlines(options.timeout)
+        deadlines = self._deadlines.get(options.timeout) or _new_deadlines(self, options.timeout)
         # One timer per limit, not asyncio.timeout: 5.8% fewer instructions per request.
         with deadlines.watch():
             async with session.request(
@@ -332,11 +342,6 @@ class Pipeline:
                 body = await read_body(resp, options.max_body_size)
                 return resp.status, resp.headers, body
 
-    def _new_deadlines(self, seconds: float) -> Deadlines:
-        """The attempts' timeouts of `seconds`, bound to the running loop."""
-        deadlines = self._deadlines[seconds] = Deadlines(seconds, asyncio.get_running_loop())
-        return deadlines
-
     def _url(self, path: str) -> URL:
         """The URL of `path` (which starts with a slash) under the base URL."""
         if "?" in path:  # a page of the listing: let yarl split off the query
@@ -348,7 +353,9 @@ class Pipeline:
 
         A 429 goes to the `Throttle` first, whether or not this call tries again: it
         pauses the whole client (the limiter's cool-down), or stops it, and then this
-        call ends too.
+        call ends too. Being the whole client's, the pause is never longer than the
+        client's own `max_retry_after`, whatever the policy of the call (a view's); a
+        call with `retry=None` waits and pauses by the client's policy.
         """
         method, path, failure = request.method, request.path, result.failure
         if failure != 429:
@@ -357,10 +364,11 @@ class Pipeline:
                 if failure is not None:
                     log_decision(method, path, result.reason)
                 return False
-        retry = request.options.retry
-        policy = retry if retry is not None else DEFAULT_RETRY  # its backoff and cap
+        own = self.options.retry or DEFAULT_RETRY
+        policy = request.options.retry or own  # its backoff and cap
         delay = retry_delay(policy, attempt, retry_after=result.retry_after, rand=self._rand)
-        if failure == 429 and not self._cool_down(result, delay, policy):
+        longest = min(policy.max_retry_after, own.max_retry_after)
+        if failure == 429 and not self._cool_down(result, delay, longest):
             log_decision(method, path, "the client stopped sending after this 429")
             return False
         wait = delay if result.retry else None
@@ -371,12 +379,12 @@ class Pipeline:
             await asyncio.sleep(delay)
         return result.retry
 
-    def _cool_down(self, result: Attempt[Any], delay: float, policy: RetryPolicy) -> bool:
+    def _cool_down(self, result: Attempt[Any], delay: float, longest: float) -> bool:
         """Pause the client after a 429, as the `Throttle` says; False when it stopped."""
         throttle = self.throttle
         stops = throttle.stops
         now = asyncio.get_running_loop().time()
-        wait = throttle.met_429(now, delay, result.retry_after, longest=policy.max_retry_after)
+        wait = throttle.met_429(now, delay, result.retry_after, longest=longest)
         if wait is None:
             error = result.error
             assert isinstance(error, RateLimitError)  # a 429 is always one
@@ -393,6 +401,28 @@ class Pipeline:
             self.stats.cool_downs += 1
             self.limiter.cool_down(wait)
         return True
+
+
+def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
+    """Raise the `RateLimitError` of an unsent request while the client is stopped."""
+    left = throttle.stopped_for(asyncio.get_running_loop().time())
+    if left > 0:
+        raise stopped_error(request, left=left, reason=throttle.reason)
+
+
+def _new_deadlines(pipeline: Pipeline, seconds: float) -> Deadlines:
+    """The attempts' timeouts of `seconds`, bound to the running loop.
+
+    Kept for the next attempt of that length: the client's own and a few others. Past
+    those, one is made per attempt and dropped after it, or views with a timeout
+    computed per call (what is left of a budget) would leave one for every value.
+    """
+    kept = pipeline._deadlines
+    loop = asyncio.get_running_loop()
+    if seconds != pipeline.options.timeout and len(kept) >= _KEPT_LENGTHS:
+        return Deadlines(seconds, loop, transient=True)
+    deadlines = kept[seconds] = Deadlines(seconds, loop)
+    return deadlines
 
 
 def _wire_of(pipeline: Pipeline, options: Options) -> aiohttp.ClientTimeout:

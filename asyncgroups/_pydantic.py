@@ -113,7 +113,9 @@ def _builder(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
     """Build the model from fields pydantic checked; its rules' refusal named at the field.
 
     The field is named even when it was left out (`subscription_cal_url`, which
-    `subscription: "external"` needs), as pydantic names a missing field.
+    `subscription: "external"` needs), as pydantic names a missing field. The input is
+    shown as UTF-8 can write it: FastAPI repeats it in its 422, which a lone surrogate
+    the rules refused would otherwise turn into a 500.
     """
     names = frozenset(field.name for field in attrs.fields(cls))
 
@@ -125,8 +127,17 @@ def _builder(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
             line: InitErrorDetails = {
                 "type": PydanticCustomError("value_error", "{reason}", {"reason": str(err)}),
                 "loc": (field,) if field else (),
-                "input": values.get(field) if field else values,
+                "input": _writable(values.get(field) if field else values),
             }
             raise PydanticValidationError.from_exception_data(cls.__name__, [line]) from None
 
     return build
+
+
+def _writable(value: Any) -> Any:
+    """`value` with every string's lone surrogates written as `\\udXXX` escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {name: _writable(item) for name, item in value.items()}
+    return value

@@ -113,3 +113,20 @@ def test_deadline_needs_a_task() -> None:
             deadlines.watch()
     finally:
         loop.close()
+
+
+async def test_deadline_transient_stops_its_timer_when_its_last_block_leaves() -> None:
+    loop = asyncio.get_running_loop()
+    kept, transient = Deadlines(60.0, loop), Deadlines(60.0, loop, transient=True)
+    for deadlines in (kept, transient):
+        with deadlines.watch(), deadlines.watch():
+            await asyncio.sleep(0)
+    assert kept._handle is not None  # waits to fire: the next block may reuse it
+    assert transient._handle is None  # nothing left to time out, nothing holds it
+
+
+async def test_deadline_transient_still_times_out_a_slow_block() -> None:
+    deadlines = Deadlines(0.01, asyncio.get_running_loop(), transient=True)
+    with pytest.raises(TimeoutError), deadlines.watch():
+        await asyncio.sleep(5)
+    assert deadlines.running == 0

@@ -160,6 +160,16 @@ def test_new_group_body_refused_by_a_model_rule_says_the_rule() -> None:
     assert error["msg"] == "name must not be empty"
 
 
+def test_body_refused_for_a_lone_surrogate_shows_its_input_as_utf8_can_write_it() -> None:
+    # As `json.loads` reads `"Team \\ud83d"` (FastAPI's parser); pydantic's own refuses it.
+    with pytest.raises(PydanticValidationError) as caught:
+        TypeAdapter(NewGroup).validate_python({"name": "Team \ud83d"})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("name",)
+    assert error["input"] == "Team \\ud83d"
+    error["input"].encode("utf-8")  # what a 422 answer writes
+
+
 def test_patch_body_leaves_out_what_it_does_not_set_and_null_clears() -> None:
     patch = TypeAdapter(GroupPatch).validate_json('{"name": "b", "layout": null}')
     assert patch == GroupPatch(name="b", layout=None)

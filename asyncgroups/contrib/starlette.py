@@ -146,6 +146,10 @@ class Answer(NamedTuple):
 
 #: Seconds a caller is told to wait when the error does not say how long.
 _DEFAULT_RETRY_AFTER: Final = 1
+#: The longest wait a caller is told, in seconds: a longer one (a server's Retry-After
+#: of 10**20 s, or a date in the year 9999) is no plan to act on; told an hour, the
+#: caller asks again then, and hears what is left of the wait.
+_LONGEST_RETRY_AFTER: Final = 3600
 
 
 def answer_for(error: AsyncGroupsError) -> Answer:
@@ -153,9 +157,9 @@ def answer_for(error: AsyncGroupsError) -> Answer:
 
     Bad input is 422 with the error's own words (it names the field); a missing group
     404; a locked subscription 409; a rate limit, upstream or in our own shared limiter,
-    503 with `Retry-After` in whole seconds, rounded up; a timeout 504; every other
-    failure of the API 502. Nothing the API said is repeated to the caller: an upstream
-    message could echo what the app sent it, the API key included.
+    503 with `Retry-After` in whole seconds, rounded up, at most an hour; a timeout
+    504; every other failure of the API 502. Nothing the API said is repeated to the
+    caller: an upstream message could echo what the app sent it, the API key included.
     """
     if isinstance(error, ValidationError):
         return Answer(422, str(error))
@@ -179,10 +183,16 @@ def _unavailable(error: RateLimitError | LimiterUnavailableError) -> Answer:
     if isinstance(error, LimiterUnavailableError):
         seconds, why = _DEFAULT_RETRY_AFTER, "this service's rate limiter is unavailable"
     else:
-        wait = error.retry_after
-        seconds = _DEFAULT_RETRY_AFTER if wait is None else math.ceil(wait)
+        seconds = _whole_seconds(error.retry_after)
         why = "the groups API is rate limiting this service"
     return Answer(503, f"{why}; try again in {seconds}s", {"Retry-After": str(seconds)})
+
+
+def _whole_seconds(wait: float | None) -> int:
+    """`wait` as `Retry-After` says it: whole seconds, rounded up, from 0 to an hour."""
+    if wait is None or math.isnan(wait):
+        return _DEFAULT_RETRY_AFTER
+    return math.ceil(min(max(wait, 0.0), _LONGEST_RETRY_AFTER))
 
 
 async def _answer(request: Request, error: Exception) -> JSONResponse:

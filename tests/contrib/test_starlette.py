@@ -57,6 +57,28 @@ def test_answer_for_maps_each_error(
         assert f"try again in {retry_after}s" in answer.detail
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [
+        (1e300, "3600"),
+        (251_605_698_515.0, "3600"),  # Retry-After: Fri, 31 Dec 9999 23:59:59 GMT
+        (float("inf"), "3600"),
+        (3599.2, "3600"),
+        (float("nan"), "1"),
+        (-5.0, "0"),
+        (0.0, "0"),
+        (1e-300, "1"),
+    ],
+)
+def test_answer_for_retry_after_is_whole_seconds_within_an_hour(
+    retry_after: float, header: str
+) -> None:
+    error = RateLimitError("slow down", retry_after=retry_after, status=429, method="GET", url=URL)
+    answer = answer_for(error)
+    assert answer.headers == {"Retry-After": header}
+    assert answer.detail.endswith(f"try again in {header}s")
+
+
 def test_answer_for_input_errors_say_what_was_wrong() -> None:
     assert answer_for(ValidationError("name must not be empty", field="name")).detail == (
         "name must not be empty"

@@ -518,6 +518,28 @@ async def test_closing_the_client_stops_a_call_between_retries(server: FakeGroup
             await call
 
 
+async def test_closing_the_client_stops_calls_waiting_to_be_sent(
+    server: FakeGroupsServer,
+) -> None:
+    """Calls queued for the in-flight cap when the client closes end with the client's
+    own error, not aiohttp's "Session is closed" from inside the pipeline."""
+    from asyncgroups import ClientStateError
+
+    key = server.add_group(name="g")
+    server.inject(delay=0.1, method="GET")  # holds the one slot while the others wait
+    client = _client(server, max_connections=1, retry=None)
+    async with client:
+        calls = [asyncio.create_task(client.groups.get(key)) for _ in range(3)]
+        while not server.requests:
+            await asyncio.sleep(0.005)
+        await client.close()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    waited = outcomes[1:]  # the first was on the wire: its connection was closed
+    assert [type(error) for error in waited] == [ClientStateError, ClientStateError]
+    assert all("closed while the call waited" in str(error) for error in waited)
+    assert len(server.requests) == 1
+
+
 async def test_client_stats_count_reads_pages_and_writes_per_attempt(
     server: FakeGroupsServer,
 ) -> None:

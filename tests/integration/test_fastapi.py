@@ -165,6 +165,31 @@ def test_fastapi_new_group_body_refused_is_a_422_naming_the_field(
     assert _writes(fake) == []
 
 
+@pytest.mark.parametrize(
+    ("method", "body", "loc"),
+    [
+        ("POST", rb'{"name": "Team \ud83d"}', ["body", "name"]),
+        ("PATCH", rb'{"landingpage": "\udfff"}', ["body", "landingpage"]),
+    ],
+    ids=["create", "patch"],
+)
+def test_fastapi_body_with_a_lone_surrogate_is_a_422_naming_the_field(
+    fake: FakeGroupsServer, http: TestClient, method: str, body: bytes, loc: list[str]
+) -> None:
+    """JSON may escape half an emoji (`\\ud83d`); the model refuses it (it has no UTF-8
+    form), and the 422 that says so must itself be writable as UTF-8."""
+    key = fake.add_group("Team")
+    path = "/groups" if method == "POST" else f"/groups/{key}"
+    json_type = {"Content-Type": "application/json"}
+    answer = http.request(method, path, content=body, headers=json_type)
+
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == loc
+    assert "lone surrogate" in error["msg"]
+    assert _writes(fake) == []
+
+
 def test_fastapi_patch_body_sends_only_what_it_carries(
     fake: FakeGroupsServer, http: TestClient
 ) -> None:
@@ -213,6 +238,22 @@ async def test_fastapi_upstream_429_is_503_with_its_retry_after(
     assert answer.json() == {
         "detail": "the groups API is rate limiting this service; try again in 7s"
     }
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [("99999999999999999999", "3600"), ("Fri, 31 Dec 9999 23:59:59 GMT", "3600")],
+)
+async def test_fastapi_upstream_429_with_an_absurd_retry_after_is_told_at_most_an_hour(
+    fake_groups_server: FakeGroupsServer, ahttp: httpx.AsyncClient, retry_after: str, header: str
+) -> None:
+    key = fake_groups_server.add_group("Team")
+    fake_groups_server.inject(status=429, retry_after=retry_after)
+
+    answer = await ahttp.get(f"/groups/{key}")
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == header
 
 
 @pytest.mark.parametrize(("status", "expected"), [(500, 502), (401, 502), (403, 502)])
