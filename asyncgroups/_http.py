@@ -432,13 +432,6 @@ def _wire_of(pipeline: Pipeline, options: Options) -> aiohttp.ClientTimeout:
     return wire_timeout(borrowed, options.connect_timeout)
 
 
-def _refuse_while_stopped(throttle: Throttle, request: Request[Any]) -> None:
-    """Raise the `RateLimitError` of an unsent request while the client is stopped."""
-    left = throttle.stopped_for(asyncio.get_running_loop().time())
-    if left > 0:
-        raise stopped_error(request, left=left, reason=throttle.reason)
-
-
 def _log(request: Request[Any], outcome: object, attempt: int, started: float) -> None:
     """The DEBUG line of one attempt: method, path, status or failure, attempt, time."""
     ms = (asyncio.get_running_loop().time() - started) * 1000

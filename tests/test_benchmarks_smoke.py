@@ -75,6 +75,7 @@ def suite(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module("benchmarks._suite")
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_covers_every_scenario(results: dict[str, Any]) -> None:
     assert set(results["scenarios"]) == {*SCENARIOS, "streaming"}
     assert results["settings"]["quick"] is True
@@ -86,6 +87,7 @@ def test_benchmarks_quick_run_covers_every_scenario(results: dict[str, Any]) -> 
         assert scenario["errors"] == []
 
 
+@pytest.mark.bench
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_benchmarks_quick_run_measures_every_client_in_both_modes(
     results: dict[str, Any], scenario: str
@@ -106,6 +108,7 @@ def test_benchmarks_quick_run_measures_every_client_in_both_modes(
         assert variants[f"{REFERENCE}/{mode}"]["median_ratio_vs_reference"] == pytest.approx(1.0)
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_prints_a_row_per_measurement(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:
@@ -120,6 +123,7 @@ def test_benchmarks_quick_run_prints_a_row_per_measurement(
     assert "Errors" not in table
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any]) -> None:
     variants = results["scenarios"]["streaming"]["variants"]
     iters = sorted(
@@ -134,6 +138,7 @@ def test_benchmarks_quick_run_measures_streaming_memory(results: dict[str, Any])
         assert entry["median_peak_rss_mb"] > 0
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_measures_the_shared_limiter_or_says_why_not(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:
@@ -150,6 +155,7 @@ def test_benchmarks_quick_run_measures_the_shared_limiter_or_says_why_not(
     assert "shared limit (RedisLimiter, local redis-server)" in table
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_counts_what_each_sync_run_sends(
     quick_run: tuple[dict[str, Any], str],
 ) -> None:
@@ -184,6 +190,7 @@ def test_benchmarks_quick_run_counts_what_each_sync_run_sends(
     assert "| no-op re-run | listing | 2 | 0 | 2 | 0 | 0.03 s |" in table
 
 
+@pytest.mark.bench
 def test_benchmarks_quick_run_evaluates_every_target(results: dict[str, Any]) -> None:
     targets = results["targets"]
     assert len(targets) == 10
