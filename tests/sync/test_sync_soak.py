@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
@@ -102,7 +103,8 @@ async def _end(process: Any, *, kill_after: float | None) -> tuple[int, str]:
     try:
         _, err = await asyncio.wait_for(process.communicate(), timeout=kill_after)
     except TimeoutError:
-        process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended as the time ran out
+            process.send_signal(signal.SIGKILL)
         _, err = await process.communicate()
     return process.returncode, err.decode(errors="replace")
 
