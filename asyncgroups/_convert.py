@@ -44,7 +44,7 @@ def _json_loads() -> Callable[[bytes | str], Any]:
     """`json.loads`, or the same decoding done by orjson where it is installed.
 
     orjson (`pip install "asyncgroups[speedups]"`) saves about 4% of a read's
-    instructions (19k of 488k, callgrind). The results stay `json`'s: orjson turns
+    instructions (20k of 458k, callgrind). The results stay `json`'s: orjson turns
     integers past 64 bits into floats, so a body with a run of 19 or more digits goes to
     `json`, and so does whatever orjson refuses but `json` reads (NaN, huge exponents, a
     BOM, UTF-16, lone surrogates).
@@ -177,6 +177,80 @@ def _keep(value: Any, _: object) -> Any:
     return value
 
 
+#: Field types whose hook gives back a value of this exact type as it is (and None as
+#: None, where the type allows it): the fast path takes such a value without the call.
+_TAKEN_AS_IS: Final[Mapping[Any, type]] = {str: str, str | None: str, bool | None: bool}
+
+
+def _builder(cls: type[T]) -> Callable[..., T]:
+    """A function making a `cls` from every field's value, in field order.
+
+    It fills the slots of a subclass whose attribute setting is `object`'s, then makes
+    the instance a `cls`: what the frozen `__init__` does with `object.__setattr__`,
+    one call per field, in one Python frame (saves 19k instructions a read, 3.9%).
+    `cls` may have no validator, no `__attrs_post_init__`, and converters only where
+    the builder runs them too, so nothing of `__init__` is skipped.
+    """
+    fields = attrs.fields(cast(Any, cls))
+    hooks = ("__attrs_pre_init__", "__attrs_post_init__")
+    if any(hasattr(cls, hook) for hook in hooks) or any(a.validator for a in fields):
+        raise TypeError(f"{cls.__name__} checks its fields: build it with __init__")
+    names = [a.name for a in fields]
+    globs: dict[str, Any] = {f"_convert_{a.name}": a.converter for a in fields}
+    globs["_cls"] = cls
+    body = "".join(
+        f"    self.{n} = {f'_convert_{n}({n})' if a.converter else n}\n"
+        for n, a in zip(names, fields, strict=True)
+    )
+    namespace: dict[str, Any] = {
+        "__slots__": (),
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+    }
+    source = f"def __init__(self, {', '.join(names)}):\n{body}    self.__class__ = _cls\n"
+    exec(source, globs, namespace)  # noqa: S102  (generated, as attrs and cattrs do)
+    return cast(Callable[..., T], type(f"_Build{cls.__name__}", (cls,), namespace))
+
+
+def _fast_structure(cls: type[T], overrides: Mapping[str, Any]) -> Callable[[Any], T]:
+    """Structure `cls` from a mapping with the same hooks as cattrs, without its bookkeeping.
+
+    Each field's hook is called as cattrs calls it, except for a value the hook would
+    give back as it is (`_TAKEN_AS_IS`); an absent field takes its default. It raises
+    on anything that does not fit, and the caller then asks cattrs' detailed function.
+    """
+    namespace: dict[str, Any] = {"_build": _builder(cls), "_ABSENT": _ABSENT}
+    lines = []
+    for a in attrs.fields(attrs.resolve_types(cast(Any, cls))):
+        given = overrides.get(a.name)
+        wire = given.rename if given is not None and given.rename else a.name
+        hook = given.struct_hook if given is not None and given.struct_hook else None
+        namespace[f"_h_{a.name}"] = hook or converter.get_structure_hook(a.type)
+        namespace[f"_t_{a.name}"] = a.type
+        call = f"_h_{a.name}(v, _t_{a.name})"
+        as_is = _TAKEN_AS_IS.get(a.type) if hook is None else None
+        if as_is is not None:
+            namespace[f"_p_{a.name}"] = as_is
+            call = f"v if type(v) is _p_{a.name} else {call}"
+        if a.default is attrs.NOTHING:
+            lines.append(f"    v = o[{wire!r}]\n    f_{a.name} = {call}\n")
+        elif a.default is None:
+            lines.append(f"    v = o.get({wire!r})\n")
+            lines.append(f"    f_{a.name} = None if v is None else {call}\n")
+        else:
+            factory = isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+            namespace[f"_d_{a.name}"] = a.default.factory if factory else a.default
+            default = f"_d_{a.name}{'()' if factory else ''}"
+            lines.append(f"    v = o.get({wire!r}, _ABSENT)\n")
+            lines.append(f"    f_{a.name} = {default} if v is _ABSENT else {call}\n")
+    values = ", ".join(f"f_{a.name}" for a in attrs.fields(cast(Any, cls)))
+    exec(f"def fast(o):\n{''.join(lines)}    return _build({values})\n", namespace)  # noqa: S102
+    return cast(Callable[[Any], T], namespace["fast"])
+
+
+_ABSENT: Final = object()
+
+
 def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], object], T]:
     """Structure `cls` from a mapping, gathering keys it does not know into `extra`."""
     renamed = {name: o.rename for name, o in overrides.items() if o.rename}
@@ -184,7 +258,10 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
         renamed.get(a.name, a.name) for a in attrs.fields(cast(Any, cls)) if a.name != "extra"
     )
     fields = {"extra": override(struct_hook=_keep), **overrides}
-    structure_fields = make_dict_structure_fn(cls, converter, **fields)
+    # The same mapping twice: cattrs' detailed function names every field that does not
+    # fit, at a cost on every call; the fast one is tried first (saves 7k, 1.5%).
+    fast = _fast_structure(cls, fields)
+    detailed = make_dict_structure_fn(cls, converter, **fields)
 
     def structure(obj: Mapping[str, Any], _: object) -> T:
         if not isinstance(obj, _OBJECT):
@@ -193,7 +270,10 @@ def _with_extra(cls: type[T], **overrides: Any) -> Callable[[Mapping[str, Any], 
         # keys (the usual case) `extra` keeps its empty default (saves 7k, 1.4%).
         if not known.issuperset(obj):
             obj = {**obj, "extra": {k: v for k, v in obj.items() if k not in known}}
-        return structure_fields(obj, cls)  # its errors name every field that does not fit
+        try:
+            return fast(obj)
+        except Exception:
+            return detailed(obj, cls)  # raises, naming every field that does not fit
 
     return structure
 

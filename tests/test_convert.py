@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
+from cattrs.gen import make_dict_structure_fn, override
 from conftest import KEY
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,13 @@ from asyncgroups import (
     ValidationError,
 )
 from asyncgroups._convert import (
+    _TAKEN_AS_IS,
     ShapeError,
+    _builder,
+    _events,
+    _fast_structure,
+    _keep,
+    converter,
     decode_created,
     decode_group,
     decode_summaries,
@@ -539,3 +546,73 @@ def test_encode_patch_sends_exactly_the_fields_the_patch_carries(
         fields["cta"] = cta
     body = json.loads(json.dumps(encode_patch(GroupPatch(**fields))))
     assert body == {k: getattr(v, "value", v) for k, v in fields.items()}
+
+
+# The fast path: the same hooks as cattrs, without its bookkeeping ---------------------
+
+
+_SAMPLES: dict[Any, list[Any]] = {
+    str: ["x", ""],
+    str | None: ["x", None],
+    bool | None: [True, None],
+}
+
+
+def test_taken_as_is_every_type_has_samples() -> None:
+    assert set(_SAMPLES) == set(_TAKEN_AS_IS)
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"), [(t, v) for t, values in _SAMPLES.items() for v in values]
+)
+def test_taken_as_is_values_are_what_their_hooks_give_back(type_: Any, value: Any) -> None:
+    assert converter.get_structure_hook(type_)(value, type_) is value
+
+
+def test_builder_makes_the_model_its_init_makes() -> None:
+    fields = attrs.fields(Group)
+    values = [f"v{i}" for i in range(len(fields) - 1)] + [{"x": 1}]
+    built = _builder(Group)(*values)
+    expected = Group(**{a.name: v for a, v in zip(fields, values, strict=True)})
+    assert type(built) is Group
+    assert built == expected
+    assert built.extra == {"x": 1}
+    assert isinstance(built.extra, type(expected.extra))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.name = "changed"  # type: ignore[misc]
+
+
+def test_builder_refuses_a_model_that_checks_its_fields() -> None:
+    @attrs.frozen
+    class Checked:
+        count: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    with pytest.raises(TypeError, match="Checked checks its fields"):
+        _builder(Checked)
+    with pytest.raises(TypeError, match="NewGroup checks its fields"):
+        _builder(NewGroup)  # its __attrs_post_init__ applies the rules
+
+
+_GROUP_FIELDS = {"extra": override(struct_hook=_keep), "event_prokeys": _events}
+_WIRE_VALUES = st.sampled_from(
+    [None, "", "x", "published", "external", 0, 1, 2.5, True, False, [], {},
+     "2024-05-01T10:00:00Z", "2024-05-01", "nope", ["k"], [{"prokey": ["k"]}], [None]]
+)  # fmt: skip
+
+
+_WIRE_KEYS = st.sampled_from([*DOCUMENTED_READ[0], "prokey", "extra"])
+
+
+@given(st.dictionaries(_WIRE_KEYS, _WIRE_VALUES, max_size=3), st.sets(_WIRE_KEYS, max_size=3))
+def test_fast_structure_gives_what_cattrs_gives_whenever_it_gives(
+    changes: dict[str, Any], dropped: set[str]
+) -> None:
+    obj = {**DOCUMENTED_READ[0], "prokey": KEY, **changes}
+    obj = {k: v for k, v in obj.items() if k not in dropped}
+    fast = _fast_structure(Group, _GROUP_FIELDS)
+    detailed = make_dict_structure_fn(Group, converter, **_GROUP_FIELDS)
+    try:
+        fast_result = fast(obj)
+    except Exception:
+        return  # refused: the caller asks the detailed function
+    assert fast_result == detailed(obj, Group)

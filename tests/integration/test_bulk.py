@@ -15,6 +15,7 @@ from conftest import local_client
 from asyncgroups import (
     BulkError,
     BulkProgress,
+    GroupsClient,
     NotFoundError,
     RateLimitError,
     RetryPolicy,
@@ -78,6 +79,31 @@ async def test_get_many_reads_keys_from_an_async_generator() -> None:
         assert list(result.ok) == keys
         assert result.all_ok
         assert progress[-1].total is None  # an iterator has no known size
+
+
+@pytest.mark.parametrize("op", ["get_many", "iter_many"])
+async def test_bulk_call_raises_what_its_key_iterator_raised_after_the_keys_it_gave(
+    op: str,
+) -> None:
+    async with FakeGroupsServer() as server:
+        keys = [server.add_group(name=f"g{i}") for i in range(6)]
+
+        def produce() -> Iterator[str]:
+            yield from keys
+            raise LookupError("the input broke")
+
+        async def run(client: GroupsClient) -> None:
+            if op == "get_many":
+                await client.groups.get_many(produce(), concurrency=4)
+            else:
+                async for _ in client.groups.iter_many(produce(), concurrency=4):
+                    pass
+
+        async with local_client(server) as client:
+            with pytest.raises(LookupError, match="the input broke"):
+                await run(client)
+        read = {r.path.rsplit("/", 1)[-1] for r in server.requests if r.method == "GET"}
+        assert read == set(keys)  # every key it gave was read, once the input broke
 
 
 async def test_iter_many_pulls_input_only_as_workers_free_up() -> None:
