@@ -7,7 +7,7 @@ module only builds paths and bodies from validated input and decodes the replies
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ._bulk import (
@@ -88,11 +88,7 @@ class GroupsResource:
         a time, plus the keys seen so far. It stops with the same errors as `list`;
         what was yielded before an error is not the whole account.
         """
-        listing = self._iter_list()
-        telemetry = self._pipeline.telemetry
-        if telemetry is None:
-            return listing
-        return traced_stream(telemetry, "groups.iter_list", {}, listing, tally_listed)
+        return self._traced_stream("groups.iter_list", self._iter_list(), tally_listed)
 
     async def _iter_list(self) -> AsyncGenerator[GroupSummary, None]:
         pages = PageTracker()
@@ -234,7 +230,7 @@ class GroupsResource:
         """
         limit = check_concurrency(concurrency, self._pipeline.max_connections)
         return self._traced_stream(
-            "groups.iter_many", stream(prokeys, self._get, concurrency=limit)
+            "groups.iter_many", stream(prokeys, self._get, concurrency=limit), tally_outcome
         )
 
     def iter_delete_many(
@@ -249,17 +245,22 @@ class GroupsResource:
         """
         limit = check_concurrency(concurrency, self._pipeline.max_connections)
         return self._traced_stream(
-            "groups.iter_delete_many", stream(prokeys, self._delete, concurrency=limit)
+            "groups.iter_delete_many",
+            stream(prokeys, self._delete, concurrency=limit),
+            tally_outcome,
         )
 
     def _traced_stream(
-        self, name: str, outcomes: AsyncGenerator[Outcome[T], None]
-    ) -> AsyncGenerator[Outcome[T], None]:
-        """`outcomes` under a span named `name`, when this client records spans."""
+        self,
+        name: str,
+        items: AsyncGenerator[T, None],
+        tally: Callable[[T, dict[str, int]], None],
+    ) -> AsyncGenerator[T, None]:
+        """`items` under a span named `name`, when this client records spans."""
         telemetry = self._pipeline.telemetry
         if telemetry is None:
-            return outcomes
-        return traced_stream(telemetry, name, {}, outcomes, tally_outcome)
+            return items
+        return traced_stream(telemetry, name, {}, items, tally)
 
     @traced("groups.delete_many", given=keys_given, result=bulk_result)
     async def delete_many(
