@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from ._bulk import BulkResult, Outcome, distinct_total
 from ._sansio import Request
+from ._text import is_prokey
 from ._version import __version__
 from .errors import ValidationError
 
@@ -392,9 +393,10 @@ async def traced_stream(
 
 
 def prokey_given(arguments: Mapping[str, Any]) -> Attributes:
-    """The key an operation on one group was given (not one that is not a string)."""
+    """The key an operation on one group was given, when it is one: anything else is
+    refused before a request, and a string given by mistake may be a secret."""
     prokey = arguments.get("prokey")
-    return {"asyncgroups.prokey": prokey} if isinstance(prokey, str) else {}
+    return {"asyncgroups.prokey": prokey} if isinstance(prokey, str) and is_prokey(prokey) else {}
 
 
 def keys_given(arguments: Mapping[str, Any]) -> Attributes:

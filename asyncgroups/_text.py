@@ -13,9 +13,14 @@ from urllib.parse import urlsplit
 from ._mask import redact_url
 from .errors import ValidationError
 
-__all__ = ["check_cal_url", "check_name", "check_text", "show", "validate_prokey"]
+__all__ = ["check_cal_url", "check_name", "check_text", "is_prokey", "show", "validate_prokey"]
 
 _PROKEY = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def is_prokey(value: object) -> bool:
+    """Whether `value` is UUID-shaped, as `validate_prokey` requires."""
+    return isinstance(value, str) and _PROKEY.fullmatch(value) is not None
 
 
 def validate_prokey(prokey: object, *, field: str = "prokey") -> str:

@@ -90,6 +90,16 @@ async def test_telemetry_get_many_is_one_internal_span_with_every_attempt_under_
     }
 
 
+async def test_telemetry_span_of_a_refused_key_does_not_repeat_it(
+    recorded: Recorded, fake: FakeGroupsServer
+) -> None:
+    async with recorded.client(fake) as client:
+        with pytest.raises(ValidationError):
+            await client.groups.get(API_KEY)  # a secret passed by mistake
+    assert recorded.named("groups.get").attributes == {"error.type": "ValidationError"}
+    assert recorded.spans(SpanKind.CLIENT) == []
+
+
 async def test_telemetry_operations_called_by_keyword_are_described_alike(
     recorded: Recorded, fake: FakeGroupsServer
 ) -> None:
